@@ -1,0 +1,36 @@
+# TargetBench: every target that needs the environment depends on the install stamp,
+# so `make test` and `make benchmark` each work by themselves on a fresh clone.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RESULTS ?= results
+SEEDS ?= 0,1,2
+STEPS ?= 60000
+
+.PHONY: install test test-all benchmark ui clean-results
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: it takes the local CPU wheel instead of a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m ''
+
+benchmark: $(STAMP)
+	$(BIN)/python -m suite.benchmark --results $(RESULTS) --seeds $(SEEDS) --steps $(STEPS)
+
+ui: $(STAMP)
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(RESULTS)/mlflow.db
+
+clean-results:
+	rm -rf $(RESULTS)/mlflow.db $(RESULTS)/artifacts $(RESULTS)/checkpoints

@@ -1,0 +1,194 @@
+"""The deep Q-learning agent: a Q-network, a bootstrap rule, a TD loss, a target rule, an optimizer,
+ε-greedy exploration and replay, for R seeds at once.
+
+Variants override one method (Dopamine style): ``make_target_rule`` for a new target rule, ``loss`` for a new
+objective, ``build_network`` for a new network. Parameters carry a leading replica dimension; the summed
+per-replica loss gives each replica exactly the gradient it would get alone, and gradient clipping is per
+replica.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import torch
+
+from agents.bootstrap import BOOTSTRAP_RULES, BootstrapRule, td_target
+from agents.config import AgentConfig
+from agents.exploration import EpsilonGreedy, EpsilonSchedule, ExponentialSchedule, LinearSchedule
+from agents.losses import td_loss
+from agents.nn.networks import QNetwork, build_q_network, network_for_family
+from agents.replay import Batch, ReplayBuffer
+from agents.seeding import numpy_rng, torch_generator
+from agents.targets import TargetRule
+
+__all__ = ["QAgent", "clip_grad_norm_per_replica", "OBS_SCALE"]
+
+#: observation scaling per family (Atari frames are 0..255; MinAtar channels are 0/1)
+OBS_SCALE = {"atari": 1.0 / 255.0}
+
+
+def clip_grad_norm_per_replica(params: Sequence[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
+    """Scale each replica's gradient (slice r of every parameter) to L2 norm at most ``max_norm``.
+    Returns the per-replica norms before clipping ``[R]``."""
+    grads = [p.grad for p in params if p.grad is not None]
+    sq = torch.stack([g.flatten(1).square().sum(dim=1) for g in grads]).sum(dim=0)
+    norms = sq.sqrt()
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+    return norms
+
+
+class QAgent:
+    """Base agent (bootstrap rule ``max``); subclasses choose the target rule and may change the loss.
+
+    Args:
+        config: validated agent config.
+        obs_shape, obs_dtype, num_actions: the environment's spaces.
+        seeds: one seed per replica; every random stream of replica r derives from ``seeds[r]`` alone.
+        family: environment family (picks the default network and observation scaling).
+        total_steps: env steps of the run (sets the ε decay when given as a fraction).
+        device: torch device for networks and replay.
+    """
+
+    Config: ClassVar[type[AgentConfig]] = AgentConfig
+    bootstrap_rule: ClassVar[str] = "max"
+    agent_name: ClassVar[str] = "unregistered"
+
+    def __init__(self, config: AgentConfig, *, obs_shape: Sequence[int], obs_dtype: np.dtype, num_actions: int,
+                 seeds: Sequence[int], family: str, total_steps: int, device: torch.device | str = "cpu") -> None:
+        self.config = config
+        self.seeds = [int(s) for s in seeds]
+        self.num_replicas = len(self.seeds)
+        self.num_actions = num_actions
+        self.family = family
+        self.device = torch.device(device)
+        self.online = self.build_network(obs_shape, [torch_generator(s, "init") for s in self.seeds]).to(self.device)
+        self.target_rule = self.make_target_rule(self.online)
+        self.bootstrap: BootstrapRule = BOOTSTRAP_RULES[self.bootstrap_rule]()
+        self.optimizer = self.make_optimizer(self.trainable_parameters())
+        self.epsilon: EpsilonSchedule = self.make_schedule(total_steps)
+        self.explorer = EpsilonGreedy([numpy_rng(s, "explore") for s in self.seeds], num_actions)
+        torch_dtype = torch.from_numpy(np.zeros(0, dtype=obs_dtype)).dtype
+        self.replay = ReplayBuffer(self.num_replicas, config.buffer_size, obs_shape, torch_dtype,
+                                   [numpy_rng(s, "replay") for s in self.seeds], self.device)
+        self.updates = 0
+
+    # -- components (override points) ---------------------------------------------------------------------
+    def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
+        arch = self.config.network if self.config.network != "auto" else network_for_family(self.family)
+        return build_q_network(arch, obs_shape, self.num_actions, generators,
+                               hidden_sizes=self.config.hidden_sizes, obs_scale=OBS_SCALE.get(self.family, 1.0))
+
+    def make_target_rule(self, online: QNetwork) -> TargetRule:
+        """The target rule; every registered agent overrides this."""
+        raise NotImplementedError
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.online.parameters()) + self.target_rule.trainable_parameters()
+
+    def make_optimizer(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        cfg = self.config
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(params, lr=cfg.learning_rate, eps=cfg.optimizer_eps)
+        if cfg.optimizer == "rmsprop-centered":
+            return torch.optim.RMSprop(params, lr=cfg.learning_rate, alpha=cfg.rmsprop_alpha,
+                                       eps=cfg.optimizer_eps, centered=True)
+        return torch.optim.SGD(params, lr=cfg.learning_rate)
+
+    def make_schedule(self, total_steps: int) -> EpsilonSchedule:
+        cfg = self.config
+        duration = cfg.epsilon_decay_steps or max(1, int(cfg.exploration_fraction * total_steps))
+        kind = LinearSchedule if cfg.epsilon_schedule == "linear" else ExponentialSchedule
+        return kind(cfg.epsilon_start, cfg.epsilon_end, duration)
+
+    # -- acting -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
+        """argmax_a Q_θ(s, a) per replica for observations ``[R, *obs_shape]``."""
+        q = self.online(torch.as_tensor(obs, device=self.device).unsqueeze(1))
+        return q[:, 0].argmax(dim=-1).cpu().numpy()
+
+    def act(self, obs: np.ndarray, step: int) -> np.ndarray:
+        """ε-greedy actions ``[R]`` at env step ``step`` (0-based count of steps taken so far)."""
+        return self.explorer.select(self.greedy_actions(obs), self.epsilon(step))
+
+    def observe(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray,
+                terminated: np.ndarray) -> None:
+        """Store one transition per replica. ``terminated`` excludes time-limit truncation."""
+        self.replay.add(obs, action, reward, next_obs, terminated)
+
+    # -- learning -----------------------------------------------------------------------------------------
+    def after_env_step(self, step: int) -> dict[str, torch.Tensor] | None:
+        """Cadence after env step ``step`` (1-based): an update when ``step >= learning_starts`` and
+        ``step % train_frequency == 0``, then the target rule's own cadence — not nested in the train check,
+        so a target period that is not a multiple of the train frequency is still honoured."""
+        cfg = self.config
+        metrics = None
+        if step >= cfg.learning_starts and step % cfg.train_frequency == 0 and self.replay.size > 0:
+            metrics = self.update(self.replay.sample(cfg.batch_size))
+        self.target_rule.on_env_step(step)
+        return metrics
+
+    def next_values(self, batch: Batch) -> torch.Tensor:
+        """v(s') ``[R, B]`` from the bootstrap rule, with no gradient."""
+        with torch.no_grad():
+            q_next_target = self.target_rule.network(batch.next_obs)
+            q_next_online = self.online(batch.next_obs) if self.bootstrap.needs_online_next else None
+            return self.bootstrap(q_next_target, q_next_online)
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Per-replica TD loss ``[R]`` and per-replica diagnostics."""
+        y = td_target(batch.reward, batch.terminated, self.next_values(batch), self.config.gamma)
+        q = self.online(batch.obs).gather(-1, batch.action.unsqueeze(-1)).squeeze(-1)
+        return td_loss(self.config.loss, q, y), {"q_mean": q.detach().mean(dim=1)}
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One gradient step for every replica; returns per-replica metrics ``{name: [R]}``."""
+        loss, metrics = self.loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        if self.config.max_grad_norm is not None:
+            metrics["grad_norm"] = clip_grad_norm_per_replica(self.trainable_parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        self.updates += 1
+        metrics.update(self.target_rule.after_update(batch))
+        metrics["loss"] = loss.detach()
+        return metrics
+
+    # -- records ------------------------------------------------------------------------------------------
+    def parameter_count(self) -> int:
+        """Trainable parameters of one replica (online network plus any trained target)."""
+        return sum(p[0].numel() for p in self.trainable_parameters())
+
+    def target_bytes(self) -> int:
+        """Bytes one replica holds for target parameters beyond its online network."""
+        return self.target_rule.target_bytes() // self.num_replicas
+
+    def params_sha256(self) -> list[str]:
+        """SHA-256 of each replica's online parameters (float bytes in ``state_dict`` order)."""
+        out = []
+        state = self.online.state_dict()
+        for r in range(self.num_replicas):
+            h = hashlib.sha256()
+            for name, t in state.items():
+                h.update(name.encode())
+                h.update(t[r].detach().cpu().contiguous().numpy().tobytes())
+            out.append(h.hexdigest())
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly (tensors and plain data only)."""
+        return {"online": self.online.state_dict(), "target_rule": self.target_rule.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "explorer": self.explorer.state_dict(),
+                "replay": self.replay.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.online.load_state_dict(state["online"])
+        self.target_rule.load_state_dict(state["target_rule"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.explorer.load_state_dict(state["explorer"])
+        self.replay.load_state_dict(state["replay"])
+        self.updates = int(state["updates"])

@@ -1,0 +1,66 @@
+"""DQN and its classic target variants: hard copies, Polyak averaging, double Q-learning, no target."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents.agent import QAgent
+from agents.config import AgentConfig, spec
+from agents.nn.networks import QNetwork
+from agents.registry import register
+from agents.targets import HardUpdate, NoTarget, SoftUpdate, TargetRule
+
+
+@dataclass(frozen=True)
+class HardTargetConfig(AgentConfig):
+    """Adds the hard-copy period C."""
+
+    target_period: int = spec(500, "env steps between hard copies θ⁻ ← θ (C)", min=1)
+
+    # CleanRL 500 env steps; MinAtar 1000 updates at one update per step; Nature 10k updates × 4 env steps.
+    FAMILY_DEFAULTS = {"minatar": {"target_period": 1000}, "atari": {"target_period": 40_000},
+                       "tabular": {"target_period": 200}}
+
+
+@dataclass(frozen=True)
+class SoftTargetConfig(AgentConfig):
+    """Adds the Polyak rate τ and its cadence."""
+
+    tau: float = spec(0.005, "Polyak rate τ of θ⁻ ← θ⁻ + τ(θ − θ⁻)", min=0.0, max=1.0, min_exclusive=True)
+    soft_every: int = spec(1, "env steps between Polyak updates", min=1)
+
+
+@register("dqn")
+class DQN(QAgent):
+    """DQN with a hard target copy every C env steps (Mnih et al. 2015)."""
+
+    Config = HardTargetConfig
+
+    def make_target_rule(self, online: QNetwork) -> TargetRule:
+        return HardUpdate(online, self.config.target_period)
+
+
+@register("dqn-soft")
+class SoftDQN(QAgent):
+    """DQN with a Polyak-averaged target, θ⁻ ← θ⁻ + τ(θ − θ⁻) every k env steps (Lillicrap et al. 2016)."""
+
+    Config = SoftTargetConfig
+
+    def make_target_rule(self, online: QNetwork) -> TargetRule:
+        return SoftUpdate(online, self.config.tau, self.config.soft_every)
+
+
+@register("double-dqn")
+class DoubleDQN(DQN):
+    """Double DQN: online argmax, target evaluation, hard target (van Hasselt et al. 2016)."""
+
+    bootstrap_rule = "double"
+
+
+@register("dqn-no-target")
+class TargetFreeDQN(QAgent):
+    """Target-free DQN: bootstrap from the online network under stop-gradient (MinAtar ablation)."""
+
+    Config = AgentConfig
+
+    def make_target_rule(self, online: QNetwork) -> TargetRule:
+        return NoTarget(online)

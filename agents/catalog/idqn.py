@@ -1,0 +1,224 @@
+"""i-DQN: iterated DQN, K online networks each learning one Bellman iteration of the one before
+(Vincent et al. 2024, TMLR 2025, arXiv 2403.02107; public code theovincent/iS-DQN ``slimdqn/networks/idqn.py``).
+
+Layout: the K online networks of R replicas are one replica-stacked network with R·K slots, slot ``r·K + i``
+holding θ_{i+1} of replica r; the K targets θ̄_0..θ̄_{K−1} are a frozen network with the same layout, slot
+``r·K + j`` holding θ̄_j. Online slot i bootstraps from target slot i, so one batched forward computes all K
+losses, and every slot is a batched-product slice (bitwise the same alone or among others).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+
+from agents.agent import QAgent
+from agents.config import AgentConfig, spec
+from agents.losses import td_loss
+from agents.nn.networks import QNetwork
+from agents.registry import register
+from agents.replay import Batch
+from agents.seeding import torch_generator
+from agents.targets import TargetRule, frozen_copy
+from agents.catalog.isql import IndexSampler
+
+__all__ = ["IteratedTargets", "IDQNConfig", "IDQN", "clip_grad_norm_grouped"]
+
+
+def _slots(t: torch.Tensor, k: int) -> torch.Tensor:
+    """View ``[R·K, ...]`` as ``[R, K, ...]``."""
+    return t.view(t.shape[0] // k, k, *t.shape[1:])
+
+
+def clip_grad_norm_grouped(params: Sequence[torch.nn.Parameter], max_norm: float, group: int) -> torch.Tensor:
+    """Per-replica gradient clipping when each replica owns ``group`` consecutive slots of the leading dimension:
+    the norm is taken over all of a replica's slots together. Returns the norms before clipping ``[R]``."""
+    grads = [p.grad for p in params if p.grad is not None]
+    # [R, P] summed along its contiguous last dim: the same reduction order whatever R is (a [P, R] sum over
+    # dim 0 is not, so a replica's norm could differ in the last bit from the one it gets alone).
+    sq = torch.stack([_slots(g, group).flatten(1).square().sum(dim=1) for g in grads], dim=1).sum(dim=1)
+    norms = sq.sqrt()
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        _slots(g, group).mul_(scale.view(-1, *([1] * g.dim())))
+    return norms
+
+
+class IteratedTargets(TargetRule):
+    """The K target networks of i-DQN and their two cadences (env steps):
+
+    - every ``sync_period`` D: θ̄_k ← θ_k for k = 1..K−1 (θ̄_0 stays);
+    - every ``shift_period`` T (instead of the sync when both fall on a step): roll the window forward,
+      θ̄_j ← θ_{j+1} for j = 0..K−1, then θ_k ← θ_{k+1} for k = 1..K−1 (θ_K kept, so θ_{K−1} = θ_K afterwards).
+      This is ``update_target_params`` of the reference code (target copy, then ``shift_params``).
+
+    Initially θ̄_0 = θ_1 and θ̄_k = θ_k (k ≥ 1), the state right after a roll. (The reference starts with
+    θ̄_j = θ_{j+1}; the two agree from the first sync on.) Optimizer state is left positional on a roll, as in the
+    reference code (the optax state is not shifted).
+    """
+
+    name = "iterated"
+
+    def __init__(self, online: QNetwork, num_networks: int, sync_period: int, shift_period: int) -> None:
+        if sync_period < 1 or shift_period < 1:
+            raise ValueError(f"sync period {sync_period} and shift period {shift_period} must be >= 1")
+        self.k = num_networks
+        super().__init__(online)
+        self.sync_period, self.shift_period = sync_period, shift_period
+
+    def make_target(self, online: QNetwork) -> QNetwork | None:
+        target = frozen_copy(online)  # θ̄_j = θ_{j+1}
+        with torch.no_grad():
+            for t, o in zip(target.parameters(), online.parameters()):
+                _slots(t, self.k)[:, 1:] = _slots(o, self.k)[:, :-1]  # θ̄_j = θ_j for j ≥ 1
+        return target
+
+    def on_env_step(self, step: int) -> None:
+        if step % self.shift_period == 0:
+            self.roll()
+        elif step % self.sync_period == 0:
+            self.sync()
+
+    def sync(self) -> None:
+        """θ̄_k ← θ_k for k = 1..K−1."""
+        with torch.no_grad():
+            for t, o in zip(self.target.parameters(), self.online.parameters()):
+                _slots(t, self.k)[:, 1:] = _slots(o, self.k)[:, :-1]
+
+    def roll(self) -> None:
+        """θ̄_j ← θ_{j+1} (j = 0..K−1), then θ_k ← θ_{k+1} (k = 1..K−1)."""
+        with torch.no_grad():
+            for t, o in zip(self.target.parameters(), self.online.parameters()):
+                t.copy_(o)
+                slots = _slots(o, self.k)
+                slots[:, :-1] = slots[:, 1:].clone()
+
+
+@dataclass(frozen=True)
+class IDQNConfig(AgentConfig):
+    """Adds K, the sync period D and the window-shift period T (both env steps), and the acting rule.
+
+    Defaults: K = 3, D = 10, T = 500 on classic control (K and D from the reference code's LunarLander launch,
+    T is CleanRL's target period); MinAtar T = 1000 (its target period), D = 10; Atari T = 8000 (the reference
+    Atari launch), D = 32 (ours: 8 updates at one update every 4 env steps).
+    """
+
+    bellman_iterations: int = spec(3, "K: online networks θ_1..θ_K, each learning one Bellman iteration", min=1)
+    sync_period: int = spec(10, "D: env steps between θ̄_k ← θ_k (k ≥ 1)", min=1)
+    shift_period: int = spec(500, "T: env steps between window rolls (θ̄_0 ← θ_1, θ_k ← θ_{k+1})", min=1)
+    act_network: Literal["uniform", "mean"] = spec(
+        "uniform", "act greedily w.r.t. an online network drawn uniformly each step, or w.r.t. their mean")
+
+    FAMILY_DEFAULTS = {"minatar": {"shift_period": 1000},
+                       "atari": {"shift_period": 8000, "sync_period": 32},
+                       "tabular": {"shift_period": 200, "sync_period": 1}}
+
+
+@register("idqn")
+class IDQN(QAgent):
+    """i-DQN (Vincent et al., arXiv 2403.02107): K online networks, θ_k learning
+    ℓ(r + γ(1−d) max_a' Q_θ̄_{k−1}(s',a') − Q_θ_k(s,a)) from target θ̄_{k−1}; one step on the sum over k.
+    θ̄_k ← θ_k every D env steps (k ≥ 1); every T env steps the window rolls forward (see ``IteratedTargets``).
+
+    Acting draws one online network uniformly per replica per env step from the replica's ``act-network`` stream
+    (or averages them); ``greedy_actions`` (evaluation) draws from a separate ``eval-network`` stream. Gradient
+    clipping (``max_grad_norm``) is per replica over its K networks together.
+    """
+
+    Config = IDQNConfig
+
+    def __init__(self, config: IDQNConfig, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self.act_networks = IndexSampler(self.seeds, "act-network", config.bellman_iterations)
+        self.eval_networks = IndexSampler(self.seeds, "eval-network", config.bellman_iterations)
+
+    @property
+    def K(self) -> int:  # noqa: N802  (the paper's name)
+        return self.config.bellman_iterations
+
+    def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
+        # θ_1 of replica r comes from the same "init" stream as DQN's θ (so both start alike); θ_k from "init-k".
+        slot_generators = [torch_generator(s, "init" if k == 0 else f"init-{k}")
+                           for s in self.seeds for k in range(self.config.bellman_iterations)]
+        return super().build_network(obs_shape, slot_generators)
+
+    def make_target_rule(self, online: QNetwork) -> TargetRule:
+        cfg = self.config
+        return IteratedTargets(online, cfg.bellman_iterations, cfg.sync_period, cfg.shift_period)
+
+    def q_values(self, network: QNetwork, obs: torch.Tensor) -> torch.Tensor:
+        """Q-values ``[R, K, B, A]`` of the K slots of each replica for observations ``[R, B, ...]``."""
+        return _slots(network(obs.repeat_interleave(self.K, dim=0)), self.K)
+
+    # -- acting -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _greedy(self, obs: np.ndarray, sampler: IndexSampler) -> np.ndarray:
+        q = self.q_values(self.online, torch.as_tensor(obs, device=self.device).unsqueeze(1))[:, :, 0]  # [R, K, A]
+        if self.config.act_network == "mean":
+            q_act = q.mean(dim=1)
+        else:
+            idx = torch.from_numpy(sampler.draw()).to(self.device)
+            q_act = q[torch.arange(q.shape[0], device=self.device), idx]
+        return q_act.argmax(dim=-1).cpu().numpy()
+
+    def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions ``[R]`` of the evaluation policy (network from the ``eval-network`` stream, or mean)."""
+        return self._greedy(obs, self.eval_networks)
+
+    def act(self, obs: np.ndarray, step: int) -> np.ndarray:
+        return self.explorer.select(self._greedy(obs, self.act_networks), self.epsilon(step))
+
+    # -- learning -----------------------------------------------------------------------------------------
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        cfg, k = self.config, self.K
+        with torch.no_grad():
+            v_next = self.q_values(self.target_rule.target, batch.next_obs).max(dim=-1).values  # [R, K, B]
+            not_done = 1.0 - batch.terminated.to(batch.reward.dtype)
+            y = batch.reward.unsqueeze(1) + cfg.gamma * not_done.unsqueeze(1) * v_next
+        act = batch.action.unsqueeze(1).expand(-1, k, -1).unsqueeze(-1)
+        q = self.q_values(self.online, batch.obs).gather(-1, act).squeeze(-1)  # [R, K, B]
+        per_network = td_loss(cfg.loss, q, y)  # [R, K]
+        return per_network.sum(dim=1), {"q_mean": q[:, -1].detach().mean(dim=1)}
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The base update, except that gradient clipping groups each replica's K slots."""
+        loss, metrics = self.loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        if self.config.max_grad_norm is not None:
+            metrics["grad_norm"] = clip_grad_norm_grouped(self.trainable_parameters(), self.config.max_grad_norm,
+                                                          self.K)
+        self.optimizer.step()
+        self.updates += 1
+        metrics.update(self.target_rule.after_update(batch))
+        metrics["loss"] = loss.detach()
+        return metrics
+
+    # -- records ------------------------------------------------------------------------------------------
+    def parameter_count(self) -> int:
+        """Parameters of one replica's K online networks."""
+        return sum(p.numel() for p in self.trainable_parameters()) // self.num_replicas
+
+    def params_sha256(self) -> list[str]:
+        """SHA-256 of each replica's K online networks (slot by slot, in ``state_dict`` order)."""
+        out = []
+        state = self.online.state_dict()
+        for r in range(self.num_replicas):
+            h = hashlib.sha256()
+            for name, t in state.items():
+                h.update(name.encode())
+                h.update(_slots(t, self.K)[r].detach().cpu().contiguous().numpy().tobytes())
+            out.append(h.hexdigest())
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "act_networks": self.act_networks.state_dict(),
+                "eval_networks": self.eval_networks.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.act_networks.load_state_dict(state["act_networks"])
+        self.eval_networks.load_state_dict(state["eval_networks"])

@@ -1,0 +1,186 @@
+"""iS-QL: iterated shared Q-learning — one trunk, K+1 linear heads, head 0 the target (Vincent et al. 2025,
+arXiv 2506.04398; public code theovincent/iS-DQN ``slimdqn/networks/isdqn.py``).
+
+Also home of :class:`IndexSampler`, the per-replica uniform draw of which head / network to act with, shared with
+i-DQN (``agents/catalog/idqn.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+
+from agents.agent import OBS_SCALE, QAgent
+from agents.config import AgentConfig, spec
+from agents.losses import td_loss
+from agents.nn.networks import QNetwork, build_q_network, network_for_family
+from agents.registry import register
+from agents.replay import Batch
+from agents.seeding import numpy_rng
+from agents.targets import TargetRule
+
+__all__ = ["IndexSampler", "HeadShift", "ISQLConfig", "ISQL"]
+
+
+class IndexSampler:
+    """One uniform integer in ``[0, n)`` per replica per call, each from a stream of that replica's seed alone
+    (so a replica's draws do not depend on which other seeds share the batch)."""
+
+    def __init__(self, seeds: Sequence[int], stream: str, n: int) -> None:
+        self.rngs = [numpy_rng(s, stream) for s in seeds]
+        self.n = n
+
+    def draw(self) -> np.ndarray:
+        """Indices ``[R]``."""
+        return np.array([rng.integers(self.n) for rng in self.rngs], dtype=np.int64)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rngs": [rng.bit_generator.state for rng in self.rngs]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for rng, s in zip(self.rngs, state["rngs"]):
+            rng.bit_generator.state = s
+
+
+class HeadShift(TargetRule):
+    """iS-QL's target: head 0 of the online network itself (no separate copy). Every ``period`` env steps T the
+    heads shift, w_k ← w_{k+1} for k = 0..K−1, and w_K is kept (so heads K−1 and K start equal).
+
+    Optimizer state is left where it is (positional), as in the reference code, where the optax state is not
+    touched by ``shift_params``: head k's moments keep describing the k-th Bellman iterate's loss. It also keeps
+    head 0 frozen under Adam / RMSProp: its gradient is exactly zero from the first step, so its moments stay
+    zero and its update is exactly zero; shifting the moments would hand head 0 the moments of old head 1.
+    """
+
+    name = "head-shift"
+
+    def __init__(self, online: QNetwork, period: int) -> None:
+        if period < 1:
+            raise ValueError(f"shift period {period} must be >= 1")
+        if online.num_heads < 2:
+            raise ValueError("iS-QL needs a network with K+1 >= 2 heads")
+        super().__init__(online)
+        self.period = period
+
+    def make_target(self, online: QNetwork) -> QNetwork | None:
+        return None  # the target is head 0 of the online network
+
+    def on_env_step(self, step: int) -> None:
+        if step % self.period == 0:
+            self.shift()
+
+    def shift(self) -> None:
+        """w_k ← w_{k+1} for k = 0..K−1; w_K kept."""
+        head, a = self.online.head, self.online.num_actions
+        with torch.no_grad():
+            for p in (head.weight, head.bias):
+                p[:, :, :-a] = p[:, :, a:].clone()
+
+    def target_bytes(self) -> int:
+        """Bytes of head 0 (all replicas): the only parameters iS-QL holds for its target. They live inside the
+        online network's head layer; we report them here rather than 0 because they are target weights (no
+        gradient) and ``parameter_count`` leaves them out, so the two add up to the network."""
+        head, a = self.online.head, self.online.num_actions
+        return sum(p[:, :, :a].numel() * p.element_size() for p in (head.weight, head.bias))
+
+
+@dataclass(frozen=True)
+class ISQLConfig(AgentConfig):
+    """Adds K (online heads), the shift period T (env steps) and the acting rule.
+
+    Defaults: K = 3 and T = 500 env steps on classic control (the reference code's LunarLander setting uses
+    K = 3; T is CleanRL's target period), T = 1000 on MinAtar (MinAtar's target period at one update per step),
+    K = 9 and T = 8000 env steps on Atari (the paper's headline K = 9; T from the reference Atari launch script).
+    """
+
+    bellman_iterations: int = spec(3, "K: online heads w_1..w_K, each learning one Bellman iteration", min=1)
+    shift_period: int = spec(500, "T: env steps between head shifts w_k ← w_{k+1}", min=1)
+    act_head: Literal["uniform", "mean"] = spec(
+        "uniform", "act greedily w.r.t. a head drawn uniformly from 1..K each step, or w.r.t. their mean")
+
+    FAMILY_DEFAULTS = {"minatar": {"shift_period": 1000},
+                       "atari": {"bellman_iterations": 9, "shift_period": 8000},
+                       "tabular": {"shift_period": 200}}
+
+
+@register("isql")
+class ISQL(QAgent):
+    """iS-QL (Vincent et al. 2025, arXiv 2506.04398): one network, shared trunk φ and K+1 linear heads; head k
+    learns r + γ(1−d) max_a' sg Q_{w_{k−1}}(s',a') (current trunk), head 0 is the target and gets no gradient;
+    every T env steps the heads shift. K = 1 is "shared last layer".
+
+    L = Σ_{k=1..K} E_B ℓ(r + γ(1−d) max_a' sg Q_{ω,w_{k−1}}(s',a') − Q_{ω,w_k}(s,a)); ℓ is the config's loss
+    (the paper's squared error is ``mse``). Acting draws a head uniformly from 1..K per replica per env step from
+    the replica's ``act-head`` stream (or uses their mean); the greedy policy (``greedy_actions``, evaluation)
+    draws from a separate ``eval-head`` stream so evaluating never shifts the training draws.
+    """
+
+    Config = ISQLConfig
+
+    def __init__(self, config: ISQLConfig, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        k = config.bellman_iterations
+        self.act_heads = IndexSampler(self.seeds, "act-head", k)
+        self.eval_heads = IndexSampler(self.seeds, "eval-head", k)
+
+    @property
+    def K(self) -> int:  # noqa: N802  (the paper's name)
+        return self.config.bellman_iterations
+
+    def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
+        cfg = self.config
+        arch = cfg.network if cfg.network != "auto" else network_for_family(self.family)
+        return build_q_network(arch, obs_shape, self.num_actions, generators, hidden_sizes=cfg.hidden_sizes,
+                               num_heads=cfg.bellman_iterations + 1, obs_scale=OBS_SCALE.get(self.family, 1.0))
+
+    def make_target_rule(self, online: QNetwork) -> TargetRule:
+        return HeadShift(online, self.config.shift_period)
+
+    # -- acting -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _greedy(self, obs: np.ndarray, sampler: IndexSampler) -> np.ndarray:
+        q = self.online.all_heads(torch.as_tensor(obs, device=self.device).unsqueeze(1))[:, 0, 1:]  # [R, K, A]
+        if self.config.act_head == "mean":
+            q_act = q.mean(dim=1)
+        else:
+            idx = torch.from_numpy(sampler.draw()).to(self.device)
+            q_act = q[torch.arange(q.shape[0], device=self.device), idx]
+        return q_act.argmax(dim=-1).cpu().numpy()
+
+    def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions ``[R]`` of the evaluation policy (head drawn from the ``eval-head`` stream, or the mean)."""
+        return self._greedy(obs, self.eval_heads)
+
+    def act(self, obs: np.ndarray, step: int) -> np.ndarray:
+        return self.explorer.select(self._greedy(obs, self.act_heads), self.epsilon(step))
+
+    # -- learning -----------------------------------------------------------------------------------------
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        cfg, k = self.config, self.K
+        q_all = self.online.all_heads(batch.obs)  # [R, B, K+1, A]
+        with torch.no_grad():
+            v_next = self.online.all_heads(batch.next_obs)[:, :, :k].max(dim=-1).values  # heads 0..K−1: [R, B, K]
+            not_done = 1.0 - batch.terminated.to(batch.reward.dtype)
+            y = batch.reward.unsqueeze(-1) + cfg.gamma * not_done.unsqueeze(-1) * v_next
+        act = batch.action.view(*batch.action.shape, 1, 1).expand(-1, -1, k, 1)
+        q = q_all[:, :, 1:].gather(-1, act).squeeze(-1)  # heads 1..K: [R, B, K]
+        per_head = td_loss(cfg.loss, q.transpose(1, 2), y.transpose(1, 2))  # [R, K]
+        return per_head.sum(dim=1), {"q_mean": q[..., -1].detach().mean(dim=1)}
+
+    # -- records ------------------------------------------------------------------------------------------
+    def parameter_count(self) -> int:
+        """Trained parameters of one replica: trunk and heads 1..K (head 0 is the target, in ``target_bytes``)."""
+        head, a = self.online.head, self.num_actions
+        head0 = head.weight[0, :, :a].numel() + head.bias[0, :, :a].numel()
+        return super().parameter_count() - head0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "act_heads": self.act_heads.state_dict(),
+                "eval_heads": self.eval_heads.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.act_heads.load_state_dict(state["act_heads"])
+        self.eval_heads.load_state_dict(state["eval_heads"])

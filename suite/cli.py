@@ -1,0 +1,181 @@
+"""The ``targetbench`` command line: ``agents``, ``envs``, ``run``, ``convergence``.
+
+Every user error is one line on stderr (``targetbench: error: ...``) with a documented exit code
+(see :data:`suite.errors.EXIT_CODES`); ``--debug`` shows the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from suite.errors import EXIT_CODES, TargetBenchError, UsageError
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and our exit code for bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _results_dir(args: argparse.Namespace) -> Path:
+    return Path(getattr(args, "results", None) or os.environ.get("TARGETBENCH_RESULTS", "results"))
+
+
+def _cmd_agents(args: argparse.Namespace) -> int:
+    from agents import list_agents
+    from agents.config import describe_fields
+
+    rows = [{"name": s.name, "description": s.description, "config": s.config_cls.__name__,
+             "fields": describe_fields(s.config_cls)} for s in list_agents()]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, default=list))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for row in rows:
+        print(f"{row['name']:<{width}}  {row['description']}")
+        print(f"{'':<{width}}  fields: {', '.join(f['name'] for f in row['fields'])}")
+    return 0
+
+
+def _cmd_envs(args: argparse.Namespace) -> int:
+    from suite.envs import default_env_options, list_envs
+
+    specs = list_envs()
+    if args.json:
+        for s in specs:
+            try:
+                options = default_env_options(s.id)
+            except ValueError:
+                options = {}  # pattern entries (tabular/random:S,A,SEED) have no single default set
+            print(json.dumps({"id": s.id, "family": s.family, "description": s.description,
+                              "max_episode_steps": s.default_max_episode_steps, "options": options}))
+        return 0
+    width = max(len(s.id) for s in specs)
+    for s in specs:
+        print(f"{s.id:<{width}}  {s.family:<8} {s.description}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from suite.trainer import train
+    from suite.tracking import DEFAULT_EXPERIMENT, default_tracking_uri
+    from suite.trial import build_trial, parse_overrides, parse_seeds
+
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps {args.steps} is not valid; allowed: a positive integer")
+    trial = build_trial(args.agent, args.env, parse_seeds(args.seed), steps=args.steps,
+                        overrides=parse_overrides(args.set or []))
+    results_dir = _results_dir(args)
+    _check_writable(results_dir)
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results_dir)
+    results = train(trial, tracking_uri=uri, experiment=args.experiment or DEFAULT_EXPERIMENT,
+                    results_dir=results_dir, checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
+                    resume=args.resume, progress=(lambda m: None) if args.quiet else None)
+    for res in results:
+        if args.json:
+            print(json.dumps(res.to_json()), flush=True)
+        else:
+            print(f"{res.agent} {res.env} seed {res.seed}: final eval return {res.final_eval_return:.2f} "
+                  f"after {res.steps} steps ({res.status}); {res.sps:.0f} steps/s; run {res.run_id}")
+    return 0
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"results folder {folder} cannot be created: {exc.strerror}") from None
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"results folder {folder} is not writable")
+
+
+def _cmd_convergence(args: argparse.Namespace) -> int:
+    from suite import convergence
+
+    try:
+        return convergence.main(args)
+    except ValueError as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (exposed for docs and tests)."""
+    codes = "; ".join(f"{k}: {v}" for k, v in EXIT_CODES.items())
+    parser = _Parser(prog="targetbench", description="Benchmark target-update methods in deep Q-learning.",
+                     epilog=f"exit codes: {codes}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("agents", help="list registered agents and their config fields")
+    p.add_argument("--json", action="store_true", help="one JSON object per agent")
+    p.set_defaults(func=_cmd_agents)
+
+    p = sub.add_parser("envs", help="list environments")
+    p.add_argument("--json", action="store_true", help="one JSON object per environment")
+    p.set_defaults(func=_cmd_envs)
+
+    p = sub.add_parser("run", help="train one agent on one env, several seeds batched in one process",
+                       description="Train the given seeds together in one process; one MLflow run per seed.")
+    p.add_argument("--agent", required=True, help="registered agent name (see `targetbench agents`)")
+    p.add_argument("--env", required=True, help="environment id (see `targetbench envs`)")
+    p.add_argument("--seed", default="0", help="seeds, e.g. 0 or 0,1,2 or 0-9 (default 0)")
+    p.add_argument("--steps", type=int, default=None, help="env steps per seed (default: the family's budget)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value: agent field, env.OPTION or train.FIELD (repeatable)")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///results/mlflow.db)")
+    p.add_argument("--experiment", default=None, help="MLflow experiment name (default: targetbench)")
+    p.add_argument("--checkpoint-dir", default=None, help="checkpoint folder (default: results/checkpoints)")
+    p.add_argument("--resume", action="store_true", help="continue from this trial's checkpoint and MLflow runs")
+    p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per seed")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("convergence", help="tabular Q-learning with each target rule against exact Q*")
+    try:
+        from suite import convergence
+        convergence.add_arguments(p)
+    except ImportError:  # TEMP while convergence is being written
+        pass
+    p.set_defaults(func=_cmd_convergence)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``targetbench`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "func", None):
+            build_parser().print_help()
+            return 2
+        return args.func(args)
+    except TargetBenchError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"targetbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("targetbench: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line unless --debug
+        if debug:
+            traceback.print_exc()
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"targetbench: internal error: {type(exc).__name__}: {msg} (rerun with --debug)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

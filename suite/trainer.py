@@ -1,0 +1,279 @@
+"""The training loop: R seeds of one (agent, env, config) trained together, one MLflow run per seed.
+
+Reads top to bottom: act, step the envs, store, update on the agent's cadence, log, evaluate, checkpoint.
+Step counts are env steps per replica; every replica steps once per loop iteration.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import yaml
+
+from agents import get_agent
+from agents.exploration import EpsilonGreedy
+from agents.seeding import derive_seed, numpy_rng
+from suite.checkpoint import load_checkpoint, save_checkpoint
+from suite.envs import ReplicaEnvs
+from suite.provenance import provenance_tags, resolve_device
+from suite.tracking import RunGroup, ensure_store, flatten, open_experiment
+from suite.trial import TrialSpec
+
+__all__ = ["SeedResult", "train", "evaluate"]
+
+
+@dataclass
+class SeedResult:
+    """What ``targetbench run --json`` prints for one seed."""
+
+    run_id: str
+    agent: str
+    env: str
+    seed: int
+    steps: int
+    final_eval_return: float
+    eval_returns: list[list[float]]
+    params_sha256: str
+    wall_s: float
+    sps: float
+    trial_hash: str
+    status: str
+    diverged_step: int | None = None
+    parameter_count: int = 0
+    target_bytes: int = 0
+    device: str = "cpu"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("extra")
+        return {**out, **self.extra}
+
+
+def evaluate(agent: Any, trial: TrialSpec, index: int) -> np.ndarray:
+    """Mean return ``[R]`` of ``eval_episodes`` episodes per replica with the ε_eval-greedy policy.
+
+    Evaluation number ``index`` uses fresh env instances seeded from (seed, index) and its own ε stream, so it
+    consumes nothing from the training streams and needs no state in checkpoints.
+    """
+    cfg = trial.train
+    eval_seeds = [derive_seed(s, f"eval/{index}") for s in trial.seeds]
+    envs = ReplicaEnvs(trial.env, eval_seeds, eval=True, options=trial.env_options)
+    explorer = EpsilonGreedy([numpy_rng(s, f"eval-explore/{index}") for s in trial.seeds], envs.num_actions)
+    returns: list[list[float]] = [[] for _ in trial.seeds]
+    running = np.zeros(len(trial.seeds))
+    length = np.zeros(len(trial.seeds), dtype=np.int64)
+    capped = np.zeros(len(trial.seeds), dtype=bool)
+    obs = envs.reset()
+    try:
+        while any(len(r) < cfg.eval_episodes and not c for r, c in zip(returns, capped)):
+            actions = explorer.select(agent.greedy_actions(obs), agent.config.eval_epsilon)
+            res = envs.step(actions)
+            obs = res.obs
+            running += res.reward
+            length += 1
+            for r, ret, _ in res.episodes:
+                if len(returns[r]) < cfg.eval_episodes and not capped[r]:
+                    returns[r].append(ret)
+            done = res.terminated | res.truncated
+            running[done], length[done] = 0.0, 0
+            # A policy that never ends an episode: score the capped episode and stop evaluating that replica.
+            for r in np.flatnonzero(length >= cfg.eval_max_steps):
+                if not capped[r] and len(returns[r]) < cfg.eval_episodes:
+                    returns[r].append(float(running[r]))
+                    capped[r] = True
+    finally:
+        envs.close()
+    return np.array([float(np.mean(r)) for r in returns])
+
+
+class _Accumulator:
+    """Per-replica running sums of update metrics between log points (no host sync in the hot loop)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, metrics: dict[str, torch.Tensor]) -> None:
+        for k, v in metrics.items():
+            self.sums[k] = self.sums[k] + v.detach() if k in self.sums else v.detach().clone()
+        self.count += 1
+
+    def means(self) -> dict[str, list[float]]:
+        out = {k: (v / self.count).tolist() for k, v in self.sums.items()} if self.count else {}
+        self.sums, self.count = {}, 0
+        return out
+
+    def state_dict(self) -> dict:
+        return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "count": self.count}
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self.count = int(state["count"])
+
+
+def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: Path,
+          checkpoint_dir: Path | None = None, resume: bool = False,
+          progress: Callable[[str], None] | None = None) -> list[SeedResult]:
+    """Train ``trial``'s seeds together and record one MLflow run per seed. Returns one result per seed."""
+    cfg = trial.train
+    say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    spec = get_agent(trial.agent)
+    group = trial.group_hash()
+    ckpt_dir = checkpoint_dir or results_dir / "checkpoints"
+    ckpt_path = ckpt_dir / f"{trial.agent}-{trial.env.replace('/', '_').replace(':', '_')}-{group}.pt"
+    state = load_checkpoint(ckpt_path, group) if resume and ckpt_path.exists() else None
+
+    envs = ReplicaEnvs(trial.env, [derive_seed(s, "env") for s in trial.seeds], options=trial.env_options)
+    agent = spec.cls(trial.agent_config, obs_shape=envs.observation_shape, obs_dtype=envs.observation_dtype,
+                     num_actions=envs.num_actions, seeds=trial.seeds, family=trial.family,
+                     total_steps=cfg.steps, device=device)
+    target_rule = agent.target_rule.name
+
+    ensure_store(tracking_uri)
+    client, experiment_id = open_experiment(tracking_uri, experiment, results_dir / "artifacts")
+    resolved = trial.resolved()
+    params = {**flatten("agent", resolved["agent_config"]), **flatten("env", resolved["env_options"]),
+              **flatten("train", resolved["train"]), "agent_name": trial.agent, "env_id": trial.env,
+              "parameter_count": str(agent.parameter_count()), "target_bytes": str(agent.target_bytes())}
+    base_tags = {"agent": trial.agent, "env": trial.env, "family": trial.family, "target_rule": target_rule,
+                 "bootstrap_rule": agent.bootstrap.name, "group_hash": group, "batch_seeds": ",".join(map(str, trial.seeds)),
+                 **provenance_tags(device)}
+    runs = RunGroup(client, experiment_id,
+                    run_names=[f"{trial.agent}/{trial.env}/seed{s}" for s in trial.seeds],
+                    tags=[{**base_tags, "seed": str(s), "trial_hash": trial.trial_hash(s)} for s in trial.seeds],
+                    params=[{**params, "seed": str(s)} for s in trial.seeds],
+                    run_ids=state["run_ids"] if state else None)
+
+    acc = _Accumulator()
+    eval_returns: list[list[list[float]]] = [[] for _ in trial.seeds]
+    diverged: list[int | None] = [None] * len(trial.seeds)
+    step, elapsed_before = 0, 0.0
+    if state is not None:
+        agent.load_state_dict(state["agent"])
+        envs.set_state(state["envs"])
+        obs = np.asarray(state["obs"])
+        step, elapsed_before = int(state["step"]), float(state["wall_s"])
+        eval_returns, diverged = state["eval_returns"], state["diverged"]
+        acc.load_state_dict(state["accumulator"], device)
+        runs.pending = [[tuple(p) for p in points] for points in state["pending"]]
+        runs.flush()  # idempotent: points already stored are recognised by the store
+        say(f"[{trial.agent} {trial.env} seeds {','.join(map(str, trial.seeds))}] resumed at step {step}")
+    else:
+        obs = envs.reset()
+
+    checkpoint_every = cfg.checkpoint_every or cfg.eval_every
+    started = time.perf_counter()
+    last_log_time, last_log_step = started, step
+    try:
+        while step < cfg.steps:
+            actions = agent.act(obs, step)
+            res = envs.step(actions)
+            agent.observe(obs, actions, res.reward, res.next_obs, res.terminated)
+            obs = res.obs
+            step += 1
+            metrics = agent.after_env_step(step)
+            if metrics is not None:
+                acc.add(metrics)
+            for r, ret, length in res.episodes:
+                runs.log(r, step, {"train/episode_return": ret, "train/episode_length": length})
+
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now = time.perf_counter()
+                sps = (step - last_log_step) / max(now - last_log_time, 1e-9)
+                last_log_time, last_log_step = now, step
+                means = acc.means()
+                means["train/epsilon"] = [agent.epsilon(step)] * len(trial.seeds)
+                means["train/sps"] = [sps] * len(trial.seeds)
+                runs.log_all(step, {k if "/" in k else f"train/{k}": v for k, v in means.items()})
+                _check_divergence(means, step, diverged, runs, say, trial)
+                if all(d is not None for d in diverged):
+                    break
+
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                index = len(eval_returns[0])
+                scores = evaluate(agent, trial, index)
+                for r, score in enumerate(scores):
+                    eval_returns[r].append([step, float(score)])
+                runs.log_all(step, {"eval/return_mean": scores.tolist()})
+                wall = elapsed_before + time.perf_counter() - started
+                say(f"[{trial.agent} {trial.env} seeds {','.join(map(str, trial.seeds))}] step {step}/{cfg.steps} "
+                    f"eval {np.mean(scores):.1f} (min {np.min(scores):.1f}, max {np.max(scores):.1f}) "
+                    f"{step * len(trial.seeds) / max(wall, 1e-9):.0f} env steps/s")
+
+            if step % checkpoint_every == 0 or step == cfg.steps:
+                # Checkpoint first, then flush: every flushed point is covered by a checkpoint.
+                save_checkpoint(ckpt_path, {
+                    "trial_hash": group, "agent": trial.agent, "env": trial.env, "seeds": list(trial.seeds),
+                    "step": step, "wall_s": elapsed_before + time.perf_counter() - started,
+                    "agent": agent.state_dict(), "envs": envs.get_state(), "obs": obs,
+                    "run_ids": runs.run_ids, "eval_returns": eval_returns, "diverged": diverged,
+                    "accumulator": acc.state_dict(), "pending": runs.pending})
+                runs.flush()
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        for r in range(len(trial.seeds)):
+            try:
+                runs.set_tags(r, {"error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+                runs.finish(r, status)
+            except Exception:
+                pass
+        raise
+    finally:
+        envs.close()
+
+    wall = elapsed_before + time.perf_counter() - started
+    return _finish(trial, agent, runs, eval_returns, diverged, step, wall, device, results_dir, ckpt_path)
+
+
+def _check_divergence(means: dict[str, list[float]], step: int, diverged: list[int | None], runs: RunGroup,
+                      say: Callable[[str], None], trial: TrialSpec) -> None:
+    """Tag replicas whose loss or Q-values became NaN/inf. The other replicas are unaffected (independent)."""
+    for r in range(len(diverged)):
+        values = [means[k][r] for k in ("loss", "q_mean") if k in means]
+        if diverged[r] is None and any(not math.isfinite(v) for v in values):
+            diverged[r] = step
+            runs.set_tags(r, {"outcome": "diverged", "diverged_step": str(step)})
+            say(f"[{trial.agent} {trial.env}] seed {trial.seeds[r]} diverged at step {step}")
+
+
+def _finish(trial: TrialSpec, agent: Any, runs: RunGroup, eval_returns: list, diverged: list, step: int,
+            wall: float, device: torch.device, results_dir: Path, ckpt_path: Path) -> list[SeedResult]:
+    """Artifacts, final tags and the per-seed results."""
+    hashes = agent.params_sha256()
+    results = []
+    online = agent.online.state_dict()
+    with tempfile.TemporaryDirectory(dir=results_dir) as tmp:
+        for r, seed in enumerate(trial.seeds):
+            folder = Path(tmp) / str(r)
+            folder.mkdir()
+            (folder / "config.yaml").write_text(yaml.safe_dump({**trial.resolved(), "seed": seed}, sort_keys=False))
+            with open(folder / "eval_returns.csv", "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["step", "eval_return_mean"])
+                w.writerows(eval_returns[r])
+            torch.save({k: v[r].detach().cpu().clone() for k, v in online.items()}, folder / "final_params.pt")
+            for name in ("config.yaml", "eval_returns.csv", "final_params.pt"):
+                runs.log_artifact(r, folder / name)
+            outcome = "diverged" if diverged[r] is not None else "completed"
+            runs.set_tags(r, {"outcome": outcome, "params_sha256": hashes[r], "checkpoint": ckpt_path.name})
+            runs.finish(r, "FINISHED")
+            final = eval_returns[r][-1][1] if eval_returns[r] else float("nan")
+            results.append(SeedResult(
+                run_id=runs.run_ids[r], agent=trial.agent, env=trial.env, seed=seed, steps=step,
+                final_eval_return=final, eval_returns=eval_returns[r], params_sha256=hashes[r], wall_s=round(wall, 3),
+                sps=round(step / max(wall, 1e-9), 1), trial_hash=trial.trial_hash(seed), status=outcome,
+                diverged_step=diverged[r], parameter_count=agent.parameter_count(),
+                target_bytes=agent.target_bytes(), device=str(device)))
+    return results

@@ -1,0 +1,163 @@
+"""A trial group: one (agent, env, config) with the seeds trained together, fully resolved and hashed.
+
+``--set key=value`` overrides are routed by prefix: ``env.KEY`` to the environment options, ``train.KEY`` to
+the training loop, anything else to the agent config. Every value is validated here, at load.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Sequence
+
+from agents import AgentConfig, get_agent
+from agents.config import ConfigError, parse_value, spec
+from suite.envs import get_spec, validate_env_options
+from suite.errors import UsageError
+
+__all__ = ["TrainConfig", "TrialSpec", "build_trial", "parse_seeds", "parse_overrides"]
+
+#: default step budgets and evaluation cadence per family (CleanRL classic 500k; MinAtar 5M frames; Atari
+#: 10M agent steps = 40M frames)
+FAMILY_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "classic": {"steps": 500_000, "eval_every": 10_000},
+    "tabular": {"steps": 20_000, "eval_every": 2_000},
+    "minatar": {"steps": 5_000_000, "eval_every": 100_000},
+    "atari": {"steps": 10_000_000, "eval_every": 250_000, "eval_episodes": 5},
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop's settings (all counts are env steps per replica)."""
+
+    steps: int = spec(500_000, "env steps per seed", min=1)
+    eval_every: int = spec(10_000, "evaluate every this many env steps (and always at the end)", min=1)
+    eval_episodes: int = spec(10, "episodes per evaluation", min=1)
+    eval_max_steps: int = spec(27_000, "cap on one evaluation episode's length", min=1)
+    log_every: int = spec(1_000, "aggregate training metrics over this many env steps", min=1)
+    checkpoint_every: int = spec(0, "env steps between checkpoints (0 = at every evaluation)", min=0)
+    device: str = spec("auto", "torch device: auto, cpu, cuda or cuda:N")
+    # One thread suits these small networks and keeps replicas bitwise independent: with more, MKL may split
+    # a one-replica matrix product along its inner dimension, which changes the last bits.
+    threads: int = spec(1, "torch intra-op CPU threads (0 = torch's default)", min=0)
+
+    @classmethod
+    def for_family(cls, family: str, overrides: Mapping[str, Any]) -> "TrainConfig":
+        values = dict(FAMILY_TRAIN_DEFAULTS.get(family, {}))
+        hints = {f.name: f.type for f in dataclasses.fields(cls)}
+        types = {"int": int, "str": str}
+        for key, raw in overrides.items():
+            if key not in hints:
+                raise ConfigError(f"unknown key 'train.{key}'; allowed: "
+                                  + ", ".join(f"train.{k}" for k in hints))
+            values[key] = parse_value(f"train.{key}", types[hints[key]], raw)
+        cfg = cls(**values)
+        for f in dataclasses.fields(cfg):
+            AgentConfig._check_range(f, getattr(cfg, f.name))
+        return cfg
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0,1,2"`` or ``"0-4"`` → seeds; duplicates and negatives are errors."""
+    seeds: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1)
+                seeds.extend(range(int(lo), int(hi) + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError:
+        raise UsageError(f"--seed {text!r} is not valid; allowed: comma-separated non-negative integers "
+                         "or a range like 0-4") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seed {text!r} is not valid; allowed: distinct non-negative integers")
+    return tuple(seeds)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, str]:
+    """``["lr=1e-3", "env.sticky_action_prob=0"]`` → dict; a missing ``=`` is an error."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r} is not valid; allowed: key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _canonical_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything that decides a trial group's numbers, resolved and validated."""
+
+    agent: str
+    env: str
+    family: str
+    seeds: tuple[int, ...]
+    agent_config: Any
+    env_options: dict[str, Any] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def resolved(self) -> dict[str, Any]:
+        """The whole resolved config as plain data (recorded with each run, hashed for identity)."""
+        return {"agent": self.agent, "env": self.env, "family": self.family,
+                "agent_config": self.agent_config.to_dict(), "env_options": dict(self.env_options),
+                "train": {k: v for k, v in dataclasses.asdict(self.train).items()
+                          if k not in ("device", "threads")}}
+
+    def trial_hash(self, seed: int) -> str:
+        """Identity of one (agent, env, config, seed) trial: device and thread count are not part of it."""
+        return _canonical_hash({**self.resolved(), "seed": int(seed)})
+
+    def group_hash(self) -> str:
+        """Identity of the batched group (its seeds in order)."""
+        return _canonical_hash({**self.resolved(), "seeds": list(self.seeds)})
+
+
+def build_trial(agent: str, env: str, seeds: Sequence[int], *, steps: int | None = None,
+                overrides: Mapping[str, str] | None = None) -> TrialSpec:
+    """Resolve and validate a trial group; every problem becomes a one-line :class:`UsageError`."""
+    try:
+        agent_spec = get_agent(agent)
+        env_spec = get_spec(env)
+        agent_over, env_over, train_over = {}, {}, {}
+        for key, value in (overrides or {}).items():
+            if key.startswith("env."):
+                env_over[key[4:]] = value
+            elif key.startswith("train."):
+                train_over[key[6:]] = value
+            else:
+                agent_over[key] = value
+        if steps is not None:
+            train_over["steps"] = steps
+        env_options = validate_env_options(env, _typed_env_options(env, env_over))
+        agent_config = agent_spec.config_cls.for_family(env_spec.family, agent_over)
+        train = TrainConfig.for_family(env_spec.family, train_over)
+    except UsageError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    return TrialSpec(agent=agent, env=env, family=env_spec.family, seeds=tuple(int(s) for s in seeds),
+                     agent_config=agent_config, env_options=env_options, train=train)
+
+
+def _typed_env_options(env: str, raw: Mapping[str, str]) -> dict[str, Any]:
+    """Convert ``--set env.KEY=VALUE`` strings to the types of the env's default options."""
+    from suite.envs import default_env_options
+
+    defaults = default_env_options(env)
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in defaults:
+            raise UsageError(f"unknown key 'env.{key}' for {env}; allowed: "
+                             + ", ".join(f"env.{k}" for k in defaults))
+        default = defaults[key]
+        out[key] = parse_value(f"env.{key}", int | None if default is None else type(default), value)
+    return out

@@ -1,0 +1,57 @@
+"""Typed configs: family defaults, --set parsing, and one-line errors for bad keys and values."""
+import pytest
+
+from agents import ConfigError, get_agent
+
+
+def cfg(name="dqn", family="classic", **overrides):
+    return get_agent(name).config_cls.for_family(family, overrides)
+
+
+def test_family_defaults_follow_published_settings():
+    classic, minatar, atari = cfg(), cfg(family="minatar"), cfg(family="atari")
+    # CleanRL dqn.py
+    assert (classic.learning_rate, classic.batch_size, classic.buffer_size, classic.learning_starts,
+            classic.train_frequency, classic.target_period, classic.loss, classic.optimizer) == \
+        (2.5e-4, 128, 10_000, 10_000, 10, 500, "mse", "adam")
+    # MinAtar examples/dqn.py: target every 1000 updates at one update per frame
+    assert (minatar.optimizer, minatar.optimizer_eps, minatar.batch_size, minatar.buffer_size,
+            minatar.learning_starts, minatar.train_frequency, minatar.target_period, minatar.epsilon_end,
+            minatar.epsilon_decay_steps, minatar.loss) == \
+        ("rmsprop-centered", 0.01, 32, 100_000, 5000, 1, 1000, 0.1, 100_000, "huber")
+    # Nature DQN: 10k updates × 4 env steps
+    assert (atari.buffer_size, atari.train_frequency, atari.target_period, atari.learning_starts) == \
+        (1_000_000, 4, 40_000, 50_000)
+
+
+def test_overrides_are_typed():
+    c = cfg(learning_rate="1e-3", hidden_sizes="64,64", max_grad_norm="10", loss="huber", buffer_size="1e5")
+    assert c.learning_rate == 1e-3 and c.hidden_sizes == (64, 64) and c.max_grad_norm == 10.0
+    assert c.loss == "huber" and c.buffer_size == 100_000
+    assert cfg(max_grad_norm="none").max_grad_norm is None
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"learning_rate": "-1"}, "learning_rate=-1.0 is out of range; allowed: (0, inf]"),
+    ({"learning_rate": "fast"}, "learning_rate='fast' is not valid; allowed: float"),
+    ({"target_period": "0"}, "target_period=0 is out of range"),
+    ({"gamma": "1.0"}, "gamma=1.0 is out of range; allowed: [0, 1)"),
+    ({"batch_size": "20000"}, "batch_size=20000 is larger than buffer_size=10000"),
+    ({"loss": "l1"}, "loss='l1' is not valid; allowed: mse | huber"),
+    ({"train_frequency": "2.5"}, "train_frequency='2.5' is not valid; allowed: int"),
+    ({"learning_rat": "1"}, "unknown config key 'learning_rat'"),
+    ({"epsilon_end": "0.9", "epsilon_start": "0.5"}, "epsilon_end=0.9 is above epsilon_start=0.5"),
+])
+def test_bad_values_are_one_line_errors(overrides, fragment):
+    with pytest.raises(ConfigError) as err:
+        cfg(**overrides)
+    assert fragment in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_tau_range_on_soft_agent():
+    with pytest.raises(ConfigError, match=r"tau=1.5 is out of range; allowed: \(0, 1\]"):
+        cfg("dqn-soft", tau="1.5")
+    assert cfg("dqn-soft", tau="1").tau == 1.0
+    with pytest.raises(ConfigError, match="unknown config key 'tau'"):
+        cfg("dqn", tau="0.1")  # the hard-target agent has no τ
