@@ -142,11 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("convergence", help="tabular Q-learning with each target rule against exact Q*")
-    try:
-        from suite import convergence
-        convergence.add_arguments(p)
-    except ImportError:  # TEMP while convergence is being written
-        pass
+    from suite import convergence
+    convergence.add_arguments(p)
     p.set_defaults(func=_cmd_convergence)
     return parser
 

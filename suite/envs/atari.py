@@ -1,0 +1,156 @@
+"""Atari family: ``ALE/<Game>-v5`` with Nature-DQN preprocessing and exact state capture.
+
+Stack (inner to outer)::
+
+    ale_py AtariEnv(frameskip=1, repeat_action_probability=0)
+    -> StickyActions(p)          per-frame sticky actions, ALE semantics, python RNG
+    -> AtariPreprocessing        no-op starts, frame skip, max-pool of last 2 frames, resize, grayscale
+    -> FrameStackObservation     (frame_stack, H, W)
+    -> TimeLimit                 max_episode_steps agent steps -> truncated=True
+
+Why sticky actions are re-implemented here: ALE keeps the "previous action" used
+by sticky actions in ``StellaEnvironment::m_actions``, which ``cloneState`` /
+``restoreState`` do not save (verified with ale-py 0.12.1: a restored Pong run
+diverges within a few frames at p=0.25 and matches exactly at p=0). Doing the
+sticky draw in Python -- per emulator frame, ``rng.random() >= p`` takes the new
+action, reset to NOOP at every reset, exactly the ALE rule -- makes the whole
+state capturable. The process is distributionally identical to ALE v5 but not
+bit-identical to ``gymnasium.make("ALE/<Game>-v5")`` for the same seed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit
+
+from suite.envs.registry import atari_rom_id, generator_from_state, generator_state
+
+__all__ = [
+    "StickyActions",
+    "get_atari_state",
+    "get_wrapper_state",
+    "make_atari",
+    "set_atari_state",
+    "set_wrapper_state",
+]
+
+
+class StickyActions(gym.Wrapper):
+    """Per-call sticky actions with ALE's rule, drawing from ``env.unwrapped.np_random``.
+
+    With probability ``p`` the previously executed action is repeated instead of the
+    requested one; the previous action is NOOP (index 0) after every reset. Must wrap
+    an env with ``frameskip=1`` so that the rule applies per emulator frame.
+    """
+
+    def __init__(self, env: gym.Env, repeat_action_probability: float) -> None:
+        super().__init__(env)
+        self.repeat_action_probability = float(repeat_action_probability)
+        self.last_action = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Reset; the previous action becomes NOOP as in ALE's softReset."""
+        self.last_action = 0
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: int) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Step with ``action`` or, with probability p, the previous action."""
+        p = self.repeat_action_probability
+        # Same comparison as ALE (draw >= p takes the new action); no draw when p == 0.
+        if p <= 0.0 or self.env.unwrapped.np_random.random() >= p:
+            self.last_action = int(action)
+        return self.env.step(self.last_action)
+
+
+def make_atari(env_id: str, options: dict[str, Any]) -> gym.Env:
+    """Build the preprocessed Atari env described in the module docstring."""
+    from ale_py.env import AtariEnv  # noqa: PLC0415 - lazy: loads the ALE extension
+
+    grayscale = bool(options["grayscale"])
+    base = AtariEnv(
+        game=atari_rom_id(env_id),
+        # grayscale base obs: AtariPreprocessing reads the screen itself, so this only
+        # makes the (discarded) per-frame observation cheaper.
+        obs_type="grayscale" if grayscale else "rgb",
+        frameskip=1,
+        repeat_action_probability=0.0,
+        full_action_space=bool(options["full_action_space"]),
+        # Episode length is limited in agent steps by TimeLimit below (ALE would also
+        # count the no-op start frames).
+        max_num_frames_per_episode=None,
+    )
+    env: gym.Env = StickyActions(base, options["repeat_action_probability"])
+    env = AtariPreprocessing(
+        env,
+        noop_max=int(options["noop_max"]),
+        frame_skip=int(options["frame_skip"]),
+        screen_size=int(options["screen_size"]),
+        terminal_on_life_loss=bool(options["terminal_on_life_loss"]),
+        grayscale_obs=grayscale,
+        grayscale_newaxis=False,
+        scale_obs=False,
+    )
+    env = FrameStackObservation(env, int(options["frame_stack"]))
+    if options["max_episode_steps"] is not None:
+        env = TimeLimit(env, max_episode_steps=int(options["max_episode_steps"]))
+    return env
+
+
+# ------------------------------------------------------------------- state
+
+
+def get_atari_state(env: gym.Env) -> dict[str, Any]:
+    """Data-only state of the ale_py AtariEnv: serialized ALE state (incl. RNG) + np_random."""
+    ale_state = env.ale.cloneState(include_rng=True).serialize()
+    return {
+        "ale_state": np.frombuffer(ale_state, dtype=np.uint8).copy(),
+        "np_random": generator_state(env._np_random),
+    }
+
+
+def set_atari_state(env: gym.Env, data: dict[str, Any]) -> None:
+    """Inverse of :func:`get_atari_state`."""
+    import ale_py  # noqa: PLC0415
+
+    env.ale.restoreState(ale_py.ALEState(np.asarray(data["ale_state"], dtype=np.uint8).tobytes()))
+    env._np_random = generator_from_state(data["np_random"])
+
+
+def get_wrapper_state(wrapper: gym.Wrapper) -> dict[str, Any] | None:
+    """State of the Atari-specific wrappers (None for a wrapper type this module does not own)."""
+    if isinstance(wrapper, StickyActions):
+        return {"last_action": wrapper.last_action}
+    if isinstance(wrapper, AtariPreprocessing):
+        return {
+            "obs_buffer": np.stack([b.copy() for b in wrapper.obs_buffer]),
+            "lives": int(wrapper.lives),
+            "game_over": bool(wrapper.game_over),
+        }
+    if isinstance(wrapper, FrameStackObservation):
+        return {
+            "obs_queue": np.stack([np.array(o, copy=True) for o in wrapper.obs_queue]),
+            "padding_value": np.array(wrapper.padding_value, copy=True),
+        }
+    return None
+
+
+def set_wrapper_state(wrapper: gym.Wrapper, data: dict[str, Any]) -> None:
+    """Inverse of :func:`get_wrapper_state`."""
+    if isinstance(wrapper, StickyActions):
+        wrapper.last_action = int(data["last_action"])
+    elif isinstance(wrapper, AtariPreprocessing):
+        for dst, src in zip(wrapper.obs_buffer, data["obs_buffer"], strict=True):
+            dst[...] = src
+        wrapper.lives = int(data["lives"])
+        wrapper.game_over = bool(data["game_over"])
+    elif isinstance(wrapper, FrameStackObservation):
+        wrapper.obs_queue = deque(
+            (np.array(o, copy=True) for o in data["obs_queue"]), maxlen=wrapper.stack_size
+        )
+        wrapper.padding_value = np.array(data["padding_value"], copy=True)
+    else:
+        raise TypeError(f"no Atari state handler for wrapper {type(wrapper).__name__}")

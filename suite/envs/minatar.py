@@ -1,0 +1,168 @@
+"""MinAtar family: a gymnasium wrapper around ``minatar.Environment`` with exact state capture."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.wrappers import TimeLimit
+
+from suite.envs.registry import generator_from_state, generator_state
+
+__all__ = ["MinAtarEnv", "make_minatar"]
+
+_MAX_U32 = 2**32
+
+
+def _random_state(seed: int) -> np.random.RandomState:
+    # RandomState(seed) for seeds that fit keeps trajectories identical to minatar's own
+    # gym wrapper (Environment.seed); larger seeds are hashed down deterministically.
+    if 0 <= seed < _MAX_U32:
+        return np.random.RandomState(seed)
+    return np.random.RandomState(np.random.SeedSequence(seed).generate_state(4))
+
+
+class MinAtarEnv(gym.Env):
+    """A MinAtar game as a gymnasium Env with uint8 channels-first ``(C, 10, 10)`` observations.
+
+    ``reset(seed=s)`` replaces the game's RandomState with ``RandomState(s)`` (shared by
+    the sticky-action draw and the game dynamics, as ``minatar.Environment.seed`` does),
+    so the trajectory is identical to minatar's own gym env seeded with ``s``.
+    Episodes end only by the game's own terminal (``terminated=True``); a step limit
+    is added by ``make_minatar`` as a TimeLimit (``truncated=True``).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(
+        self,
+        game: str,
+        *,
+        sticky_action_prob: float = 0.1,
+        difficulty_ramping: bool = True,
+        minimal_action_set: bool = False,
+    ) -> None:
+        import minatar  # noqa: PLC0415 - lazy: minatar pulls in matplotlib/seaborn
+
+        self.game_name = game
+        self.game = minatar.Environment(
+            game, sticky_action_prob=sticky_action_prob, difficulty_ramping=difficulty_ramping
+        )
+        self._action_set: list[int] = (
+            list(self.game.minimal_action_set()) if minimal_action_set else list(range(self.game.num_actions()))
+        )
+        h, w, c = self.game.state_shape()
+        self.action_space = spaces.Discrete(len(self._action_set))
+        self.observation_space = spaces.Box(0, 1, shape=(c, h, w), dtype=np.uint8)
+        self._game_seeded = False
+
+    def _obs(self) -> np.ndarray:
+        return np.ascontiguousarray(self.game.state().transpose(2, 0, 1), dtype=np.uint8)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Start a new episode; a seed reseeds the game RNG deterministically."""
+        super().reset(seed=seed)
+        if seed is not None:
+            self._set_rng(_random_state(int(seed)))
+        elif not self._game_seeded:
+            # Never seeded: derive from gymnasium's np_random rather than OS entropy
+            # held inside minatar, so at least env.np_random governs everything.
+            self._set_rng(_random_state(int(self.np_random.integers(_MAX_U32))))
+        self.game.reset()
+        return self._obs(), {}
+
+    def step(self, action: int) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Apply ``action`` (an index into the action set); never truncates by itself."""
+        reward, done = self.game.act(self._action_set[int(action)])
+        return self._obs(), float(reward), bool(done), False, {}
+
+    def _set_rng(self, rs: np.random.RandomState) -> None:
+        # Environment.seed() shares one RandomState between the wrapper (sticky actions)
+        # and the game; keep that aliasing.
+        self.game.random = rs
+        self.game.env.random = rs
+        self._game_seeded = True
+
+    # ----------------------------------------------------------------- state
+
+    def get_state(self) -> dict[str, Any]:
+        """Data-only snapshot: every game attribute, the shared RandomState, the sticky last action."""
+        if self.game.env.random is not self.game.random:
+            raise RuntimeError("MinAtar game and wrapper RNGs are not shared; cannot snapshot")
+        game_vars = {k: _encode(v, k) for k, v in vars(self.game.env).items() if k != "random"}
+        return {
+            "game_name": self.game_name,
+            "game": game_vars,
+            "random": _encode(self.game.random.get_state(legacy=False), "random"),
+            "last_action": int(self.game.last_action),
+            "game_seeded": self._game_seeded,
+            "np_random": generator_state(self._np_random),
+        }
+
+    def set_state(self, data: dict[str, Any]) -> None:
+        """Inverse of :meth:`get_state`."""
+        if data["game_name"] != self.game_name:
+            raise ValueError(f"MinAtar state is for game {data['game_name']!r}, env is {self.game_name!r}")
+        env = self.game.env
+        for k, v in data["game"].items():
+            setattr(env, k, _decode(v))
+        rs = np.random.RandomState()
+        rs.set_state(_decode(data["random"]))
+        self._set_rng(rs)
+        self._game_seeded = bool(data["game_seeded"])
+        self.game.last_action = int(data["last_action"])
+        self._np_random = generator_from_state(data["np_random"])
+
+
+# MinAtar games keep python ints/bools/lists, numpy arrays and (freeway, space_invaders)
+# numpy int64 scalars: a tagged encoding keeps the exact types, so a restored game
+# does the very same arithmetic.
+_TAG = "__minatar_type__"
+
+
+def _encode(x: Any, path: str) -> Any:
+    if x is None or type(x) in (bool, int, float, str):
+        return x
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, np.generic):
+        return {_TAG: "scalar", "value": np.array(x)}
+    if type(x) is list:
+        return [_encode(v, f"{path}[{i}]") for i, v in enumerate(x)]
+    if type(x) is tuple:
+        return {_TAG: "tuple", "items": [_encode(v, f"{path}[{i}]") for i, v in enumerate(x)]}
+    if type(x) is dict and all(isinstance(k, str) for k in x):
+        return {_TAG: "dict", "items": {k: _encode(v, f"{path}.{k}") for k, v in x.items()}}
+    raise TypeError(f"cannot snapshot MinAtar attribute {path} of type {type(x).__name__}")
+
+
+def _decode(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, list):
+        return [_decode(v) for v in x]
+    if isinstance(x, dict):
+        tag = x.get(_TAG)
+        if tag == "scalar":
+            return x["value"][()]
+        if tag == "tuple":
+            return tuple(_decode(v) for v in x["items"])
+        if tag == "dict":
+            return {k: _decode(v) for k, v in x["items"].items()}
+        raise ValueError(f"malformed MinAtar state entry: {sorted(x)}")
+    return x
+
+
+def make_minatar(env_id: str, options: dict[str, Any]) -> gym.Env:
+    """``MinAtar/<game>`` -> :class:`MinAtarEnv` (+ TimeLimit when ``max_episode_steps`` is set)."""
+    env: gym.Env = MinAtarEnv(
+        env_id.split("/", 1)[1],
+        sticky_action_prob=options["sticky_action_prob"],
+        difficulty_ramping=options["difficulty_ramping"],
+        minimal_action_set=options["minimal_action_set"],
+    )
+    if options["max_episode_steps"] is not None:
+        env = TimeLimit(env, max_episode_steps=int(options["max_episode_steps"]))
+    return env

@@ -1,0 +1,275 @@
+"""R independent environments stepped in lockstep, one per training replica."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.wrappers import TimeLimit
+
+from suite.envs.registry import BenchEnvWrapper, EnvSpec, get_spec, make_env, validate_env_options
+
+__all__ = ["ReplicaEnvs", "StepResult"]
+
+_FORMAT = "targetbench.ReplicaEnvs/1"
+
+
+@dataclass
+class StepResult:
+    """Outcome of one lockstep step of all replicas (arrays are fresh, owned by the caller)."""
+
+    next_obs: np.ndarray  # [R, ...] true next observation of each transition (before autoreset)
+    obs: np.ndarray  # [R, ...] observation to act on next (the reset observation where an episode ended)
+    reward: np.ndarray  # float32 [R] training reward (sign-clipped for Atari training envs)
+    terminated: np.ndarray  # bool [R]
+    truncated: np.ndarray  # bool [R]
+    episodes: list[tuple[int, float, int]]  # (replica, raw undiscounted return, length) ended at this step
+
+
+class ReplicaEnvs:
+    """R independent envs, one per replica, stepped in lockstep with same-step autoreset.
+
+    Replica ``i`` is ``make_env(env_id, seeds[i], eval=eval, options=options)``; its
+    first reset uses ``seeds[i]`` and every later reset continues its own RNG, so a
+    replica's trajectory depends only on its seed and its own actions (no RNG is
+    shared between replicas). When an episode ends at ``step``, the env is reset in
+    the same call: ``next_obs`` has the final observation, ``obs`` the new one.
+
+    ``get_state``/``set_state`` snapshot everything needed to continue bit-exactly,
+    as data only (numpy arrays, python scalars/str/None, lists and dicts of those):
+
+    * classic: physics ``state``, CartPole's ``steps_beyond_terminated``, np_random,
+      TimeLimit step counter -- exact.
+    * tabular: current state, step counter, np_random -- exact.
+    * minatar: every attribute of the minatar game object (type-preserving, numpy
+      int64 scalars included), the shared RandomState (sticky actions + dynamics),
+      the sticky ``last_action``, TimeLimit counter -- exact.
+    * atari: ALE ``cloneState(include_rng=True)`` serialized bytes, AtariEnv np_random
+      (no-op starts and sticky actions), the python sticky-action ``last_action`` (see
+      ``suite.envs.atari`` for why sticky actions are not ALE's), AtariPreprocessing
+      max-pool buffers/lives/game_over, frame stack contents, TimeLimit counter --
+      exact. Not restored: ALE's own sticky-action memory (``m_actions``, which
+      ``cloneState`` omits; unused because ALE runs with p=0 and sticky actions are
+      drawn in python) and render/audio settings (unused).
+
+    Common to all: the current observation to act on and each replica's running
+    episode return/length. Seeds are not checked by ``set_state`` (the state
+    supersedes them once started); env id, replica count, ``eval`` and the resolved
+    options must match.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        seeds: Sequence[int],
+        *,
+        eval: bool = False,  # noqa: A002 - mirrors make_env
+        options: dict | None = None,
+    ) -> None:
+        self.spec: EnvSpec = get_spec(env_id)
+        self.env_id = env_id
+        self.options: dict[str, Any] = validate_env_options(env_id, options)
+        self.seeds: list[int] = [int(s) for s in seeds]
+        if not self.seeds:
+            raise ValueError("ReplicaEnvs needs at least one seed")
+        self.eval = bool(eval)
+        self.num_replicas = len(self.seeds)
+        self._envs: list[gym.Env] = []
+        try:
+            for seed in self.seeds:
+                self._envs.append(make_env(env_id, seed, eval=self.eval, options=self.options))
+        except BaseException:
+            self.close()
+            raise
+        first = self._envs[0]
+        if not isinstance(first.action_space, gym.spaces.Discrete):
+            raise TypeError(f"{env_id}: only Discrete action spaces are supported")
+        self.num_actions: int = int(first.action_space.n)
+        self.observation_shape: tuple[int, ...] = tuple(first.observation_space.shape)
+        self.observation_dtype: np.dtype = np.dtype(first.observation_space.dtype)
+        self._batch_shape = (self.num_replicas, *self.observation_shape)
+        self._started = False
+        self._obs: np.ndarray | None = None
+        self._ep_return = [0.0] * self.num_replicas
+        self._ep_length = [0] * self.num_replicas
+
+    @property
+    def envs(self) -> list[gym.Env]:
+        """The underlying per-replica envs (read-only use, e.g. ``env.unwrapped``)."""
+        return list(self._envs)
+
+    def reset(self) -> np.ndarray:
+        """Reset every replica (with its seed on the very first reset); returns ``[R, *obs_shape]``."""
+        obs = np.empty(self._batch_shape, dtype=self.observation_dtype)
+        for i, env in enumerate(self._envs):
+            o, _ = env.reset(seed=None if self._started else self.seeds[i])
+            obs[i] = o
+        self._started = True
+        self._ep_return = [0.0] * self.num_replicas
+        self._ep_length = [0] * self.num_replicas
+        self._obs = obs
+        return obs.copy()
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Step replica ``i`` with ``actions[i]``; auto-reset replicas whose episode ended."""
+        if not self._started:
+            raise RuntimeError("call reset() (or set_state()) before step()")
+        arr = np.asarray(actions).reshape(-1)
+        n = self.num_replicas
+        if arr.shape[0] != n:
+            raise ValueError(f"expected {n} actions, got {arr.shape[0]}")
+        # Some envs would silently wrap a negative index, so range-check up front.
+        if not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() >= self.num_actions:
+            raise ValueError(f"actions must be integers in [0, {self.num_actions - 1}], got {arr.tolist()}")
+        acts = arr.tolist()  # python ints: the cheapest per-env action type
+        next_obs = np.empty(self._batch_shape, dtype=self.observation_dtype)
+        reward = np.empty(n, dtype=np.float32)
+        terminated = np.empty(n, dtype=bool)
+        truncated = np.empty(n, dtype=bool)
+        episodes: list[tuple[int, float, int]] = []
+        resets: list[tuple[int, Any]] = []
+        ep_return, ep_length = self._ep_return, self._ep_length
+        for i, env in enumerate(self._envs):
+            o, r, term, trunc, info = env.step(acts[i])
+            next_obs[i] = o
+            reward[i] = r
+            terminated[i] = term
+            truncated[i] = trunc
+            ep_return[i] += float(info["raw_reward"])
+            ep_length[i] += 1
+            if term or trunc:
+                episodes.append((i, ep_return[i], ep_length[i]))
+                ep_return[i] = 0.0
+                ep_length[i] = 0
+                resets.append((i, env.reset()[0]))
+        obs = next_obs.copy()
+        for i, o in resets:
+            obs[i] = o
+        # Private copy: a caller editing result.obs in place must not corrupt get_state().
+        self._obs = obs.copy()
+        return StepResult(next_obs, obs, reward, terminated, truncated, episodes)
+
+    # ------------------------------------------------------------------- state
+
+    def get_state(self) -> dict[str, Any]:
+        """Data-only snapshot from which :meth:`set_state` continues exactly (see class doc)."""
+        return {
+            "format": _FORMAT,
+            "env_id": self.env_id,
+            "family": self.spec.family,
+            "num_replicas": self.num_replicas,
+            "seeds": list(self.seeds),
+            "eval": self.eval,
+            "options": dict(self.options),
+            "started": self._started,
+            "obs": None if self._obs is None else self._obs.copy(),
+            "episode_return": np.array(self._ep_return, dtype=np.float64),
+            "episode_length": np.array(self._ep_length, dtype=np.int64),
+            "envs": [_env_state(env) for env in self._envs] if self._started else None,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`get_state` snapshot taken from a ReplicaEnvs with the same arguments."""
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            raise ValueError(f"not a ReplicaEnvs state (expected format {_FORMAT!r})")
+        if state["env_id"] != self.env_id:
+            raise ValueError(f"state is for environment {state['env_id']!r}, this ReplicaEnvs runs {self.env_id!r}")
+        if int(state["num_replicas"]) != self.num_replicas:
+            raise ValueError(f"state has {state['num_replicas']} replicas, this ReplicaEnvs has {self.num_replicas}")
+        if bool(state["eval"]) != self.eval:
+            raise ValueError(f"state has eval={state['eval']}, this ReplicaEnvs has eval={self.eval}")
+        if dict(state["options"]) != self.options:
+            diff = sorted(k for k in set(state["options"]) | set(self.options)
+                          if state["options"].get(k) != self.options.get(k))
+            raise ValueError(f"state was taken with different env options ({', '.join(diff)})")
+        if not state["started"]:
+            self._started = False
+            self._obs = None
+            self._ep_return = [0.0] * self.num_replicas
+            self._ep_length = [0] * self.num_replicas
+            return
+        for env, env_state in zip(self._envs, state["envs"], strict=True):
+            _set_env_state(env, env_state)
+        self._obs = np.array(state["obs"], dtype=self.observation_dtype, copy=True)
+        self._ep_return = [float(x) for x in state["episode_return"]]
+        self._ep_length = [int(x) for x in state["episode_length"]]
+        self._started = True
+
+    def close(self) -> None:
+        """Close every env."""
+        for env in self._envs:
+            env.close()
+
+    def __enter__(self) -> ReplicaEnvs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ReplicaEnvs({self.env_id!r}, seeds={self.seeds}, eval={self.eval})"
+
+
+# ---------------------------------------------------------- per-env state
+
+
+def _layers(env: gym.Env) -> list[gym.Env]:
+    out = [env]
+    while isinstance(out[-1], gym.Wrapper):
+        out.append(out[-1].env)
+    return out
+
+
+def _env_state(env: gym.Env) -> list[dict[str, Any]]:
+    """One data-only dict per layer (outermost first), tagged with the layer's class name."""
+    return [{"type": type(layer).__name__, **_layer_state(layer)} for layer in _layers(env)]
+
+
+def _layer_state(layer: gym.Env) -> dict[str, Any]:
+    if isinstance(layer, BenchEnvWrapper):
+        return {"seeded": layer.seeded}
+    if isinstance(layer, TimeLimit):
+        return {"elapsed_steps": layer._elapsed_steps}
+    if isinstance(layer, gym.Wrapper):
+        from suite.envs import atari  # noqa: PLC0415 - only Atari has other wrappers
+
+        data = atari.get_wrapper_state(layer)
+        if data is None:
+            raise TypeError(f"no state handler for wrapper {type(layer).__name__}")
+        return data
+    if hasattr(layer, "get_state"):  # MinAtarEnv, TabularEnv
+        return {"env": layer.get_state()}
+    if hasattr(layer, "ale"):
+        from suite.envs import atari  # noqa: PLC0415
+
+        return {"env": atari.get_atari_state(layer)}
+    from suite.envs import classic  # noqa: PLC0415
+
+    return {"env": classic.get_classic_state(layer)}
+
+
+def _set_env_state(env: gym.Env, layers_state: list[dict[str, Any]]) -> None:
+    layers = _layers(env)
+    if [type(x).__name__ for x in layers] != [d["type"] for d in layers_state]:
+        raise ValueError("state does not match the environment's wrapper stack")
+    for layer, data in zip(layers, layers_state, strict=True):
+        if isinstance(layer, BenchEnvWrapper):
+            layer.seeded = bool(data["seeded"])
+        elif isinstance(layer, TimeLimit):
+            layer._elapsed_steps = None if data["elapsed_steps"] is None else int(data["elapsed_steps"])
+        elif isinstance(layer, gym.Wrapper):
+            from suite.envs import atari  # noqa: PLC0415
+
+            atari.set_wrapper_state(layer, data)
+        elif hasattr(layer, "set_state"):
+            layer.set_state(data["env"])
+        elif hasattr(layer, "ale"):
+            from suite.envs import atari  # noqa: PLC0415
+
+            atari.set_atari_state(layer, data["env"])
+        else:
+            from suite.envs import classic  # noqa: PLC0415
+
+            classic.set_classic_state(layer, data["env"])
