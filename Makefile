@@ -5,8 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RESULTS ?= results
-SEEDS ?= 0,1,2
-STEPS ?= 60000
+SEEDS ?=
+STEPS ?=
 
 .PHONY: install test test-all benchmark ui clean-results
 
@@ -27,7 +27,7 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
 
 benchmark: $(STAMP)
-	$(BIN)/python -m suite.benchmark --results $(RESULTS) --seeds $(SEEDS) --steps $(STEPS)
+	$(BIN)/python -m suite.benchmark --results $(RESULTS) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS))
 
 ui: $(STAMP)
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(RESULTS)/mlflow.db
