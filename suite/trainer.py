@@ -134,6 +134,8 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
     ckpt_dir = checkpoint_dir or results_dir / "checkpoints"
     ckpt_path = ckpt_dir / f"{trial.agent}-{trial.env.replace('/', '_').replace(':', '_')}-{group}.pt"
     state = load_checkpoint(ckpt_path, group) if resume and ckpt_path.exists() else None
+    if resume and state is None:
+        say(f"[{trial.agent} {trial.env}] no checkpoint {ckpt_path.name} to resume from; starting fresh")
 
     envs = ReplicaEnvs(trial.env, [derive_seed(s, "env") for s in trial.seeds], options=trial.env_options)
     agent = spec.cls(trial.agent_config, obs_shape=envs.observation_shape, obs_dtype=envs.observation_dtype,
@@ -254,6 +256,7 @@ def _finish(trial: TrialSpec, agent: Any, runs: RunGroup, eval_returns: list, di
     hashes = agent.params_sha256()
     results = []
     online = agent.online.state_dict()
+    target = agent.target_rule.target.state_dict() if agent.target_rule.target is not None else {}
     with tempfile.TemporaryDirectory(dir=results_dir) as tmp:
         for r, seed in enumerate(trial.seeds):
             folder = Path(tmp) / str(r)
@@ -263,7 +266,9 @@ def _finish(trial: TrialSpec, agent: Any, runs: RunGroup, eval_returns: list, di
                 w = csv.writer(f)
                 w.writerow(["step", "eval_return_mean"])
                 w.writerows(eval_returns[r])
-            torch.save({k: v[r].detach().cpu().clone() for k, v in online.items()}, folder / "final_params.pt")
+            torch.save({"online": {k: v[r].detach().cpu().clone() for k, v in online.items()},
+                        "target": {k: v[r].detach().cpu().clone() for k, v in target.items()}},
+                       folder / "final_params.pt")
             for name in ("config.yaml", "eval_returns.csv", "final_params.pt"):
                 runs.log_artifact(r, folder / name)
             outcome = "diverged" if diverged[r] is not None else "completed"
