@@ -77,6 +77,7 @@ def test_truncation_bootstraps_termination_does_not(tmp_path, monkeypatch, env, 
 
 
 def test_seed_results_do_not_depend_on_batch(tmp_path):
+    """Classic control with Adam (fused kernel)."""
     (alone,), _ = run(tmp_path / "a", seeds=(3,))
     batched, _ = run(tmp_path / "b", seeds=(0, 1, 2, 3))
     assert batched[3].seed == 3
@@ -159,3 +160,17 @@ def test_divergence_is_tagged_and_other_seeds_continue(tmp_path, monkeypatch):
     assert results[0].status == "completed" and results[0].params_sha256 == clean.params_sha256
     tags = mlflow.MlflowClient(uri).get_run(results[1].run_id).data.tags
     assert tags["outcome"] == "diverged" and tags["diverged_step"] == "150"
+
+
+def test_minatar_seed_results_do_not_depend_on_batch(tmp_path):
+    """MinAtar CNN with centred RMSProp (the family defaults), uint8 observations."""
+    over = {"learning_starts": "50", "buffer_size": "200", "batch_size": "8", "train.eval_every": "150",
+            "train.eval_episodes": "1", "train.log_every": "50"}
+    results = []
+    for folder, seeds in (("a", (2,)), ("b", (0, 2))):
+        trial = build_trial("dqn", "MinAtar/breakout", seeds, steps=150, overrides=over)
+        results.append(train(trial, tracking_uri=f"sqlite:///{tmp_path}/{folder}.db", experiment="t",
+                             results_dir=tmp_path, progress=lambda m: None))
+    (alone,), batched = results
+    assert batched[1].params_sha256 == alone.params_sha256 and batched[1].eval_returns == alone.eval_returns
+    assert batched[0].params_sha256 != alone.params_sha256
