@@ -33,7 +33,11 @@ def clip_grad_norm_per_replica(params: Sequence[torch.nn.Parameter], max_norm: f
     """Scale each replica's gradient (slice r of every parameter) to L2 norm at most ``max_norm``.
     Returns the per-replica norms before clipping ``[R]``."""
     grads = [p.grad for p in params if p.grad is not None]
-    sq = torch.stack([g.flatten(1).square().sum(dim=1) for g in grads]).sum(dim=0)
+    # Row sums, then elementwise adds in a fixed order: a column reduction over a stacked [P, R] tensor
+    # may take a different kernel path for different R and change a replica's last bits.
+    sq = torch.zeros(grads[0].shape[0], dtype=grads[0].dtype, device=grads[0].device)
+    for g in grads:
+        sq = sq + g.flatten(1).square().sum(dim=1)
     norms = sq.sqrt()
     scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
     for g in grads:
