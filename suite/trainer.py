@@ -255,8 +255,6 @@ def _finish(trial: TrialSpec, agent: Any, runs: RunGroup, eval_returns: list, di
     """Artifacts, final tags and the per-seed results."""
     hashes = agent.params_sha256()
     results = []
-    online = agent.online.state_dict()
-    target = agent.target_rule.target.state_dict() if agent.target_rule.target is not None else {}
     with tempfile.TemporaryDirectory(dir=results_dir) as tmp:
         for r, seed in enumerate(trial.seeds):
             folder = Path(tmp) / str(r)
@@ -266,9 +264,7 @@ def _finish(trial: TrialSpec, agent: Any, runs: RunGroup, eval_returns: list, di
                 w = csv.writer(f)
                 w.writerow(["step", "eval_return_mean"])
                 w.writerows(eval_returns[r])
-            torch.save({"online": {k: v[r].detach().cpu().clone() for k, v in online.items()},
-                        "target": {k: v[r].detach().cpu().clone() for k, v in target.items()}},
-                       folder / "final_params.pt")
+            torch.save(agent.replica_params(r), folder / "final_params.pt")
             for name in ("config.yaml", "eval_returns.csv", "final_params.pt"):
                 runs.log_artifact(r, folder / name)
             outcome = "diverged" if diverged[r] is not None else "completed"

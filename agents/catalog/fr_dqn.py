@@ -18,12 +18,25 @@ from agents.targets import HardUpdate, SoftUpdate, TargetRule
 __all__ = ["FRConfig", "FRDQN"]
 
 
+class FRHardUpdate(HardUpdate):
+    """θ⁻ ← θ every C env steps, as the regulariser's anchor (named apart from DQN's bootstrap target)."""
+
+    name = "fr-hard"
+
+
+class FRSoftUpdate(SoftUpdate):
+    """θ⁻ ← θ⁻ + τ(θ − θ⁻) every k env steps, as the regulariser's anchor."""
+
+    name = "fr-soft"
+
+
 @dataclass(frozen=True)
 class FRConfig(AgentConfig):
     """Adds κ and the lagging copy's rule: hard every C env steps or Polyak τ every k env steps.
 
-    Defaults: κ = 1 on every family (ours, checked on CartPole-v1; the paper tunes κ per setting); C as DQN's
-    target period per family (CleanRL 500, MinAtar 1000, Nature DQN 40k env steps); τ = 0.005 every env step.
+    Defaults: κ = 1 on every family (ours, checked on CartPole-v1: the paper's values were not read here); C as
+    DQN's target period per family (CleanRL 500, MinAtar 1000, Nature DQN 40k env steps); τ = 0.005 every env
+    step (the seed tutorial's Polyak rate).
     """
 
     kappa: float = spec(1.0, "κ: weight of the regulariser κ E_B (Q_θ(s,a) − Q_θ⁻(s,a))²", min=0.0)
@@ -47,8 +60,8 @@ class FRDQN(QAgent):
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         cfg = self.config
         if cfg.fr_target == "soft":
-            return SoftUpdate(online, cfg.tau, cfg.soft_every)
-        return HardUpdate(online, cfg.target_period)
+            return FRSoftUpdate(online, cfg.tau, cfg.soft_every)
+        return FRHardUpdate(online, cfg.target_period)
 
     def next_values(self, batch: Batch) -> torch.Tensor:
         """v(s') = max_a' sg Q_θ(s', a'): the bootstrap uses the up-to-date network, not θ⁻."""

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from agents.agent import QAgent
+from agents.catalog.isql import IndexSampler
 from agents.config import AgentConfig, spec
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork
@@ -23,7 +24,6 @@ from agents.registry import register
 from agents.replay import Batch
 from agents.seeding import torch_generator
 from agents.targets import TargetRule, frozen_copy
-from agents.catalog.isql import IndexSampler
 
 __all__ = ["IteratedTargets", "IDQNConfig", "IDQN", "clip_grad_norm_grouped"]
 
@@ -183,19 +183,9 @@ class IDQN(QAgent):
         per_network = td_loss(cfg.loss, q, y)  # [R, K]
         return per_network.sum(dim=1), {"q_mean": q[:, -1].detach().mean(dim=1)}
 
-    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """The base update, except that gradient clipping groups each replica's K slots."""
-        loss, metrics = self.loss(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        if self.config.max_grad_norm is not None:
-            metrics["grad_norm"] = clip_grad_norm_grouped(self.trainable_parameters(), self.config.max_grad_norm,
-                                                          self.K)
-        self.optimizer.step()
-        self.updates += 1
-        metrics.update(self.target_rule.after_update(batch))
-        metrics["loss"] = loss.detach()
-        return metrics
+    def clip_gradients(self, max_norm: float) -> torch.Tensor:
+        """Per-replica clipping over each replica's K slots together."""
+        return clip_grad_norm_grouped(self.trainable_parameters(), max_norm, self.K)
 
     # -- records ------------------------------------------------------------------------------------------
     def parameter_count(self) -> int:
@@ -213,6 +203,13 @@ class IDQN(QAgent):
                 h.update(_slots(t, self.K)[r].detach().cpu().contiguous().numpy().tobytes())
             out.append(h.hexdigest())
         return out
+
+    def replica_params(self, replica: int) -> dict[str, dict[str, torch.Tensor]]:
+        """One replica's parameters, each ``[K, ...]`` (its K online networks and K targets, in slot order).
+        Per-seed artifacts must use this: row ``r`` of a state-dict tensor is a slot, not replica r."""
+        target = self.target_rule.target
+        return {name: {k: _slots(v, self.K)[replica].detach().cpu().clone() for k, v in net.state_dict().items()}
+                for name, net in (("online", self.online), ("target", target))}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "act_networks": self.act_networks.state_dict(),

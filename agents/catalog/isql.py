@@ -93,6 +93,11 @@ class ISQLConfig(AgentConfig):
     Defaults: K = 3 and T = 500 env steps on classic control (the reference code's LunarLander setting uses
     K = 3; T is CleanRL's target period), T = 1000 on MinAtar (MinAtar's target period at one update per step),
     K = 9 and T = 8000 env steps on Atari (the paper's headline K = 9; T from the reference Atari launch script).
+
+    Caution: the head-0 target is computed with the *current* trunk, so iS-QL is partly target-free. The paper's
+    headline network has LayerNorm, which ``build_q_network`` does not offer. On CartPole-v1 with the Huber loss
+    (Adam 5e-4, 50k env steps, with or without clipping) its mean Q passed 1e4 (target-free DQN: 1e6),
+    while with the squared loss (the paper's) it learned. MinAtar / Atari defaults use Huber: watch for this.
     """
 
     bellman_iterations: int = spec(3, "K: online heads w_1..w_K, each learning one Bellman iteration", min=1)
