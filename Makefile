@@ -8,7 +8,7 @@ RESULTS ?= results
 SEEDS ?=
 STEPS ?=
 
-.PHONY: install test test-all benchmark ui clean-results
+.PHONY: install test test-all benchmark figures ui clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,16 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
 
+SUITE ?= default
+BACKEND ?= local
+WORKERS ?=
 benchmark: $(STAMP)
-	$(BIN)/python -m suite.benchmark --results $(RESULTS) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS))
+	$(BIN)/python -m suite.benchmark --suite $(SUITE) --backend $(BACKEND) --results $(RESULTS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS))
+
+EXPERIMENT ?= benchmark-default
+REPS ?=
+figures: $(STAMP)
+	$(BIN)/targetbench analyze --results $(RESULTS) --experiment $(EXPERIMENT) $(if $(REPS),--reps $(REPS)) $(if $(PUBLICATION),--publication)
 
 ui: $(STAMP)
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(RESULTS)/mlflow.db

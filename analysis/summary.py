@@ -1,7 +1,8 @@
 """A first summary table: final evaluation return per agent and environment, read back from MLflow.
 
 Mean and interquartile mean over seeds, with a percentile-bootstrap 95 % interval of the mean (resampling
-seeds). Diverged and failed runs are counted in their own columns and scored as they ended, never dropped.
+seeds). Diverged and failed runs are counted in their own columns and scored by the rule the footnote states,
+never dropped. The full analysis (rliable statistics, figures, report) is ``targetbench analyze``.
 """
 from __future__ import annotations
 
@@ -33,29 +34,44 @@ def bootstrap_ci(x: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float,
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (env, agent): seeds, mean, 95 % CI, IQM, and counts of diverged / failed runs."""
+    """One row per (env, agent, variant): seeds scored, mean, 95 % CI, IQM, and counts of diverged / failed runs.
+
+    Scoring follows :data:`analysis.normalization.SCORING_RULE`: diverged runs keep their last evaluation,
+    failed runs are scored as the uniform-random policy (when the env has a reference score; otherwise they are
+    counted only), running runs are counted and not scored.
+    """
+    from analysis.normalization import score_runs
+
+    runs = runs.copy()
+    if "variant" not in runs.columns:
+        runs["variant"] = "default"
+    scored = score_runs(runs)
     rows = []
-    for (env, agent), g in runs.groupby(["env", "agent"], sort=True):
-        done = g[g["status"] == "FINISHED"]
-        scores = done["final_eval_return"].astype(float).to_numpy()
+    for (env, agent, variant), g in scored.groupby(["env", "agent", "variant"], sort=True):
+        scores = g["raw_score"].dropna().astype(float).to_numpy()
         lo, hi = bootstrap_ci(scores) if len(scores) else (np.nan, np.nan)
-        rows.append({"env": env, "agent": agent, "seeds": len(done), "mean": scores.mean() if len(scores) else np.nan,
-                     "ci95_low": lo, "ci95_high": hi, "iqm": iqm(scores) if len(scores) else np.nan,
-                     "diverged": int((g["outcome"] == "diverged").sum()),
-                     "failed_or_running": int((g["status"] != "FINISHED").sum())})
+        rows.append({"env": env, "agent": agent, "variant": variant, "seeds": len(scores),
+                     "mean": scores.mean() if len(scores) else np.nan, "ci95_low": lo, "ci95_high": hi,
+                     "iqm": iqm(scores) if len(scores) else np.nan,
+                     "diverged": int((g["scored_as"] == "diverged-last-eval").sum()),
+                     "failed_or_running": int(g["scored_as"].isin(["failed-as-random", "running-not-scored"]).sum())})
     return pd.DataFrame(rows)
 
 
 def to_markdown(table: pd.DataFrame, title: str) -> str:
-    """A Markdown table with a footnote on how diverged runs are scored."""
-    lines = [f"## {title}", "", "| env | agent | seeds | mean final eval return | 95% CI | IQM | diverged | failed/running |",
-             "|---|---|---:|---:|---|---:|---:|---:|"]
+    """A Markdown table with a footnote on how diverged and failed runs are scored."""
+    from analysis.normalization import SCORING_RULE
+
+    show_variant = "variant" in table.columns and (table["variant"] != "default").any()
+    head = "| env | agent |" + (" variant |" if show_variant else "")
+    lines = [f"## {title}", "", head + " seeds scored | mean final eval return | 95% CI | IQM | diverged | failed/running |",
+             "|---|---|" + ("---|" if show_variant else "") + "---:|---:|---|---:|---:|---:|"]
     for r in table.itertuples():
-        lines.append(f"| {r.env} | {r.agent} | {r.seeds} | {r.mean:.1f} | [{r.ci95_low:.1f}, {r.ci95_high:.1f}] | "
+        v = f" {r.variant} |" if show_variant else ""
+        lines.append(f"| {r.env} | {r.agent} |{v} {r.seeds} | {r.mean:.1f} | [{r.ci95_low:.1f}, {r.ci95_high:.1f}] | "
                      f"{r.iqm:.1f} | {r.diverged} | {r.failed_or_running} |")
-    lines += ["", "Final eval return: mean greedy (ε_eval) return of the last evaluation of each seed. Diverged runs "
-              "are kept and scored by that last evaluation; runs that did not finish are counted, not scored. "
-              "CI: percentile bootstrap over seeds, 2,000 resamples, seed 0.", ""]
+    lines += ["", "Final eval return: mean greedy (ε_eval) return of the last evaluation of each seed. "
+              + SCORING_RULE + " CI: percentile bootstrap over seeds, 2,000 resamples, seed 0.", ""]
     return "\n".join(lines)
 
 

@@ -1,92 +1,102 @@
-"""``make benchmark``: run the default benchmark spec into the embedded store, then summarise it.
+"""``make benchmark``: run a suite (default: ``suite/specs/default.yaml``) through the scheduler into the
+embedded store, then summarise it with the analysis package.
 
-Each agent's seeds train batched in one process; ``--workers`` such processes run at a time (one per core
-by default, each with one torch thread). The summary is read back from MLflow by the analysis package.
+The scheduler batches each (agent, env)'s seeds in one worker process (one torch thread) and runs
+``--workers`` of them at a time (one per core by default); trials already finished in the store are skipped
+and interrupted ones resume from their checkpoints, so rerunning ``make benchmark`` continues where it stopped.
+``--backend ray`` runs the groups as Ray tasks (``make benchmark SUITE=atari BACKEND=ray`` on a GPU cluster).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
+import dataclasses
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-import yaml
+from suite.errors import TargetBenchError
 
-from agents import list_agents
-from suite.errors import UsageError
-from suite.tracking import default_tracking_uri, ensure_store
-
-DEFAULT_SPEC = Path(__file__).parent / "specs" / "default.yaml"
-_KEYS = {"name", "env", "agents", "seeds", "steps", "overrides", "agent_overrides"}
+DEFAULT_SUITE = "default"
 
 
-def load_spec(path: Path) -> dict[str, Any]:
-    """Load and check a benchmark spec (safe YAML loader; unknown keys are errors)."""
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"benchmark spec {path} cannot be read: {str(exc).splitlines()[0]}") from None
-    if not isinstance(spec, dict) or not _KEYS >= set(spec) or "env" not in spec:
-        raise UsageError(f"benchmark spec {path} must be a mapping with keys {sorted(_KEYS)} (env required)")
-    return spec
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--suite", "--spec", dest="suite", default=DEFAULT_SUITE,
+                   help="built-in suite name or suite .yaml path (default: default)")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--seeds", default=None, help="override the suite's seeds, e.g. 0,1,2 or 0-9")
+    p.add_argument("--steps", type=int, default=None, help="override the suite's env steps per seed")
+    p.add_argument("--workers", type=int, default=None, help="groups at a time (default: one per core)")
+    p.add_argument("--backend", default="local", choices=["local", "ray"])
+    p.add_argument("--tracking-uri", default=None, help="default: sqlite:///RESULTS/mlflow.db")
+    p.add_argument("--experiment", default=None, help="MLflow experiment (default: the suite's)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--no-figures", action="store_true", help="only results/benchmark.md, not the full analysis")
+    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
-    p.add_argument("--results", type=Path, default=Path("results"))
-    p.add_argument("--seeds", default=None, help="override the spec's seeds, e.g. 0,1,2")
-    p.add_argument("--steps", type=int, default=None, help="override the spec's env steps per seed")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--experiment", default=None, help="MLflow experiment (default: benchmark-<spec name>)")
-    args = p.parse_args(argv)
+    args = _parse_args(argv)
+    try:
+        return _run(args)
+    except TargetBenchError as exc:
+        print(f"benchmark: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("benchmark: interrupted (rerun to continue: finished trials are skipped, the rest resume)",
+              file=sys.stderr)
+        return 130
 
-    spec = load_spec(args.spec)
-    agents = [a.name for a in list_agents()] if spec.get("agents", "all") == "all" else list(spec["agents"])
-    seeds = args.seeds or ",".join(str(s) for s in spec.get("seeds", [0]))
-    steps = args.steps or int(spec.get("steps", 50_000))
-    experiment = args.experiment or f"benchmark-{spec.get('name', 'default')}"
-    uri = default_tracking_uri(args.results)
-    ensure_store(uri)  # once, before the workers open it
-    def run_agent(agent: str) -> tuple[str, int, float, str]:
-        settings = {**(spec.get("overrides") or {}), **((spec.get("agent_overrides") or {}).get(agent) or {})}
-        sets = [x for k, v in settings.items() for x in ("--set", f"{k}={v}")]
-        cmd = [sys.executable, "-m", "suite", "run", "--agent", agent, "--env", spec["env"], "--seed", seeds,
-               "--steps", str(steps), *sets, "--tracking-uri", uri, "--experiment", experiment,
-               "--results", str(args.results), "--json", "--quiet"]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        finals = [json.loads(line)["final_eval_return"] for line in proc.stdout.splitlines() if line.startswith("{")]
-        note = ", ".join(f"{f:.0f}" for f in finals) if proc.returncode == 0 else proc.stderr.strip()[-300:]
-        print(f"  {agent:<14} {wall:6.0f} s  final eval returns: {note}", flush=True)
-        return agent, proc.returncode, wall, note
 
-    print(f"benchmark {spec.get('name')}: {len(agents)} agents x seeds {seeds} on {spec['env']}, {steps} steps, "
-          f"{args.workers} workers -> {uri} (experiment {experiment})", flush=True)
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        outcomes = list(pool.map(run_agent, agents))
-    total = time.perf_counter() - t0
+def _run(args: argparse.Namespace) -> int:
+    from suite.scheduler import load_suite, run_sweep
+    from suite.tracking import default_tracking_uri
+    from suite.trial import parse_seeds
 
-    from analysis.summary import summarise, to_markdown
+    suite = load_suite(args.suite)
+    if args.seeds:
+        suite = dataclasses.replace(suite, seeds=parse_seeds(args.seeds))
+    uri = args.tracking_uri or default_tracking_uri(args.results)
+    experiment = args.experiment or suite.default_experiment
+    summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri, experiment=experiment,
+                        results_dir=args.results, steps=args.steps, progress=not args.quiet)
+
     from analysis.runs import load_runs
+    from analysis.summary import summarise, to_markdown
+
+    steps = args.steps or suite.steps
+    envs = ", ".join(suite.envs)
+    title = (f"{experiment}: {envs}, {steps if steps else 'family-default'} env steps per seed, "
+             f"seeds {','.join(map(str, suite.seeds))}")
     table = summarise(load_runs(uri, experiment))
-    text = to_markdown(table, f"{experiment}: {spec['env']}, {steps} env steps per seed, seeds {seeds}")
-    text += f"\nWall time of the whole benchmark: {total / 60:.1f} min with {args.workers} workers.\n"
+    text = to_markdown(table, title)
+    text += (f"\nWall time of this run of the benchmark: {summary.wall_s / 60:.1f} min with {summary.workers} "
+             f"workers ({args.backend} backend; {summary.done} trials completed, {summary.diverged} diverged, "
+             f"{summary.skipped} already finished, {summary.failed} failed).\n")
+    args.results.mkdir(parents=True, exist_ok=True)
     out = args.results / "benchmark.md"
     out.write_text(text)
     print(text)
     print(f"wrote {out}")
-    failed = [a for a, code, _, _ in outcomes if code != 0]
-    if failed:
-        print(f"failed agents: {', '.join(failed)}", file=sys.stderr)
+    code = 0 if args.no_figures else _full_analysis(uri, experiment, args.results)
+    if summary.failed:
+        print(f"benchmark: {summary.failed} trials failed after retries (recorded as failed runs)", file=sys.stderr)
         return 1
+    return code
+
+
+def _full_analysis(uri: str, experiment: str, results: Path) -> int:
+    """Figures, tables and report.md under ``results`` (``targetbench analyze``), when the analysis has it."""
+    try:
+        from analysis.analyze import run_analysis
+    except ImportError as exc:
+        print(f"benchmark: full analysis not available ({exc}); wrote the summary table only", file=sys.stderr)
+        return 0
+    try:
+        res = run_analysis(uri=uri, experiment=experiment, out=results, results=results, reps=2000)
+    except TargetBenchError as exc:
+        print(f"benchmark: analysis: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"wrote {getattr(res, 'report', results)} (figures and tables under {results})")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The ``targetbench`` command line: ``agents``, ``envs``, ``run``, ``convergence``.
+"""The ``targetbench`` command line: ``agents``, ``envs``, ``run``, ``convergence``, ``sweep``, ``analyze``,
+``reproduce``.
 
 Every user error is one line on stderr (``targetbench: error: ...``) with a documented exit code
 (see :data:`suite.errors.EXIT_CODES`); ``--debug`` shows the traceback.
@@ -107,6 +108,24 @@ def _cmd_convergence(args: argparse.Namespace) -> int:
         raise UsageError(str(exc).splitlines()[0]) from None
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from suite.scheduler import sweep
+
+    return sweep.main(args)
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from analysis import analyze
+
+    return analyze.main(args)
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from suite import reproduce
+
+    return reproduce.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for docs and tests)."""
     codes = "; ".join(f"{k}: {v}" for k, v in EXIT_CODES.items())
@@ -145,6 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     from suite import convergence
     convergence.add_arguments(p)
     p.set_defaults(func=_cmd_convergence)
+
+    p = sub.add_parser("sweep", help="run a suite (built-in name or .yaml) on the local or Ray backend",
+                       description="Run every trial of a suite that the tracking store does not have yet.")
+    from suite.scheduler import sweep
+    sweep.add_arguments(p)
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("analyze", help="read an experiment back from MLflow: figures, tables and report.md")
+    from analysis import analyze
+    analyze.add_arguments(p)
+    p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("reproduce", help="run the suite behind a published table and compare with it")
+    from suite import reproduce
+    reproduce.add_arguments(p)
+    p.set_defaults(func=_cmd_reproduce)
     return parser
 
 

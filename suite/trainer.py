@@ -12,7 +12,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -122,8 +122,13 @@ class _Accumulator:
 
 def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: Path,
           checkpoint_dir: Path | None = None, resume: bool = False,
-          progress: Callable[[str], None] | None = None) -> list[SeedResult]:
-    """Train ``trial``'s seeds together and record one MLflow run per seed. Returns one result per seed."""
+          progress: Callable[[str], None] | None = None,
+          extra_tags: Mapping[str, str] | None = None) -> list[SeedResult]:
+    """Train ``trial``'s seeds together and record one MLflow run per seed. Returns one result per seed.
+
+    ``extra_tags`` are added to every run (the scheduler records ``variant`` and ``suite`` this way). Progress
+    lines have the stable forms ``[...] step S/N ...`` and ``[...] resumed at step S`` (the scheduler parses them).
+    """
     cfg = trial.train
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     if cfg.threads:
@@ -151,7 +156,7 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
               "parameter_count": str(agent.parameter_count()), "target_bytes": str(agent.target_bytes())}
     base_tags = {"agent": trial.agent, "env": trial.env, "family": trial.family, "target_rule": target_rule,
                  "bootstrap_rule": agent.bootstrap.name, "group_hash": group, "batch_seeds": ",".join(map(str, trial.seeds)),
-                 **provenance_tags(device)}
+                 **provenance_tags(device), **(extra_tags or {})}
     runs = RunGroup(client, experiment_id,
                     run_names=[f"{trial.agent}/{trial.env}/seed{s}" for s in trial.seeds],
                     tags=[{**base_tags, "seed": str(s), "trial_hash": trial.trial_hash(s)} for s in trial.seeds],
@@ -217,7 +222,7 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
             if step % checkpoint_every == 0 or step == cfg.steps:
                 # Checkpoint first, then flush: every flushed point is covered by a checkpoint.
                 save_checkpoint(ckpt_path, {
-                    "trial_hash": group, "agent": trial.agent, "env": trial.env, "seeds": list(trial.seeds),
+                    "trial_hash": group, "agent_name": trial.agent, "env": trial.env, "seeds": list(trial.seeds),
                     "step": step, "wall_s": elapsed_before + time.perf_counter() - started,
                     "agent": agent.state_dict(), "envs": envs.get_state(), "obs": obs,
                     "run_ids": runs.run_ids, "eval_returns": eval_returns, "diverged": diverged,

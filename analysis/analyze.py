@@ -1,0 +1,101 @@
+"""``targetbench analyze``: read an experiment back from MLflow and write figures, tables and report.md.
+
+Exposes ``add_arguments(parser)`` and ``main(args) -> int`` like the other subcommands; bad input raises
+:class:`suite.errors.UsageError` with a one-line message.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from suite.errors import UsageError
+
+__all__ = ["add_arguments", "main", "run_analysis"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--experiment", default=None, help="MLflow experiment (default: targetbench)")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///results/mlflow.db)")
+    p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
+    p.add_argument("--out", default=None, help="output folder for figures/, tables/ and report.md "
+                                               "(default: the results folder)")
+    p.add_argument("--reps", type=int, default=None,
+                   help="bootstrap repetitions (default 2,000; 50,000 with --publication)")
+    p.add_argument("--publication", action="store_true", help="publication quality: 50,000 bootstrap repetitions")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed: the same seed gives the same intervals")
+    p.add_argument("--baseline", default="dqn", help="agent the probability of improvement compares to (default dqn)")
+    p.add_argument("--pair", action="append", default=[], metavar="X:Y",
+                   help="also report P(X > Y) for this pair of agent labels (repeatable)")
+    p.add_argument("--refresh", action="store_true", help="ignore the cached run tables and read the store again")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache under results/cache")
+    p.add_argument("--no-figures", action="store_true", help="tables and report text only (faster)")
+
+
+def run_analysis(*, uri: str, experiment: str, out: Path, results: Path, reps: int, seed: int = 0,
+                 baseline: str = "dqn", pairs=(), refresh: bool = False, cache: bool = True, title: str | None = None,
+                 make_figures: bool = True):
+    """Load (through the cache) and build the report; returns the :class:`analysis.report.ReportResult`."""
+    from analysis.report import build_report
+    from analysis.runs import load_experiment
+
+    try:
+        runs, metrics = load_experiment(uri, experiment, cache_dir=(results / "cache") if cache else None,
+                                        refresh=refresh)
+    except ValueError as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
+    except Exception as exc:  # unreachable server, unreadable store
+        from suite.errors import TrackingError
+
+        msg = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise TrackingError(f"tracking store {uri} cannot be read: {type(exc).__name__}: {msg}") from None
+    if runs.empty:
+        raise UsageError(f"experiment {experiment!r} in {uri} has no runs")
+    return build_report(runs, metrics, out, reps=reps, seed=seed, pairs=pairs, baseline=baseline,
+                        title=title or f"TargetBench report: experiment {experiment}", make_figures=make_figures)
+
+
+def main(args: argparse.Namespace) -> int:
+    from analysis.stats import DEFAULT_REPS, PUBLICATION_REPS
+
+    results = Path(args.results or os.environ.get("TARGETBENCH_RESULTS", "results"))
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{results.as_posix()}/mlflow.db"
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        raise UsageError(f"tracking store {uri} does not exist; run some trials first or pass --tracking-uri")
+    if uri.startswith(("http://", "https://")):
+        from suite.tracking import ensure_store  # one health request, 5 s timeout: a one-line TrackingError
+
+        ensure_store(uri)
+    reps = args.reps if args.reps is not None else (PUBLICATION_REPS if args.publication else DEFAULT_REPS)
+    if reps < 100:
+        raise UsageError(f"--reps {reps} is not valid; allowed: an integer >= 100")
+    pairs = []
+    for item in args.pair:
+        x, sep, y = item.partition(":")
+        if not sep or not x or not y:
+            raise UsageError(f"--pair {item!r} is not valid; allowed: X:Y with two agent labels")
+        pairs.append((x, y))
+    out = Path(args.out) if args.out else results
+    t0 = time.perf_counter()
+    res = run_analysis(uri=uri, experiment=args.experiment or "targetbench", out=out, results=results, reps=reps,
+                       seed=args.seed, baseline=args.baseline, pairs=pairs, refresh=args.refresh,
+                       cache=not args.no_cache, make_figures=not args.no_figures)
+    print(f"wrote {res.report} ({len(res.figures)} figure files, {len(res.tables)} table files) in "
+          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":  # python -m analysis.analyze [options]
+    from suite.cli import _Parser
+    from suite.errors import TargetBenchError
+
+    parser = _Parser(prog="targetbench analyze", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    try:
+        sys.exit(main(parser.parse_args()))
+    except TargetBenchError as exc:
+        print(f"targetbench: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,199 @@
+"""Published-vs-ours tables for ``targetbench reproduce`` (the runs come from the tracking store only).
+
+Per-run measures from metric histories (episodes to solve CartPole, final 100-episode moving average of
+training returns) and the comparison tables with a verdict per row: **inside** (the published value lies in
+our 95 % bootstrap interval over seeds), **outside**, or **not comparable** (with the reason).
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PUBLISHED_DIR", "read_published", "episodes_to_solve", "final_moving_average", "cartpole_table",
+           "minatar_table", "CARTPOLE_ROWS", "MINATAR_COLUMNS", "SOLVE_THRESHOLD", "SOLVE_WINDOW"]
+
+PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
+SOLVE_THRESHOLD, SOLVE_WINDOW = 475.0, 100
+
+
+def read_published(csv_name: str) -> tuple[pd.DataFrame, list[str]]:
+    """The published table and its source notes (the ``#`` lines)."""
+    text = (PUBLISHED_DIR / csv_name).read_text()
+    notes = [line.lstrip("# ").rstrip() for line in text.splitlines() if line.startswith("#")]
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    return pd.read_csv(io.StringIO(body), dtype=str, keep_default_na=False), notes
+
+
+# -- per-run measures from metric histories --------------------------------------------------------------------
+def episodes_to_solve(returns: np.ndarray, threshold: float = SOLVE_THRESHOLD, window: int = SOLVE_WINDOW
+                      ) -> tuple[float, bool]:
+    """Episodes until the ``window``-episode moving average of training returns first reaches ``threshold``
+    (the episode count at which it does). Unsolved: (episodes seen, False) — a lower bound."""
+    r = np.asarray(returns, dtype=float)
+    if len(r) >= window:
+        ma = np.convolve(r, np.ones(window) / window, mode="valid")
+        hit = np.flatnonzero(ma >= threshold)
+        if len(hit):
+            return float(hit[0] + window), True
+    return float(len(r)), False
+
+
+def final_moving_average(returns: np.ndarray, window: int = SOLVE_WINDOW) -> float:
+    """Mean of the last ``window`` training episode returns (all of them when fewer)."""
+    r = np.asarray(returns, dtype=float)
+    return float(r[-window:].mean()) if len(r) else float("nan")
+
+
+def _episode_returns(metrics: pd.DataFrame) -> dict[str, np.ndarray]:
+    ep = metrics[metrics["metric"] == "train/episode_return"].sort_values(["run_id", "step"])
+    return {rid: g["value"].to_numpy(float) for rid, g in ep.groupby("run_id")}
+
+
+def _boot(values: np.ndarray, stat: Callable[[np.ndarray], float], reps: int, seed: int, name: str):
+    from analysis.stats import agent_rng
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return np.nan, np.nan, np.nan
+    idx = agent_rng(seed, name).integers(0, len(v), (reps, len(v)))
+    dist = np.apply_along_axis(stat, 1, v[idx]) if stat is not np.mean else v[idx].mean(axis=1)
+    lo, hi = np.percentile(dist, [2.5, 97.5])
+    return float(stat(v)), float(lo), float(hi)
+
+
+def _counts(g: pd.DataFrame) -> str:
+    n = len(g)
+    div = int((g["outcome"] == "diverged").sum())
+    fail = int(g["status"].isin(["FAILED", "KILLED"]).sum())
+    run = int((g["status"] == "RUNNING").sum())
+    parts = [f"{n} runs"] + [f"{k} {w}" for k, w in ((div, "diverged"), (fail, "failed"), (run, "running")) if k]
+    return ", ".join(parts)
+
+
+def _verdict(published: float, lo: float, hi: float, tol: float = 0.0) -> str:
+    if not np.isfinite(lo):
+        return "not comparable"
+    return "inside" if (published + tol >= lo and published - tol <= hi) else "outside"
+
+
+def _ci(est, lo, hi, digits=1) -> str:
+    return "–" if not np.isfinite(est) else f"{est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+# -- CartPole ablation -------------------------------------------------------------------------------------------
+CARTPOLE_ROWS = {"Full DQN": "full-dqn", "No target network": "no-target", "No replay buffer": "no-replay",
+                 "Small buffer (1000)": "small-buffer", "No exploration decay": "no-exploration-decay",
+                 "MSE loss (not Huber)": "mse", "Double DQN": "double-dqn"}
+
+
+def cartpole_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.DataFrame, *, reps: int, seed: int,
+                   comparable_budget: bool = True) -> pd.DataFrame:
+    """Two rows per configuration: final_reward (mean final eval return) and episodes_to_solve (median over
+    runs of the episodes until the 100-episode moving average of training returns reaches 475)."""
+    eps = _episode_returns(metrics)
+    rows = []
+    for _, pub in published.iterrows():
+        config = pub["configuration"]
+        variant = CARTPOLE_ROWS.get(config)
+        g = runs[runs["variant"] == variant] if variant else runs.iloc[:0]
+        base = {"configuration": config, "variant": variant or "–", "runs": _counts(g) if len(g) else "0 runs"}
+        # final reward
+        text = pub.get("final_reward", "").strip()
+        finals = g.loc[~g["status"].isin(["RUNNING"]), "final_eval_return"].astype(float).to_numpy()
+        est, lo, hi = _boot(finals, np.mean, reps, seed, f"final/{config}")
+        row = {**base, "metric": "final_reward (mean final eval return)", "published": text or "–",
+               "ours [95% CI]": _ci(est, lo, hi)}
+        if not text:
+            row.update(verdict="not comparable", reason="no published value")
+        elif not len(g):
+            row.update(verdict="not comparable", reason="no runs of this variant")
+        else:
+            v = _verdict(float(text), lo, hi)
+            row.update(verdict=v, reason=f"published {text} {'in' if v == 'inside' else 'not in'} our 95 % interval")
+        rows.append(row)
+        # episodes to solve
+        text = pub.get("episodes_to_solve", "").strip()
+        per_run = [episodes_to_solve(eps.get(rid, np.array([]))) for rid in g["run_id"]]
+        values = np.array([v for v, _ in per_run])
+        solved = np.array([s for _, s in per_run], dtype=bool)
+        n, k = len(per_run), int(solved.sum())
+        med, lo, hi = _boot(values, np.median, reps, seed, f"solve/{config}")
+        ours = _ci(med, lo, hi, 0) + (f" ({k}/{n} solved; unsolved runs count their episodes, a lower bound)"
+                                      if n and k < n else f" ({k}/{n} solved)" if n else "")
+        row = {**base, "metric": "episodes_to_solve (median; 100-ep MA >= 475)", "published": text or "–",
+               "ours [95% CI]": ours}
+        div = int((g["outcome"] == "diverged").sum())
+        if not len(g):
+            row.update(verdict="not comparable", reason="no runs of this variant")
+        elif text.lower().startswith("diverge"):
+            bad = int(((g["outcome"] == "diverged").to_numpy() | ~solved).sum())
+            v = "inside" if bad > n / 2 else "outside"
+            row.update(verdict=v, reason=f"qualitative claim; rule: holds when most runs diverge (NaN/inf) or never "
+                                         f"solve: {div} diverged, {n - k} never solved of {n}")
+        elif text.endswith("+"):
+            bound = float(text[:-1])
+            if k > n / 2:
+                v = "inside" if (np.isfinite(hi) and hi >= bound) else "outside"
+                row.update(verdict=v, reason=f"published lower bound {bound:.0f}: inside when our interval "
+                                             f"reaches it (upper {hi:.0f})")
+            elif np.isfinite(lo) and lo >= bound:
+                row.update(verdict="inside", reason=f"most runs never solved in >= {bound:.0f} episodes ({n - k}/{n})")
+            else:
+                row.update(verdict="not comparable", reason=f"most runs never solved ({n - k}/{n}) but ran fewer than "
+                                                            f"{bound:.0f} episodes: consistent, not confirmed")
+        else:
+            if k <= n / 2:  # the median is censored: ours is only a lower bound
+                if np.isfinite(lo) and lo > float(text):
+                    row.update(verdict="outside", reason=f"most runs never solved ({n - k}/{n}); even the lower "
+                                                         f"bound exceeds {text}")
+                else:
+                    row.update(verdict="not comparable", reason=f"most runs never solved ({n - k}/{n}) within the "
+                                                                "budget: ours is only a lower bound")
+            else:
+                v = _verdict(float(text), lo, hi)
+                row.update(verdict=v, reason=f"published {text} {'in' if v == 'inside' else 'not in'} our 95 % "
+                                             "interval of the median")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# -- MinAtar v1 ablation -----------------------------------------------------------------------------------------
+MINATAR_COLUMNS = {"dqn": "dqn", "dqn_no_target": "no-target", "dqn_no_replay": "no-replay"}
+
+
+def minatar_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.DataFrame, *, reps: int, seed: int,
+                  comparable_budget: bool = True, budget_note: str = "") -> pd.DataFrame:
+    """One row per (game, method): the mean over runs of the final 100-episode moving average of training
+    returns (what the paper plots), published ± tolerance (2 % of the game's largest published value, the
+    figure-reading error) against our 95 % interval."""
+    eps = _episode_returns(metrics)
+    rows = []
+    for _, pub in published.iterrows():
+        game = pub["game"]
+        env = f"MinAtar/{game}"
+        scale = max(float(pub[c]) for c in MINATAR_COLUMNS)
+        for col, variant in MINATAR_COLUMNS.items():
+            g = runs[(runs["env"] == env) & (runs["variant"] == variant)]
+            values = np.array([final_moving_average(eps.get(rid, np.array([]))) for rid in g["run_id"]])
+            est, lo, hi = _boot(values, np.mean, reps, seed, f"{env}/{variant}")
+            value = float(pub[col])
+            tol = 0.02 * scale
+            row = {"game": game, "method": col.replace("_", " "), "variant": variant,
+                   "runs": _counts(g) if len(g) else "0 runs", "published": f"{value:.1f} ± {tol:.1f}",
+                   "ours [95% CI]": _ci(est, lo, hi, 2)}
+            if not len(g):
+                row.update(verdict="not comparable", reason="no runs of this variant")
+            else:
+                v = _verdict(value, lo, hi, tol)
+                if comparable_budget:
+                    row.update(verdict=v, reason="published ± reading error " + ("overlaps" if v == "inside" else
+                                                                                 "misses") + " our interval")
+                else:
+                    row.update(verdict="not comparable", reason=f"{budget_note}; would be {v}")
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,166 @@
+"""``targetbench reproduce TABLE [--quick]``: run the suite behind a published table, then compare.
+
+Published tables are the CSVs in ``analysis/published/`` (copies of ``../shared/published/`` with their source
+notes). For each one that can be reproduced, a suite in ``suite/specs/`` holds one variant per published
+row. The command runs that suite with :func:`suite.scheduler.run_sweep` (trials already in the store are
+skipped), reads the runs back from the tracking store (the analysis package only) and writes
+``<results>/tables/reproduce-<TABLE>[-quick].md/.tex/.csv``: per row the published value, ours (the statistic
+the source reports, with a 95 % bootstrap interval over seeds) and a verdict: **inside** (the published value
+lies in our interval), **outside**, or **not comparable** (with the reason).
+
+``--quick`` runs a much smaller budget (fewer steps and seeds, into a separate experiment ``<name>-quick``); the
+table title says so, and where the source states its budget (MinAtar: 5M frames) the verdicts become
+"not comparable" with the would-be verdict in the reason.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from suite.errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["add_arguments", "main", "TABLES", "TableSpec", "resolve_table", "build_table"]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    suite: str
+    csv: str
+    quick_steps: int
+    quick_seeds: tuple[int, ...]
+    quick_overrides: dict
+    published_steps: int | None  # the source's budget in env steps, None when it gives none
+    builder: str
+
+
+TABLES: dict[str, TableSpec] = {
+    "cartpole_dqn_ablation": TableSpec(
+        "cartpole_dqn_ablation", "cartpole-dqn-ablation", "cartpole_dqn_ablation.csv", quick_steps=20_000,
+        quick_seeds=(0, 1, 2), quick_overrides={"train.eval_every": "5000", "train.eval_episodes": "5"},
+        published_steps=None, builder="cartpole"),
+    "minatar_v1_dqn_ablation": TableSpec(
+        "minatar_v1_dqn_ablation", "minatar-v1-dqn-ablation", "minatar_v1_dqn_ablation.csv", quick_steps=25_000,
+        quick_seeds=(0, 1), quick_overrides={"train.eval_every": "12500", "train.eval_episodes": "3"},
+        published_steps=5_000_000, builder="minatar"),
+}
+_NOT_YET = {"cleanrl_dqn": "CleanRL's table needs 500k-step CartPole and 10M-step Atari runs; run `targetbench "
+                           "run --agent dqn --env CartPole-v1 --seed 0,1,2` and `targetbench analyze` instead",
+            "isql_headline": "the iS-QL headline needs 15 Atari games at 100M frames (normalised AUC)"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("table", help=f"published table: {', '.join(TABLES)} (dashes or underscores)")
+    p.add_argument("--quick", action="store_true", help="a much smaller budget (the table title says so)")
+    p.add_argument("--no-run", action="store_true", help="do not train: build the table from runs already stored")
+    p.add_argument("--steps", type=int, default=None, help="env steps per seed (overrides the suite / --quick)")
+    p.add_argument("--seeds", default=None, help="seeds, e.g. 0-4 (overrides the suite / --quick)")
+    p.add_argument("--workers", type=int, default=None, help="trial groups at a time (default: one per core)")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///results/mlflow.db)")
+    p.add_argument("--experiment", default=None, help="MLflow experiment (default: the suite's, + '-quick')")
+    p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap repetitions (default 2,000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra override for every trial")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def resolve_table(name: str) -> TableSpec:
+    key = name.strip().lower().replace("-", "_").removesuffix(".csv")
+    if key in TABLES:
+        return TABLES[key]
+    if key in _NOT_YET:
+        raise UsageError(f"table {name!r} cannot be reproduced yet ({_NOT_YET[key]}); allowed: {', '.join(TABLES)}")
+    raise UsageError(f"unknown table {name!r}; allowed: {', '.join(TABLES)}")
+
+
+def build_table(spec: TableSpec, runs: pd.DataFrame, metrics: pd.DataFrame, *, reps: int, seed: int,
+                steps: int | None, quick: bool) -> tuple[pd.DataFrame, list[str]]:
+    from analysis.reproduction import cartpole_table, minatar_table, read_published
+
+    published, notes = read_published(spec.csv)
+    comparable = spec.published_steps is None or (steps is not None and steps >= spec.published_steps)
+    if spec.builder == "cartpole":
+        table = cartpole_table(runs, metrics, published, reps=reps, seed=seed, comparable_budget=comparable)
+    else:
+        note = f"budget {steps:,} env steps per run vs the paper's {spec.published_steps:,}" if steps else "budget"
+        table = minatar_table(runs, metrics, published, reps=reps, seed=seed, comparable_budget=comparable,
+                              budget_note=note)
+    return table, notes
+
+
+def _filter_runs(runs: "pd.DataFrame", steps: int | None, seeds: tuple[int, ...]) -> "pd.DataFrame":
+    import pandas as pd
+
+    if steps is not None and "param.train.steps" in runs:
+        runs = runs[pd.to_numeric(runs["param.train.steps"], errors="coerce") == steps]
+    return runs[runs["seed"].isin(seeds)]
+
+
+def main(args: argparse.Namespace) -> int:
+    from analysis.runs import load_experiment
+    from analysis.tables import write_table
+    from suite.scheduler import load_suite, run_sweep
+    from suite.trial import parse_overrides, parse_seeds
+
+    spec = resolve_table(args.table)
+    suite = load_suite(spec.suite)
+    results = Path(args.results or os.environ.get("TARGETBENCH_RESULTS", "results"))
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{results.as_posix()}/mlflow.db"
+    if args.reps < 100:
+        raise UsageError(f"--reps {args.reps} is not valid; allowed: an integer >= 100")
+    overrides = dict(spec.quick_overrides) if args.quick else {}
+    overrides.update(parse_overrides(args.set or []))
+    steps = args.steps or (spec.quick_steps if args.quick else suite.steps)
+    seeds = parse_seeds(args.seeds) if args.seeds else (spec.quick_seeds if args.quick else suite.seeds)
+    suite = dataclasses.replace(suite, seeds=tuple(seeds))
+    experiment = args.experiment or (suite.default_experiment + ("-quick" if args.quick else ""))
+    if not args.no_run:
+        summary = run_sweep(suite, workers=args.workers, tracking_uri=uri, experiment=experiment, results_dir=results,
+                            overrides=overrides or None, steps=steps, progress=not args.quiet)
+        if summary.failed and not args.quiet:
+            print(f"reproduce: {summary.failed} trials failed; they are counted and scored as the table says",
+                  file=sys.stderr)
+    try:
+        runs, metrics = load_experiment(uri, experiment, cache_dir=results / "cache")
+    except ValueError as exc:
+        raise UsageError(f"{str(exc).splitlines()[0]}; run without --no-run first") from None
+    runs = _filter_runs(runs, steps, tuple(seeds))
+    if runs.empty:
+        raise UsageError(f"experiment {experiment!r} has no runs with {steps} steps and seeds {list(seeds)}")
+    table, notes = build_table(spec, runs, metrics, reps=args.reps, seed=args.seed, steps=steps, quick=args.quick)
+    budget = (f"QUICK budget: {steps:,} env steps per run, {len(seeds)} seeds — far below the source's; a smoke "
+              "check, not a reproduction" if args.quick else f"{steps:,} env steps per run, {len(seeds)} seeds")
+    title = f"Reproduce {spec.name} ({budget})"
+    footnote = ("Source notes: " + " ".join(notes) + " Ours: 95 % percentile-bootstrap interval over seeds "
+                f"({args.reps:,} resamples, seed {args.seed}), read back from the tracking store (experiment "
+                f"{experiment}). Diverged runs are kept and scored by their last evaluation / their recorded "
+                "episodes; failed runs are counted in the runs column. Verdict: inside = the published value lies "
+                "in our interval; outside = it does not; not comparable = see the reason.")
+    name = f"reproduce-{spec.name}" + ("-quick" if args.quick else "")
+    paths = write_table(table, results / "tables", name, title=title, footnote=footnote)
+    print(paths["md"].read_text())
+    print(f"wrote {paths['md']}, {paths['tex']}, {paths['csv']}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":  # python -m suite.reproduce TABLE [--quick]
+    from suite.cli import _Parser
+    from suite.errors import TargetBenchError
+
+    parser = _Parser(prog="targetbench reproduce", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    try:
+        sys.exit(main(parser.parse_args()))
+    except TargetBenchError as exc:
+        print(f"targetbench: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,247 @@
+"""``run_sweep``: expand a suite, skip what the store already has, run the rest on a backend, report.
+
+Idempotent: a trial (by trial hash) with a FINISHED run in the experiment is skipped, whatever its outcome
+(completed or diverged). Resumable: every group attempt trains with ``resume=True``, so an interrupted group
+continues from its checkpoint (``<results>/checkpoints``) and its MLflow runs. A group that raises or whose
+worker dies is retried up to the suite's ``retries`` times, then its trials are recorded as failed with the
+error and the sweep goes on. Divergence is an outcome, not a failure: it is never retried.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from suite.errors import UsageError
+from suite.scheduler.backend import BACKENDS, Outcome, Task
+from suite.scheduler.cost import estimate
+from suite.scheduler.matrix import (Group, Trial, auto_group_size, available_gpus, default_workers, expand,
+                                    make_groups)
+from suite.scheduler.progress import Progress, format_table
+from suite.scheduler.spec import SuiteSpec, load_suite
+
+__all__ = ["run_sweep", "plan_sweep", "SweepSummary", "TrialRecord"]
+
+
+@dataclass
+class TrialRecord:
+    agent: str
+    variant: str
+    env: str
+    seed: int
+    trial_hash: str
+    status: str  # done | diverged | failed | skipped | planned
+    run_id: str | None = None
+    final_eval_return: float | None = None
+    error: str | None = None
+    attempts: int = 0
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did. ``done``, ``skipped``, ``failed`` and ``diverged`` count trials and are disjoint
+    (``done`` = completed in this sweep; ``diverged`` = finished in this sweep with outcome diverged)."""
+
+    suite: str
+    experiment: str
+    tracking_uri: str
+    backend: str
+    trials: list[TrialRecord] = field(default_factory=list)
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    diverged: int = 0
+    planned: int = 0
+    groups: int = 0
+    group_size: int = 0
+    workers: int = 1
+    wall_s: float = 0.0
+    estimate: dict[str, float] = field(default_factory=dict)
+    dry_run: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for t in out["trials"]:
+            v = t.get("final_eval_return")
+            if isinstance(v, float) and not math.isfinite(v):
+                t["final_eval_return"] = None
+        return out
+
+
+@dataclass
+class _Plan:
+    suite: SuiteSpec
+    trials: list[Trial]
+    finished: dict[str, Any]
+    pending: list[Trial]
+    groups: list[Group]
+    group_size: int
+    workers: int
+
+
+def _abs_uri(uri: str) -> str:
+    """SQLite URIs made absolute, so workers with another cwd (Ray) open the same file."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + Path(uri[len("sqlite:///"):]).resolve().as_posix()
+    return uri
+
+
+def plan_sweep(suite: SuiteSpec, *, workers: int, overrides: Mapping[str, str] | None, steps: int | None,
+               finished: dict[str, Any]) -> _Plan:
+    _, trials = expand(suite, overrides=overrides, steps=steps)
+    pending = [t for t in trials if t.trial_hash not in finished]
+    if suite.resources.group_size:
+        size = suite.resources.group_size
+    else:
+        n_configs = len({t.config.key for t in pending})
+        most = max((sum(1 for t in pending if t.config.key == k) for k in {t.config.key for t in pending}), default=1)
+        size = auto_group_size(n_configs, most, workers, gpus=available_gpus())
+    return _Plan(suite, trials, finished, pending, make_groups(pending, size), size, workers)
+
+
+def _store_exists(uri: str) -> bool:
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):]).exists()
+    return True
+
+
+def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers: int | None = None,
+              tracking_uri: str | None = None, experiment: str | None = None, results_dir: Path = Path("results"),
+              overrides: Mapping[str, str] | None = None, steps: int | None = None, dry_run: bool = False,
+              progress: bool = True, ray_address: str | None = None) -> SweepSummary:
+    """Run every trial of ``suite`` that the tracking store does not have yet; see the module docstring.
+
+    ``workers``: groups running at a time (local: default one per core; ray: CPUs of the local instance it
+    starts, default one per core). ``overrides`` (``--set`` strings) apply to every trial on top of the suite's.
+    ``steps`` replaces the suite's step budget. ``dry_run`` only plans: trials are ``planned`` (or ``skipped``
+    when an existing store already has them) and ``estimate`` says the cost.
+    """
+    from suite.tracking import default_tracking_uri
+
+    spec = suite if isinstance(suite, SuiteSpec) else load_suite(suite)
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend {backend!r} is not valid; allowed: {', '.join(BACKENDS)}")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise UsageError(f"--workers {workers!r} is not valid; allowed: a positive integer")
+    if steps is not None and steps < 1:
+        raise UsageError(f"--steps {steps} is not valid; allowed: a positive integer")
+    n_workers = workers or default_workers()
+    results_dir = Path(results_dir)
+    uri = tracking_uri or default_tracking_uri(results_dir)
+    experiment = experiment or spec.default_experiment
+    t0 = time.perf_counter()
+
+    # Validate the whole matrix before touching the store.
+    expand(spec, overrides=overrides, steps=steps)
+    store = None
+    if dry_run:
+        finished: dict[str, Any] = {}
+        if _store_exists(uri):
+            try:
+                from suite.scheduler.store import StoreView
+                from suite.tracking import ensure_store
+
+                if not uri.startswith("sqlite:///"):
+                    ensure_store(uri)  # a quick reachability check (no retries) before querying a server
+                finished = StoreView(uri, experiment, create=False).finished()
+            except Exception:
+                finished = {}
+    else:
+        from suite.scheduler.store import StoreView
+        from suite.tracking import ensure_store
+
+        results_dir.mkdir(parents=True, exist_ok=True)
+        ensure_store(uri)  # once, before any worker opens it
+        store = StoreView(uri, experiment, results_dir / "artifacts")
+        finished = store.finished()
+    plan = plan_sweep(spec, workers=n_workers, overrides=overrides, steps=steps, finished=finished)
+    summary = SweepSummary(suite=spec.name, experiment=experiment, tracking_uri=uri, backend=backend,
+                           groups=len(plan.groups), group_size=plan.group_size, workers=n_workers, dry_run=dry_run,
+                           estimate=estimate(plan.groups, n_workers))
+    records: dict[str, TrialRecord] = {}
+    for t in plan.trials:
+        if t.trial_hash in finished:
+            run = finished[t.trial_hash]
+            records[t.trial_hash] = TrialRecord(t.agent, t.variant, t.env, t.seed, t.trial_hash, "skipped",
+                                                run_id=run.info.run_id,
+                                                final_eval_return=run.data.metrics.get("eval/return_mean"))
+        else:
+            records[t.trial_hash] = TrialRecord(t.agent, t.variant, t.env, t.seed, t.trial_hash, "planned")
+    if dry_run or not plan.groups:
+        summary.trials = list(records.values())
+        _count(summary)
+        summary.wall_s = round(time.perf_counter() - t0, 2)
+        return summary
+
+    abs_uri = _abs_uri(uri)
+    tasks = []
+    for g in plan.groups:
+        job = {"agent": g.config.agent, "env": g.config.env, "seeds": list(g.seeds), "steps": g.config.steps,
+               "overrides": g.config.overrides, "variant": g.config.variant, "suite": spec.name,
+               "tracking_uri": abs_uri, "experiment": experiment, "results_dir": str(results_dir.resolve()),
+               "checkpoint_dir": str((results_dir / "checkpoints").resolve())}
+        tasks.append(Task(g, job, spec.retries, spec.resources.num_cpus, spec.resources.num_gpus))
+
+    lock = threading.Lock()
+
+    def on_outcome(task: Task, out: Outcome) -> None:
+        from suite.scheduler.worker import job_tags
+
+        g = task.group
+        tags = job_tags(task.job)
+        with lock:
+            try:
+                if out.ok:
+                    store.settle(g.trial_hashes, [r["run_id"] for r in out.results], tags)
+                else:
+                    store.record_failure([{"agent": g.config.agent, "env": g.config.env, "seed": s,
+                                           "trial_hash": h} for s, h in zip(g.seeds, g.trial_hashes)],
+                                         out.error or "failed", tags)
+            except Exception as exc:  # bookkeeping must not stop the sweep
+                print(f"[sweep] could not update run tags for {g.label}: {exc}", file=sys.stderr)
+            by_hash = {r["trial_hash"]: r for r in out.results}
+            for s, h in zip(g.seeds, g.trial_hashes):
+                rec = records[h]
+                rec.attempts = out.attempts
+                if out.ok and h in by_hash:
+                    r = by_hash[h]
+                    rec.status = "diverged" if r.get("status") == "diverged" else "done"
+                    rec.run_id, rec.final_eval_return = r["run_id"], r.get("final_eval_return")
+                else:
+                    rec.status, rec.error = "failed", out.error
+
+    if progress:
+        est = summary.estimate
+        print(f"sweep {spec.name}: {len(plan.pending)} trials to run in {len(plan.groups)} groups (<= {plan.group_size}"
+              f" seeds each), {len(plan.trials) - len(plan.pending)} already finished; backend {backend}, "
+              f"{n_workers} workers; estimated {est['wall_s'] / 60:.1f} min -> {uri} (experiment {experiment})",
+              file=sys.stderr, flush=True)
+    bar = Progress(plan.groups, enabled=progress)
+    try:
+        if backend == "local":
+            from suite.scheduler.local import LocalBackend
+
+            LocalBackend(n_workers).run(tasks, bar, on_outcome)
+        else:
+            from suite.scheduler.ray_backend import RayBackend
+
+            RayBackend(workers, ray_address).run(tasks, bar, on_outcome)
+    finally:
+        bar.close()
+    summary.trials = list(records.values())
+    _count(summary)
+    summary.wall_s = round(time.perf_counter() - t0, 2)
+    if progress:
+        print(format_table(summary.trials), file=sys.stderr)
+        print(f"sweep {spec.name}: done {summary.done}, diverged {summary.diverged}, skipped {summary.skipped}, "
+              f"failed {summary.failed} in {summary.wall_s / 60:.1f} min", file=sys.stderr, flush=True)
+    return summary
+
+
+def _count(summary: SweepSummary) -> None:
+    for name in ("done", "skipped", "failed", "diverged", "planned"):
+        setattr(summary, name, sum(1 for t in summary.trials if t.status == name))

@@ -1,0 +1,121 @@
+"""What the scheduler reads from and writes to the tracking store (besides what the trainer records).
+
+- finished trials: runs with status FINISHED and a ``trial_hash`` tag (completed *or* diverged: both are real
+  outcomes, neither is re-run);
+- after a group ends: the ``variant``/``suite`` tags on its runs; for a group that failed for good, its runs are
+  left FAILED with an ``error`` tag (a trial that never got a run gets a FAILED run of its own so the analysis
+  counts it); superseded attempts of a trial (not FINISHED, not the latest attempt) are soft-deleted
+  (MLflow lifecycle ``deleted``, restorable) so that each trial has one run in the experiment.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+__all__ = ["StoreView", "retry"]
+
+
+def retry(call: Any, attempts: int = 6) -> Any:
+    for i in range(attempts):
+        try:
+            return call()
+        except Exception:
+            if i == attempts - 1:
+                raise
+            time.sleep(0.2 * 2 ** i)
+
+
+def _client(uri: str) -> Any:
+    from suite.tracking import _import_mlflow
+
+    return _import_mlflow().MlflowClient(uri)
+
+
+class StoreView:
+    """The scheduler's handle on one experiment of one tracking store."""
+
+    def __init__(self, uri: str, experiment: str, artifact_root: Path | None = None, *, create: bool = True) -> None:
+        self.uri, self.experiment = uri, experiment
+        self.client = _client(uri)
+        self.experiment_id: str | None = None
+        if create:
+            from suite.tracking import open_experiment
+
+            self.client, self.experiment_id = open_experiment(uri, experiment, artifact_root)
+        else:
+            exp = retry(lambda: self.client.get_experiment_by_name(experiment))
+            self.experiment_id = exp.experiment_id if exp is not None else None
+
+    def _search(self, filter_string: str) -> list[Any]:
+        if self.experiment_id is None:
+            return []
+        runs, token = [], None
+        while True:
+            page = retry(lambda: self.client.search_runs([self.experiment_id], filter_string=filter_string,
+                                                         max_results=5000, page_token=token))
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def finished(self) -> dict[str, Any]:
+        """trial_hash -> a FINISHED run of it (the latest)."""
+        out: dict[str, Any] = {}
+        for run in sorted(self._search("attributes.status = 'FINISHED'"), key=lambda r: r.info.start_time or 0):
+            h = run.data.tags.get("trial_hash")
+            if h:
+                out[h] = run
+        return out
+
+    def runs_of(self, trial_hash: str) -> list[Any]:
+        """Every active run of one trial, oldest first."""
+        runs = self._search(f"tags.trial_hash = '{trial_hash}'")
+        return sorted(runs, key=lambda r: r.info.start_time or 0)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        for k, v in tags.items():
+            retry(lambda: self.client.set_tag(run_id, k, str(v)))
+
+    def settle(self, trial_hashes: Sequence[str], keep: Iterable[str], tags: Mapping[str, str]) -> None:
+        """After a successful group: tag the kept runs; soft-delete earlier unfinished attempts of the trials."""
+        keep = set(keep)
+        for rid in keep:
+            self.set_tags(rid, tags)
+            run = retry(lambda: self.client.get_run(rid))
+            if "error" in run.data.tags:  # an earlier attempt failed and this one resumed the same run
+                self.set_tags(rid, {"retried_after_error": run.data.tags["error"]})
+                retry(lambda: self.client.delete_tag(rid, "error"))
+        for h in trial_hashes:
+            for run in self.runs_of(h):
+                if run.info.run_id not in keep and run.info.status != "FINISHED":
+                    retry(lambda: self.client.delete_run(run.info.run_id))
+
+    def record_failure(self, trials: Sequence[Mapping[str, Any]], error: str, tags: Mapping[str, str]) -> dict[str, str]:
+        """After a group failed for good: one FAILED run per trial, with ``error``; returns trial_hash -> run_id.
+
+        The latest attempt's run of a trial is kept (marked FAILED if the worker died before it could say so);
+        a trial without any run gets a new FAILED run carrying its identity tags."""
+        out = {}
+        for t in trials:
+            runs = [r for r in self.runs_of(t["trial_hash"]) if r.info.status != "FINISHED"]
+            if runs:
+                latest = runs[-1]
+                rid = latest.info.run_id
+                run_tags = dict(tags)
+                if "error" not in latest.data.tags or latest.info.status == "RUNNING":
+                    run_tags["error"] = error[:500]
+                self.set_tags(rid, run_tags)
+                if latest.info.status != "FAILED":
+                    retry(lambda: self.client.set_terminated(rid, status="FAILED"))
+                for old in runs[:-1]:
+                    retry(lambda: self.client.delete_run(old.info.run_id))
+            else:
+                name = f"{t['agent']}/{t['env']}/seed{t['seed']}"
+                run = retry(lambda: self.client.create_run(self.experiment_id, run_name=name, tags={
+                    "agent": t["agent"], "env": t["env"], "seed": str(t["seed"]), "trial_hash": t["trial_hash"],
+                    "error": error[:500], "mlflow.runName": name, **tags}))
+                rid = run.info.run_id
+                retry(lambda: self.client.set_terminated(rid, status="FAILED"))
+            out[t["trial_hash"]] = rid
+        return out

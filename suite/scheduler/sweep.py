@@ -1,0 +1,116 @@
+"""``targetbench sweep SUITE``: run a suite file (built-in name or path) on the local or Ray backend.
+
+Wired into :mod:`suite.cli` like ``convergence``: ``add_arguments(parser)`` and ``main(args) -> int``.
+Exit status: 0 when every trial finished (completed, diverged or skipped), 1 when some trials failed after
+their retries (they are recorded as failed runs), 2 for bad input, 3 when the tracking store is unreachable.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+from suite.errors import UsageError
+
+__all__ = ["add_arguments", "main"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("suite", nargs="?", default=None,
+                   help="built-in suite name (see --list) or a path to a suite .yaml file")
+    p.add_argument("--list", action="store_true", help="list the built-in suites and exit")
+    p.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="local: a process pool on this machine (default); ray: Ray tasks")
+    p.add_argument("--workers", type=int, default=None,
+                   help="groups running at a time (default: one per core; ray: CPUs of a local instance)")
+    p.add_argument("--ray-address", default=None,
+                   help="join this Ray cluster (default: $RAY_ADDRESS, else start a local instance)")
+    p.add_argument("--num-cpus", type=float, default=None, help="ray: CPUs per group (default: the suite's, 1)")
+    p.add_argument("--num-gpus", type=float, default=None,
+                   help="ray: GPUs per group, fractional to share a GPU (default: the suite's, 0)")
+    p.add_argument("--group-size", type=int, default=None,
+                   help="max seeds batched per process (default: the suite's; 0 = auto from cores and GPUs)")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///RESULTS/mlflow.db)")
+    p.add_argument("--experiment", default=None, help="MLflow experiment (default: the suite's, sweep-<name>)")
+    p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override for every trial: agent field, env.OPTION or train.FIELD (repeatable)")
+    p.add_argument("--steps", type=int, default=None, help="env steps per seed (replaces the suite's budget)")
+    p.add_argument("--dry-run", action="store_true", help="print the trials and the estimated cost; run nothing")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def main(args: argparse.Namespace) -> int:
+    from suite.scheduler import builtin_suites, load_suite, run_sweep
+    from suite.trial import parse_overrides
+
+    if args.list:
+        for name in builtin_suites():
+            s = load_suite(name)
+            print(f"{name:<28} {s.description}")
+        return 0
+    if not args.suite:
+        raise UsageError("sweep needs a SUITE; allowed: a built-in suite (" + ", ".join(builtin_suites())
+                         + ") or a path to a .yaml file")
+    results = Path(args.results or os.environ.get("TARGETBENCH_RESULTS", "results"))
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None
+    suite = load_suite(args.suite)
+    res = suite.resources
+    if args.num_cpus is not None and args.num_cpus <= 0:
+        raise UsageError(f"--num-cpus {args.num_cpus:g} is not valid; allowed: a number > 0")
+    if args.num_gpus is not None and args.num_gpus < 0:
+        raise UsageError(f"--num-gpus {args.num_gpus:g} is not valid; allowed: a number >= 0")
+    if args.group_size is not None and args.group_size < 0:
+        raise UsageError(f"--group-size {args.group_size} is not valid; allowed: an integer >= 0")
+    suite = dataclasses.replace(suite, resources=dataclasses.replace(
+        res, num_cpus=res.num_cpus if args.num_cpus is None else args.num_cpus,
+        num_gpus=res.num_gpus if args.num_gpus is None else args.num_gpus,
+        group_size=res.group_size if args.group_size is None else args.group_size))
+    summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri,
+                        experiment=args.experiment, results_dir=results, overrides=parse_overrides(args.set or []),
+                        steps=args.steps, dry_run=args.dry_run, progress=not (args.quiet or args.dry_run),
+                        ray_address=args.ray_address)
+    if args.json:
+        print(json.dumps(summary.to_json()))
+    elif args.dry_run:
+        print(dry_run_text(summary, suite))
+    else:
+        print(f"{summary.suite}: done {summary.done}, diverged {summary.diverged}, skipped {summary.skipped}, "
+              f"failed {summary.failed} in {summary.wall_s / 60:.1f} min -> {summary.tracking_uri} "
+              f"(experiment {summary.experiment})")
+    if summary.failed:
+        failed = [t for t in summary.trials if t.status == "failed"]
+        print(f"targetbench: {len(failed)} trials failed after retries; first: {failed[0].agent} {failed[0].env} "
+              f"seed {failed[0].seed}: {failed[0].error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def dry_run_text(summary, suite) -> str:
+    """Human-readable plan: one line per (variant, agent, env) and the cost estimate."""
+    from suite.scheduler.progress import format_table
+
+    est = summary.estimate
+    lines = [f"suite {summary.suite} ({suite.path}): {len(summary.trials)} trials "
+             f"({summary.planned} to run, {summary.skipped} already finished) "
+             f"-> {summary.tracking_uri}, experiment {summary.experiment}",
+             format_table(summary.trials),
+             f"plan: {est['groups']} groups of <= {summary.group_size} seeds, {est['env_steps']:,} env steps; "
+             f"estimated {est['worker_hours']:.2f} worker-hours, about {_human(est['wall_s'])} wall with "
+             f"{est['workers']} workers (local CPU model; Atari assumes one GPU per worker; +-50 %)"]
+    return "\n".join(lines)
+
+
+def _human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

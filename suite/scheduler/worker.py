@@ -1,0 +1,91 @@
+"""Run one batched group: ``python -m suite.scheduler.worker`` (a job as JSON on stdin) or :func:`run_group`
+in-process (Ray tasks).
+
+The subprocess speaks one JSON object per stdout line: ``{"event": "progress", "step": S, "resumed": bool}``
+at every evaluation (and once when it resumes from a checkpoint), then ``{"event": "result", "results": [...]}`` or ``{"event": "error", "error": "..."}``. Training
+always runs with ``resume=True``: a group whose checkpoint exists continues from it (same MLflow runs), one
+without starts fresh.
+"""
+from __future__ import annotations
+
+import json
+import re
+import resource
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["run_group", "job_tags", "main"]
+
+_STEP_RE = re.compile(r"\] step (\d+)/(\d+)")
+_RESUMED_RE = re.compile(r"\] resumed at step (\d+)")
+
+
+def job_tags(job: dict[str, Any]) -> dict[str, str]:
+    """The tags the scheduler adds to every run of the job (besides the trainer's own)."""
+    tags = {"variant": job.get("variant") or "default"}
+    if job.get("suite"):
+        tags["suite"] = job["suite"]
+    return tags
+
+
+def run_group(job: dict[str, Any], on_step: Callable[[int, bool], None] | None = None,
+              say: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Train the group described by ``job`` and return the per-seed results as JSON-able dicts."""
+    import suite.trainer as trainer
+    from suite.trial import build_trial
+
+    trial = build_trial(job["agent"], job["env"], job["seeds"], steps=job.get("steps"),
+                        overrides=job.get("overrides") or {})
+    tags = job_tags(job)
+
+    def progress(msg: str) -> None:
+        if on_step is not None:
+            m = _STEP_RE.search(msg)
+            if m:
+                on_step(int(m.group(1)), False)
+            elif (m := _RESUMED_RE.search(msg)):
+                on_step(int(m.group(1)), True)
+        if say is not None:
+            say(msg)
+
+    results = trainer.train(trial, tracking_uri=job["tracking_uri"], experiment=job["experiment"],
+                            results_dir=Path(job["results_dir"]),
+                            checkpoint_dir=Path(job["checkpoint_dir"]) if job.get("checkpoint_dir") else None,
+                            resume=True, progress=progress, extra_tags=tags)
+    return [r.to_json() for r in results]
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    # SIGTERM (the scheduler stopping) and SIGINT (even when inherited as ignored) end the attempt the way
+    # Ctrl-C ends `targetbench run`: the trainer marks its runs KILLED and the last checkpoint stays valid.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    job = json.loads(sys.stdin.read())
+    import suite.tracking  # noqa: F401  (quietens MLflow's loggers on import via _import_mlflow)
+
+    quiet = job.get("quiet", True)
+    try:
+        results = run_group(job, on_step=lambda s, resumed: _emit({"event": "progress", "step": s, "resumed": resumed}),
+                            say=None if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
+    except BaseException as exc:  # the parent decides on retries; it needs the reason in one line
+        text = str(exc).strip().splitlines()
+        _emit({"event": "error", "error": f"{type(exc).__name__}: {text[0] if text else ''}"[:500]})
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _emit({"event": "result", "results": results, "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Figures, tables and report.md from a synthetic store; `analyze` arguments; an end-to-end smoke run → analyze."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.analyze import add_arguments, main
+from analysis.synthetic import make_store
+from suite.errors import UsageError
+
+FIGURES = ["aggregates", "profiles", "poi", "sample_efficiency", "per_env", "sensitivity"]
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return p.parse_args(list(argv))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    rng = np.random.default_rng(0)
+    runs = []
+    for agent, level in (("dqn", 0.5), ("dqn-soft", 0.8)):
+        for env, (lo, hi) in {"CartPole-v1": (22.2, 475), "Acrobot-v1": (-499.09, -100)}.items():
+            for s in range(3):
+                runs.append({"agent": agent, "env": env, "seed": s, "final": lo + (hi - lo) * (level + rng.normal(0, .05)),
+                             "outcome": "diverged" if (agent, s) == ("dqn", 2) else "completed"})
+    runs.append({"agent": "dqn-soft", "env": "CartPole-v1", "seed": 3, "final": 100.0, "outcome": "failed"})
+    for eta in (0.1, 1.0):
+        for s in range(2):
+            runs.append({"agent": "sgt2-dqn", "variant": f"eta={eta}", "env": "CartPole-v1", "seed": s,
+                         "final": 200 + 100 * eta, "params": {"eta": eta}})
+    make_store(uri, "synthetic", runs, steps=1000, evals=4)
+    return uri, tmp
+
+
+def test_report_files_tables_and_text(store):
+    uri, tmp = store
+    out = tmp / "out"
+    assert main(_args("--tracking-uri", uri, "--experiment", "synthetic", "--results", str(tmp), "--out", str(out),
+                      "--reps", "300", "--pair", "dqn-soft:sgt2-dqn/eta=1.0")) == 0
+    for name in FIGURES:
+        for ext in ("pdf", "png"):
+            assert (out / "figures" / f"{name}.{ext}").stat().st_size > 1000
+    for name in ("aggregates", "per_env", "poi", "sensitivity"):
+        for ext in ("md", "tex", "csv"):
+            assert (out / "tables" / f"{name}.{ext}").stat().st_size > 0
+    agg = pd.read_csv(out / "tables" / "aggregates.csv")
+    assert list(agg["agent"]) == ["dqn", "dqn-soft", "sgt2-dqn/eta=0.1", "sgt2-dqn/eta=1.0"]
+    assert {"iqm", "iqm_ci_low", "iqm_ci_high", "median", "mean", "optimality_gap", "completed", "diverged",
+            "failed", "running"} <= set(agg.columns)
+    row = agg.set_index("agent").loc["dqn-soft"]
+    assert (row["failed"], row["runs"]) == (1, 7)  # the failed run is counted and scored, not dropped
+    assert agg.set_index("agent").loc["dqn", "diverged"] == 2  # seed 2 on both envs
+    per_env = pd.read_csv(out / "tables" / "per_env.csv")
+    assert {"env", "agent", "seeds_scored", "mean", "mean_ci_low", "mean_ci_high", "iqm", "iqm_normalised",
+            "diverged", "failed"} <= set(per_env.columns)
+    poi = pd.read_csv(out / "tables" / "poi.csv")
+    assert ("dqn-soft", "dqn") in set(zip(poi["x"], poi["y"])) and ("dqn-soft", "sgt2-dqn/eta=1.0") in set(zip(poi["x"], poi["y"]))
+    assert poi.set_index(["x", "y"]).loc[("dqn-soft", "dqn"), "probability"] > 0.8
+    sens = pd.read_csv(out / "tables" / "sensitivity.csv")
+    assert set(sens["knob"]) == {"eta"} and list(sens["value"]) == [0.1, 1.0]
+    report = (out / "report.md").read_text()
+    for name in FIGURES:
+        assert f"figures/{name}.png" in report
+    assert "scored as the uniform-random policy" in report and "300 repetitions" in report
+    assert "\\begin{tabular}" in (out / "tables" / "aggregates.tex").read_text()
+
+
+def test_same_seed_same_tables(store):
+    uri, tmp = store
+    for d in ("a", "b"):
+        main(_args("--tracking-uri", uri, "--experiment", "synthetic", "--results", str(tmp), "--out", str(tmp / d),
+                   "--reps", "200", "--seed", "5", "--no-figures"))
+    for name in ("aggregates.csv", "poi.csv", "profiles.csv", "sample_efficiency.csv", "per_env.csv"):
+        assert (tmp / "a" / "tables" / name).read_text() == (tmp / "b" / "tables" / name).read_text()
+    assert not (tmp / "a" / "figures").exists() and "![" not in (tmp / "a" / "report.md").read_text()
+
+
+def test_bad_input_is_usage_error(store, tmp_path):
+    uri, tmp = store
+    with pytest.raises(UsageError, match="not found"):
+        main(_args("--tracking-uri", uri, "--experiment", "nope", "--results", str(tmp)))
+    with pytest.raises(UsageError, match="--reps"):
+        main(_args("--tracking-uri", uri, "--experiment", "synthetic", "--reps", "5"))
+    with pytest.raises(UsageError, match="--pair"):
+        main(_args("--tracking-uri", uri, "--experiment", "synthetic", "--pair", "dqn"))
+    with pytest.raises(UsageError, match="does not exist"):
+        main(_args("--results", str(tmp_path / "empty")))
+    from suite.errors import TrackingError
+
+    with pytest.raises(TrackingError, match="unreachable"):
+        main(_args("--tracking-uri", "http://127.0.0.1:9", "--experiment", "x"))
+
+
+def test_end_to_end_smoke_run_then_analyze(tmp_path):
+    from suite.cli import main as cli
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    for agent in ("dqn", "dqn-soft"):
+        assert cli(["run", "--agent", agent, "--env", "CartPole-v1", "--seed", "0,1", "--steps", "300",
+                    "--set", "learning_starts=50", "--set", "buffer_size=200", "--set", "batch_size=8",
+                    "--set", "hidden_sizes=16", "--set", "train.eval_every=150", "--set", "train.eval_episodes=1",
+                    "--tracking-uri", uri, "--experiment", "smoke", "--results", str(tmp_path), "--quiet"]) == 0
+    assert main(_args("--tracking-uri", uri, "--experiment", "smoke", "--results", str(tmp_path), "--reps", "200")) == 0
+    assert (tmp_path / "report.md").exists() and (tmp_path / "figures" / "aggregates.png").stat().st_size > 0
+    agg = pd.read_csv(tmp_path / "tables" / "aggregates.csv")
+    assert list(agg["agent"]) == ["dqn", "dqn-soft"] and list(agg["runs"]) == [2, 2]
+    eff = pd.read_csv(tmp_path / "tables" / "sample_efficiency.csv")
+    assert sorted(eff["x"].unique()) == [150.0, 300.0]
+    assert list((tmp_path / "cache").glob("smoke-*"))  # the run tables were cached under results/cache
