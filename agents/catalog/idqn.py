@@ -157,12 +157,7 @@ class IDQN(QAgent):
     @torch.no_grad()
     def _greedy(self, obs: np.ndarray, sampler: IndexSampler) -> np.ndarray:
         q = self.q_values(self.online, torch.as_tensor(obs, device=self.device).unsqueeze(1))[:, :, 0]  # [R, K, A]
-        if self.config.act_network == "mean":
-            q_act = q.mean(dim=1)
-        else:
-            idx = torch.from_numpy(sampler.draw()).to(self.device)
-            q_act = q[torch.arange(q.shape[0], device=self.device), idx]
-        return q_act.argmax(dim=-1).cpu().numpy()
+        return sampler.greedy(q, self.config.act_network)
 
     def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
         """Greedy actions ``[R]`` of the evaluation policy (network from the ``eval-network`` stream, or mean)."""

@@ -36,6 +36,16 @@ class IndexSampler:
         """Indices ``[R]``."""
         return np.array([rng.integers(self.n) for rng in self.rngs], dtype=np.int64)
 
+    def greedy(self, q: torch.Tensor, mode: str) -> np.ndarray:
+        """Greedy actions ``[R]`` from ensemble Q-values ``[R, n, A]``: w.r.t. one member drawn per replica
+        (``"uniform"``) or the ensemble mean (``"mean"``, which draws nothing)."""
+        if mode == "mean":
+            q_act = q.mean(dim=1)
+        else:
+            idx = torch.from_numpy(self.draw()).to(q.device)
+            q_act = q[torch.arange(q.shape[0], device=q.device), idx]
+        return q_act.argmax(dim=-1).cpu().numpy()
+
     def state_dict(self) -> dict[str, Any]:
         return {"rngs": [rng.bit_generator.state for rng in self.rngs]}
 
@@ -147,12 +157,7 @@ class ISQL(QAgent):
     @torch.no_grad()
     def _greedy(self, obs: np.ndarray, sampler: IndexSampler) -> np.ndarray:
         q = self.online.all_heads(torch.as_tensor(obs, device=self.device).unsqueeze(1))[:, 0, 1:]  # [R, K, A]
-        if self.config.act_head == "mean":
-            q_act = q.mean(dim=1)
-        else:
-            idx = torch.from_numpy(sampler.draw()).to(self.device)
-            q_act = q[torch.arange(q.shape[0], device=self.device), idx]
-        return q_act.argmax(dim=-1).cpu().numpy()
+        return sampler.greedy(q, self.config.act_head)
 
     def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
         """Greedy actions ``[R]`` of the evaluation policy (head drawn from the ``eval-head`` stream, or the mean)."""
