@@ -32,6 +32,7 @@ WORKERS ?=
 benchmark: $(STAMP)
 	$(BIN)/python -m suite.benchmark --suite $(SUITE) --backend $(BACKEND) --results $(RESULTS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS))
 
+# the default benchmark's experiment; `make benchmark STEPS=N` writes to benchmark-default-stepsN
 EXPERIMENT ?= benchmark-default
 REPS ?=
 figures: $(STAMP)

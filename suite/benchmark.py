@@ -56,7 +56,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.seeds:
         suite = dataclasses.replace(suite, seeds=parse_seeds(args.seeds))
     uri = args.tracking_uri or default_tracking_uri(args.results)
-    experiment = args.experiment or suite.default_experiment
+    # A changed budget gets its own experiment, so the summary never mixes runs of different budgets
+    # (a different seed set only adds or skips trials of the same budget).
+    experiment = args.experiment or (suite.default_experiment + (f"-steps{args.steps}" if args.steps else ""))
     summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri, experiment=experiment,
                         results_dir=args.results, steps=args.steps, progress=not args.quiet)
 
