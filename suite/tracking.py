@@ -32,6 +32,10 @@ _METRICS_PER_BATCH = 1000
 def _import_mlflow() -> Any:
     """Import MLflow and quieten it: it logs schema migrations at INFO, and users should see only our lines.
     (MLflow configures its logger when imported, so the level is set afterwards.)"""
+    # MLflow's REST client retries a dead server with exponential backoff for minutes by default; the trainer
+    # has its own retry and keeps unsent points on disk, so fail faster (a user's own setting wins).
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     import mlflow
 
     for name in ("mlflow", "alembic"):

@@ -24,6 +24,7 @@ from agents.seeding import derive_seed, numpy_rng
 from suite.checkpoint import load_checkpoint, save_checkpoint
 from suite.envs import ReplicaEnvs
 from suite.provenance import provenance_tags, resolve_device
+from suite.errors import TrackingError
 from suite.tracking import RunGroup, ensure_store, flatten, open_experiment
 from suite.trial import TrialSpec
 
@@ -227,7 +228,7 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
                     "agent": agent.state_dict(), "envs": envs.get_state(), "obs": obs,
                     "run_ids": runs.run_ids, "eval_returns": eval_returns, "diverged": diverged,
                     "accumulator": acc.state_dict(), "pending": runs.pending})
-                runs.flush()
+                _flush_or_keep(runs, step == cfg.steps, ckpt_path, say)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         for r in range(len(trial.seeds)):
@@ -242,6 +243,21 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
 
     wall = elapsed_before + time.perf_counter() - started
     return _finish(trial, agent, runs, eval_returns, diverged, step, wall, device, results_dir, ckpt_path)
+
+
+def _flush_or_keep(runs: RunGroup, final: bool, ckpt_path: Path, say: Callable[[str], None]) -> None:
+    """Write buffered metrics. A store that is down mid-run does not stop training: the points stay in memory
+    and in the checkpoint just written, and go out with the next flush. At the end of the run an unreachable
+    store is an error, and ``--resume`` pushes everything later (re-sent points are recognised by the store)."""
+    try:
+        runs.flush()
+    except TrackingError as exc:
+        points = sum(len(p) for p in runs.pending)
+        if final:
+            raise TrackingError(f"{exc}; the run is complete and {points} metric points are kept in checkpoint "
+                                f"{ckpt_path}: rerun the same command with --resume to push them") from None
+        say(f"tracking store unavailable ({exc}); {points} metric points kept in {ckpt_path.name}, "
+            "retrying at the next checkpoint")
 
 
 def _check_divergence(means: dict[str, list[float]], step: int, diverged: list[int | None], runs: RunGroup,

@@ -83,3 +83,72 @@ def test_checkpoint_never_unpickles_code(tmp_path):
     with pytest.raises(CheckpointError):
         load_checkpoint(path, "abc")
     assert not (tmp_path / "pwned").exists()
+
+
+def _flaky_flush(monkeypatch, fail_calls):
+    """Make RunGroup.flush fail (as with a store that is down) on the given call numbers."""
+    from suite.errors import TrackingError
+    from suite.tracking import RunGroup
+    calls = {"n": 0}
+    orig = RunGroup.flush
+
+    def flush(self):
+        calls["n"] += 1
+        if calls["n"] in fail_calls:
+            raise TrackingError("tracking store write failed after 5 tries: ConnectionError")
+        return orig(self)
+    monkeypatch.setattr(RunGroup, "flush", flush)
+    return calls
+
+
+def _trial():
+    from suite.trial import build_trial
+    return build_trial("dqn", "CartPole-v1", (0, 1), steps=600, overrides={
+        "learning_starts": "100", "train_frequency": "2", "buffer_size": "600", "batch_size": "16",
+        "hidden_sizes": "16", "train.eval_every": "150", "train.eval_episodes": "1", "train.log_every": "50"})
+
+
+def _histories(uri, run_id):
+    client = mlflow.MlflowClient(uri)
+    return {key: [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+            for key in ("eval/return_mean", "train/loss", "train/episode_return")}
+
+
+def test_store_outage_mid_run_loses_nothing(tmp_path, monkeypatch):
+    """Flushes at the 1st and 2nd checkpoint fail; training goes on and every point arrives, once."""
+    from suite.trainer import train
+    ref = train(_trial(), tracking_uri=f"sqlite:///{tmp_path}/ref.db", experiment="t", results_dir=tmp_path,
+                checkpoint_dir=tmp_path / "ck-ref", progress=lambda m: None)
+    calls = _flaky_flush(monkeypatch, {1, 2})
+    messages = []
+    got = train(_trial(), tracking_uri=f"sqlite:///{tmp_path}/m.db", experiment="t", results_dir=tmp_path,
+                checkpoint_dir=tmp_path / "ck", progress=messages.append)
+    assert calls["n"] == 4 and sum("tracking store unavailable" in m for m in messages) == 2
+    for a, b in zip(ref, got):
+        assert a.params_sha256 == b.params_sha256
+        ha, hb = _histories(f"sqlite:///{tmp_path}/ref.db", a.run_id), _histories(f"sqlite:///{tmp_path}/m.db", b.run_id)
+        assert [s for s, _ in ha["train/loss"]] == [s for s, _ in hb["train/loss"]]
+        assert ha["eval/return_mean"] == hb["eval/return_mean"]
+        assert len(ha["train/episode_return"]) == len(hb["train/episode_return"])
+
+
+def test_store_down_at_the_end_keeps_data_for_resume(tmp_path, monkeypatch):
+    """If the store never comes back, the points stay in the checkpoint and --resume pushes them later."""
+    from suite.errors import TrackingError
+    from suite.trainer import train
+    uri = f"sqlite:///{tmp_path}/m.db"
+    _flaky_flush(monkeypatch, set(range(1, 100)))
+    with pytest.raises(TrackingError, match="rerun the same command with --resume"):
+        train(_trial(), tracking_uri=uri, experiment="t", results_dir=tmp_path, checkpoint_dir=tmp_path / "ck",
+              progress=lambda m: None)
+    monkeypatch.undo()
+    got = train(_trial(), tracking_uri=uri, experiment="t", results_dir=tmp_path, checkpoint_dir=tmp_path / "ck",
+                resume=True, progress=lambda m: None)
+    client = mlflow.MlflowClient(uri)
+    for r in got:
+        run = client.get_run(r.run_id)
+        assert run.info.status == "FINISHED"
+        evals = client.get_metric_history(r.run_id, "eval/return_mean")
+        assert [m.step for m in evals] == [150, 300, 450, 600]
+        loss_steps = [m.step for m in client.get_metric_history(r.run_id, "train/loss")]
+        assert loss_steps == list(range(100, 601, 50))
