@@ -8,7 +8,7 @@ RESULTS ?= results
 SEEDS ?=
 STEPS ?=
 
-.PHONY: install test test-all benchmark figures ui clean-results
+.PHONY: install test test-all benchmark figures bench ui clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ EXPERIMENT ?= benchmark-default
 REPS ?=
 figures: $(STAMP)
 	$(BIN)/targetbench analyze --results $(RESULTS) --experiment $(EXPERIMENT) $(if $(REPS),--reps $(REPS)) $(if $(PUBLICATION),--publication)
+
+# Speed side by side (benchmarks/bench_speed.py): the CleanRL-style reference loop, ours at 1 and 16 seeds,
+# and Stable-Baselines3 DQN (an optional dependency, installed here).
+STEPS_BENCH ?= 50000
+REPEATS ?= 3
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/bench_speed.py --steps $(STEPS_BENCH) --repeats $(REPEATS) --out $(RESULTS)/bench_speed.md
 
 ui: $(STAMP)
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(RESULTS)/mlflow.db
