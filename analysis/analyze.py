@@ -86,16 +86,3 @@ def main(args: argparse.Namespace) -> int:
     print(f"wrote {res.report} ({len(res.figures)} figure files, {len(res.tables)} table files) in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":  # python -m analysis.analyze [options]
-    from suite.cli import _Parser
-    from suite.errors import TargetBenchError
-
-    parser = _Parser(prog="targetbench analyze", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    try:
-        sys.exit(main(parser.parse_args()))
-    except TargetBenchError as exc:
-        print(f"targetbench: error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)

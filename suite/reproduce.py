@@ -151,16 +151,3 @@ def main(args: argparse.Namespace) -> int:
     print(paths["md"].read_text())
     print(f"wrote {paths['md']}, {paths['tex']}, {paths['csv']}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":  # python -m suite.reproduce TABLE [--quick]
-    from suite.cli import _Parser
-    from suite.errors import TargetBenchError
-
-    parser = _Parser(prog="targetbench reproduce", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    try:
-        sys.exit(main(parser.parse_args()))
-    except TargetBenchError as exc:
-        print(f"targetbench: error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
