@@ -94,7 +94,7 @@ def test_hard_update_copies_only_at_multiples_of_period():
 
 def test_soft_update_is_polyak_average():
     agent = make_agent("dqn-soft", tau="0.25", soft_every="2")
-    net = linear(agent)
+    linear(agent)
     target = agent.target_rule.target
     agent.target_rule.on_env_step(1)  # not a multiple of soft_every: no move
     assert target.head.weight[0].tolist() == [[0.5, 0.0], [5.0, -1.0]]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from analysis.normalization import REFERENCE_FILE, SCORING_RULE, normalise, reference_scores, score_runs
 
