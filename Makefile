@@ -8,7 +8,7 @@ RESULTS ?= results
 SEEDS ?=
 STEPS ?=
 
-.PHONY: install test test-all benchmark figures bench ui clean-results
+.PHONY: install test test-all faults benchmark figures bench ui clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
+
+# Every reliability test (default and slow ones), with what each tried appended to a JSON-lines report and
+# summarised (the figures quoted in docs/reliability.md).
+faults: $(STAMP)
+	mkdir -p $(RESULTS)
+	rm -f $(RESULTS)/fault_report.jsonl
+	TARGETBENCH_FAULT_REPORT=$(abspath $(RESULTS))/fault_report.jsonl $(BIN)/python -m pytest -q -m fault
+	$(BIN)/python tests/fault_summary.py $(RESULTS)/fault_report.jsonl
 
 SUITE ?= default
 BACKEND ?= local

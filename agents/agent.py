@@ -19,6 +19,7 @@ from agents.config import AgentConfig
 from agents.exploration import EpsilonGreedy, EpsilonSchedule, ExponentialSchedule, LinearSchedule
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork, build_q_network, network_for_family
+from agents.optim import FlatOptimizer
 from agents.replay import Batch, ReplayBuffer
 from agents.seeding import numpy_rng, torch_generator
 from agents.targets import TargetRule
@@ -93,16 +94,10 @@ class QAgent:
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.online.parameters()) + self.target_rule.trainable_parameters()
 
-    def make_optimizer(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    def make_optimizer(self, params: list[torch.nn.Parameter]) -> FlatOptimizer:
+        """The online optimizer, over one flat buffer of ``params`` (see ``agents/optim.py`` for why)."""
         cfg = self.config
-        # foreach kernels, not fused: the fused CPU Adam treats a vector's SIMD tail differently, so a
-        # replica's update would depend on how many replicas share the tensor (tests/agents/test_optimizers.py).
-        if cfg.optimizer == "adam":
-            return torch.optim.Adam(params, lr=cfg.learning_rate, eps=cfg.optimizer_eps, foreach=True)
-        if cfg.optimizer == "rmsprop-centered":
-            return torch.optim.RMSprop(params, lr=cfg.learning_rate, alpha=cfg.rmsprop_alpha,
-                                       eps=cfg.optimizer_eps, centered=True, foreach=True)
-        return torch.optim.SGD(params, lr=cfg.learning_rate, foreach=True)
+        return FlatOptimizer(params, cfg.optimizer, cfg.learning_rate, eps=cfg.optimizer_eps, alpha=cfg.rmsprop_alpha)
 
     def make_schedule(self, total_steps: int) -> EpsilonSchedule:
         cfg = self.config
@@ -111,15 +106,17 @@ class QAgent:
         return kind(cfg.epsilon_start, cfg.epsilon_end, duration)
 
     # -- acting -------------------------------------------------------------------------------------------
-    @torch.no_grad()
     def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
         """argmax_a Q_θ(s, a) per replica for observations ``[R, *obs_shape]``."""
-        q = self.online(torch.as_tensor(obs, device=self.device).unsqueeze(1))
+        q = self.online.act_values(torch.as_tensor(obs, device=self.device).unsqueeze(1))
         return q[:, 0].argmax(dim=-1).cpu().numpy()
 
     def act(self, obs: np.ndarray, step: int) -> np.ndarray:
-        """ε-greedy actions ``[R]`` at env step ``step`` (0-based count of steps taken so far)."""
-        return self.explorer.select(self.greedy_actions(obs), self.epsilon(step))
+        """ε-greedy actions ``[R]`` at env step ``step`` (0-based count of steps taken so far).
+
+        The greedy forward pass is skipped when every replica explores at this step (most steps early on):
+        the same coins are drawn either way, so the actions are the same."""
+        return self.explorer.choose(lambda: self.greedy_actions(obs), self.epsilon(step))
 
     def observe(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray,
                 terminated: np.ndarray) -> None:
@@ -154,7 +151,7 @@ class QAgent:
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One gradient step for every replica; returns per-replica metrics ``{name: [R]}``."""
         loss, metrics = self.loss(batch)
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         loss.sum().backward()
         if self.config.max_grad_norm is not None:
             metrics["grad_norm"] = self.clip_gradients(self.config.max_grad_norm)

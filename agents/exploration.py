@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -68,6 +68,16 @@ class EpsilonGreedy:
         u = self._draws()
         random_actions = (u[:, 1] * self.num_actions).astype(np.int64)
         return np.where(u[:, 0] < epsilon, random_actions, greedy_actions)
+
+    def choose(self, greedy: Callable[[], np.ndarray], epsilon: float) -> np.ndarray:
+        """Like :meth:`select`, but calls ``greedy()`` only if some replica acts greedily at this step.
+        Draws exactly what :meth:`select` draws, so the two give the same actions and leave the same state."""
+        u = self._draws()
+        explore = u[:, 0] < epsilon
+        random_actions = (u[:, 1] * self.num_actions).astype(np.int64)
+        if explore.all():
+            return random_actions
+        return np.where(explore, random_actions, greedy())
 
     def state_dict(self) -> dict:
         return {"rngs": [rng.bit_generator.state for rng in self.rngs],

@@ -161,7 +161,7 @@ def test_sgt2_target_is_trained_and_independently_initialised():
     agent = make_agent("sgt2-dqn")
     target_params = list(agent.target_rule.target.parameters())
     assert all(p.requires_grad for p in target_params)
-    trained = {id(p) for g in agent.optimizer.param_groups for p in g["params"]}
+    trained = {id(p) for p in agent.optimizer.params}
     assert all(id(p) in trained for p in target_params)
     # θ⁻ is not a copy of θ (a copy would stay equal to θ forever)
     assert not torch.equal(agent.online.head.weight, agent.target_rule.target.head.weight)

@@ -1,46 +1,102 @@
-"""The optimizers the agents use update each replica exactly as if it were alone.
+"""The agents' optimizer updates each replica exactly as if it were alone, and is torch's algorithm.
 
-A replica's slice must not depend on how many replicas share the parameter tensor. The fused CPU Adam breaks
-this (it treats the SIMD tail of a tensor differently), which is why the agents use the foreach kernels.
+A replica's slice must not depend on how many replicas share the parameter tensors (the fused CPU Adam breaks
+this: it treats the SIMD tail of a tensor differently). The agents use ``FlatOptimizer``: every parameter is a
+view of one flat buffer, and the update is a few elementwise ops on it.
 """
+import numpy as np
 import pytest
 import torch
 
+from agents.optim import FlatOptimizer, flatten_parameters
+
 SHAPES = [(1, 2), (1, 6), (4, 120), (120, 84), (1, 84), (84, 2), (1, 1)]
+KINDS = {"adam": ({}, lambda ps: torch.optim.Adam(ps, lr=1e-3, eps=1e-8, foreach=True)),
+         "rmsprop-centered": ({"alpha": 0.95, "eps": 0.01},
+                              lambda ps: torch.optim.RMSprop(ps, lr=1e-3, alpha=0.95, eps=0.01, centered=True,
+                                                             foreach=True)),
+         "sgd": ({}, lambda ps: torch.optim.SGD(ps, lr=1e-3, foreach=True))}
 
 
-def final_slice(optimizer: str, kwargs: dict, replicas: int) -> list[torch.Tensor]:
+def grads(rows: slice, t: int, g: torch.Generator) -> list[torch.Tensor]:
+    out = []
+    for s in SHAPES:
+        x = torch.randn(6, *s, generator=g)[rows] * (1 + 0.3 * np.sin(t)) + 0.01 * t
+        x[..., 0] = 0.0  # exact zeros, as parameters behind a dead unit get
+        out.append(x)
+    return out
+
+
+def run(kind: str, replicas: int, flat: bool, steps: int = 60, first: int = 0) -> list[torch.Tensor]:
+    """Parameters after ``steps`` updates of replicas ``first .. first+replicas-1`` (row r gets gradient row r)."""
     g = torch.Generator().manual_seed(1)
-    params = [torch.nn.Parameter(torch.zeros(replicas, *s)) for s in SHAPES]
-    if optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=1e-3, **kwargs)
-    elif optimizer == "rmsprop":
-        opt = torch.optim.RMSprop(params, lr=2.5e-4, alpha=0.95, eps=0.01, centered=True, **kwargs)
-    else:
-        opt = torch.optim.SGD(params, lr=1e-2, **kwargs)
-    base = [torch.randn(6, *s, generator=g) for s in SHAPES]
-    for t in range(300):
-        for p, b in zip(params, base):
-            p.grad = (b[:replicas] * (1 + 0.3 * torch.sin(torch.tensor(float(t)))) + 0.01 * t).clone()
+    params = [torch.nn.Parameter(torch.full((replicas, *s), 0.5)) for s in SHAPES]
+    kwargs, make_torch = KINDS[kind]
+    opt = FlatOptimizer(params, kind, 1e-3, **kwargs) if flat else make_torch(params)
+    for t in range(steps):
+        opt.zero_grad()
+        for p, gr in zip(params, grads(slice(first, first + replicas), t, g)):
+            if flat:
+                p.grad.add_(gr)  # what autograd does: accumulate into the view
+            else:
+                p.grad = gr
         opt.step()
-    return [p.detach()[0].clone() for p in params]
+    return [p.detach().clone() for p in params]
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "sgd"])
-def test_foreach_optimizers_are_replica_independent(optimizer):
-    alone = final_slice(optimizer, {"foreach": True}, 1)
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_flat_optimizer_is_replica_independent(kind):
     for replicas in (2, 3, 6):
-        shared = final_slice(optimizer, {"foreach": True}, replicas)
-        assert all(torch.equal(a, b) for a, b in zip(alone, shared)), replicas
+        shared = run(kind, replicas, flat=True)
+        # every replica, the last one included (its values sit in the SIMD tail of the flat buffer)
+        for r in range(replicas):
+            alone = run(kind, 1, flat=True, first=r)
+            assert all(torch.equal(a[0], b[r]) for a, b in zip(alone, shared)), (replicas, r)
 
 
-def test_agents_use_foreach_kernels():
-    import numpy as np
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_flat_optimizer_matches_torch_bitwise(kind):
+    ours, theirs = run(kind, 3, flat=True), run(kind, 3, flat=False)
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+
+
+def test_flatten_keeps_values_views_and_load_state_dict():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    flat = flatten_parameters(list(net.parameters()))
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert flat.numel() == sum(v.numel() for v in before.values())
+    with torch.no_grad():
+        flat.add_(1.0)  # a write to the buffer is a write to the parameters
+    assert torch.equal(net[0].weight, before["0.weight"] + 1)
+    net.load_state_dict(before)  # in-place copy keeps the views
+    assert torch.equal(flat[: 12].view(4, 3), before["0.weight"])
+    net(torch.ones(5, 3)).sum().backward()
+    assert torch.equal(flat.grad[: 12].view(4, 3), net[0].weight.grad) and flat.grad.abs().sum() > 0
+
+
+def test_state_round_trip_continues_identically():
+    params = [torch.nn.Parameter(torch.ones(2, 5))]
+    opt = FlatOptimizer(params, "adam", 1e-2)
+    for _ in range(3):
+        opt.zero_grad(); params[0].grad.add_(torch.arange(10.0).view(2, 5)); opt.step()
+    state = opt.state_dict()
+    params2 = [torch.nn.Parameter(params[0].detach().clone())]
+    opt2 = FlatOptimizer(params2, "adam", 1e-2)
+    opt2.load_state_dict(state)
+    for o, p in ((opt, params), (opt2, params2)):
+        o.zero_grad(); p[0].grad.add_(1.0); o.step()
+    assert torch.equal(params[0], params2[0])
+    with pytest.raises(ValueError, match="'adam', not 'sgd'"):
+        FlatOptimizer([torch.nn.Parameter(torch.ones(2))], "sgd", 1e-2).load_state_dict(state)
+
+
+def test_agents_use_the_flat_optimizer():
     from agents import get_agent
     for opt in ("adam", "rmsprop-centered", "sgd"):
         spec = get_agent("dqn")
         cfg = spec.config_cls.for_family("classic", {"optimizer": opt})
         agent = spec.cls(cfg, obs_shape=(4,), obs_dtype=np.float32, num_actions=2, seeds=[0], family="classic",
                          total_steps=10)
-        defaults = agent.optimizer.defaults
-        assert defaults.get("foreach") is True and not defaults.get("fused"), opt
+        assert isinstance(agent.optimizer, FlatOptimizer) and agent.optimizer.kind == opt
+        assert all(p.data_ptr() >= agent.optimizer.flat.data_ptr() for p in agent.online.parameters())

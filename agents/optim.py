@@ -1,0 +1,128 @@
+"""Optimizers over one flat buffer holding every trainable parameter of all replicas.
+
+A per-step optimizer on a dozen small tensors is dominated by per-tensor overhead (the CPU foreach kernels loop
+over tensors in Python-visible dispatch): ~170 µs per Adam step for CleanRL's 120-84 MLP at one replica, ~1.3 ms
+at 16. Moving the parameters into one contiguous buffer — each ``nn.Parameter`` keeps its shape and becomes a
+view of it, and its ``.grad`` a view of one flat gradient buffer that autograd accumulates into — lets the
+optimizer run each of its elementwise ops once. Every op is elementwise, so a replica's update does not depend
+on how many replicas share the buffer (tests/agents/test_optimizers.py).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["flatten_parameters", "FlatOptimizer"]
+
+
+def flatten_parameters(params: Sequence[torch.nn.Parameter]) -> torch.nn.Parameter:
+    """Re-home ``params`` into one flat parameter and return it.
+
+    Afterwards every ``p`` in ``params`` is a view of the returned tensor (same values, same shape) and
+    ``p.grad`` a view of its ``.grad``; in-place writes such as ``load_state_dict`` keep the views. Backward
+    passes accumulate into the views, so the flat gradient must be zeroed (not set to ``None``) before each.
+    """
+    params = list(params)
+    if not params:
+        raise ValueError("no parameters to flatten")
+    ref = params[0]
+    if any(p.dtype != ref.dtype or p.device != ref.device for p in params):
+        raise ValueError("all parameters must share one dtype and device")
+    total = sum(p.numel() for p in params)
+    data = torch.empty(total, dtype=ref.dtype, device=ref.device)
+    grad = torch.zeros(total, dtype=ref.dtype, device=ref.device)
+    offset = 0
+    with torch.no_grad():
+        for p in params:
+            n = p.numel()
+            data[offset:offset + n].copy_(p.detach().reshape(-1))
+            p.data = data[offset:offset + n].view(p.shape)
+            p.grad = grad[offset:offset + n].view(p.shape)
+            offset += n
+    flat = torch.nn.Parameter(data)
+    flat.grad = grad
+    return flat
+
+
+_NUMPY_SQRT = False
+
+
+def _sqrt(x: torch.Tensor) -> torch.Tensor:
+    """Elementwise square root. On CPU through numpy: torch's vectorised CPU sqrt is ~10x slower on zeros
+    (second moments of parameters that get no gradient, e.g. behind dead ReLUs, are exactly 0) and is not
+    correctly rounded, while numpy uses the correctly rounded hardware instruction."""
+    if _NUMPY_SQRT and x.device.type == "cpu":
+        out = torch.empty_like(x)
+        np.sqrt(x.numpy(), out=out.numpy())
+        return out
+    return torch.sqrt(x)
+
+
+class FlatOptimizer:
+    """Adam, centred RMSProp or SGD on one flat parameter (see :func:`flatten_parameters`).
+
+    The update formulas are torch's (``torch.optim.Adam``/``RMSprop(centered=True)``/``SGD``, no weight decay
+    or momentum), written as a handful of in-place ops on the one buffer so the per-step cost is a few
+    elementwise passes; every op is elementwise, so a replica's update does not depend on how many replicas
+    share the buffer. ``zero_grad`` zeroes the shared gradient buffer in place (the per-parameter views need it).
+    """
+
+    KINDS = ("adam", "rmsprop-centered", "sgd")
+
+    def __init__(self, params: Sequence[torch.nn.Parameter], kind: str, lr: float, *, eps: float = 1e-8,
+                 betas: tuple[float, float] = (0.9, 0.999), alpha: float = 0.99) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown optimizer {kind!r}; allowed: {', '.join(self.KINDS)}")
+        self.kind, self.lr, self.eps, self.betas, self.alpha = kind, float(lr), float(eps), betas, float(alpha)
+        self.params = list(params)
+        self.flat = flatten_parameters(self.params)
+        self.steps = 0
+        zeros = lambda: torch.zeros_like(self.flat.data)  # noqa: E731
+        if kind == "adam":
+            self.buffers = {"exp_avg": zeros(), "exp_avg_sq": zeros()}
+        elif kind == "rmsprop-centered":
+            self.buffers = {"square_avg": zeros(), "grad_avg": zeros()}
+        else:
+            self.buffers = {}
+
+    @property
+    def defaults(self) -> dict:
+        return {"kind": self.kind, "lr": self.lr, "eps": self.eps, "betas": self.betas, "alpha": self.alpha}
+
+    def zero_grad(self, set_to_none: bool = False) -> None:  # noqa: ARG002 - views need the buffer kept
+        """Zero the flat gradient in place (``set_to_none`` is ignored: the per-parameter views must live)."""
+        self.flat.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update of every parameter from the gradients accumulated since ``zero_grad``."""
+        p, g = self.flat.data, self.flat.grad
+        self.steps += 1
+        if self.kind == "adam":
+            beta1, beta2 = self.betas
+            m, v = self.buffers["exp_avg"], self.buffers["exp_avg_sq"]
+            m.lerp_(g, 1 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            bias1, bias2 = 1 - beta1 ** self.steps, 1 - beta2 ** self.steps
+            denom = _sqrt(v).div_(bias2 ** 0.5).add_(self.eps)  # bias2 ** 0.5 as torch.optim.Adam computes it
+            p.addcdiv_(m, denom, value=(self.lr / bias1) * -1)
+        elif self.kind == "rmsprop-centered":
+            sq, ga = self.buffers["square_avg"], self.buffers["grad_avg"]
+            sq.mul_(self.alpha).addcmul_(g, g, value=1 - self.alpha)
+            ga.lerp_(g, 1 - self.alpha)
+            denom = _sqrt(sq.addcmul(ga, ga, value=-1)).add_(self.eps)
+            p.addcdiv_(g, denom, value=-self.lr)
+        else:
+            p.add_(g, alpha=-self.lr)
+
+    def state_dict(self) -> dict:
+        return {"kind": self.kind, "steps": self.steps, **{k: v.clone() for k, v in self.buffers.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("kind") != self.kind:
+            raise ValueError(f"optimizer state is for {state.get('kind')!r}, not {self.kind!r}")
+        self.steps = int(state["steps"])
+        for k, v in self.buffers.items():
+            v.copy_(state[k])
