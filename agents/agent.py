@@ -77,8 +77,10 @@ class QAgent:
         self.epsilon: EpsilonSchedule = self.make_schedule(total_steps)
         self.explorer = EpsilonGreedy([numpy_rng(s, "explore") for s in self.seeds], num_actions)
         torch_dtype = torch.from_numpy(np.zeros(0, dtype=obs_dtype)).dtype
+        # Atari observations are frame stacks: the buffer keeps one frame per step (8x less memory, exact).
         self.replay = ReplayBuffer(self.num_replicas, config.buffer_size, obs_shape, torch_dtype,
-                                   [numpy_rng(s, "replay") for s in self.seeds], self.device)
+                                   [numpy_rng(s, "replay") for s in self.seeds], self.device,
+                                   frame_stack=family == "atari")
         self.updates = 0
 
     # -- components (override points) ---------------------------------------------------------------------
@@ -119,9 +121,11 @@ class QAgent:
         return self.explorer.choose(lambda: self.greedy_actions(obs), self.epsilon(step))
 
     def observe(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray,
-                terminated: np.ndarray) -> None:
-        """Store one transition per replica. ``terminated`` excludes time-limit truncation."""
-        self.replay.add(obs, action, reward, next_obs, terminated)
+                terminated: np.ndarray, truncated: np.ndarray | None = None) -> None:
+        """Store one transition per replica. ``terminated`` excludes time-limit truncation; ``truncated`` (time
+        limit) lets the buffer know where an episode ended without comparing observations."""
+        self.replay.add(obs, action, reward, next_obs, terminated,
+                        episode_end=None if truncated is None else terminated | truncated)
 
     # -- learning -----------------------------------------------------------------------------------------
     def after_env_step(self, step: int) -> dict[str, torch.Tensor] | None:
