@@ -46,7 +46,8 @@ def flatten_parameters(params: Sequence[torch.nn.Parameter]) -> torch.nn.Paramet
     return flat
 
 
-_NUMPY_SQRT = False
+#: take square roots through numpy on CPU (see ``_sqrt``); tests flip it to compare with torch.optim bitwise
+_NUMPY_SQRT = True
 
 
 def _sqrt(x: torch.Tensor) -> torch.Tensor:
@@ -65,7 +66,8 @@ class FlatOptimizer:
 
     The update formulas are torch's (``torch.optim.Adam``/``RMSprop(centered=True)``/``SGD``, no weight decay
     or momentum), written as a handful of in-place ops on the one buffer so the per-step cost is a few
-    elementwise passes; every op is elementwise, so a replica's update does not depend on how many replicas
+    elementwise passes; bitwise equal to torch's foreach implementation except that square roots are correctly
+    rounded (numpy) where torch's vectorised CPU sqrt is not; every op is elementwise, so a replica's update does not depend on how many replicas
     share the buffer. ``zero_grad`` zeroes the shared gradient buffer in place (the per-parameter views need it).
     """
 
