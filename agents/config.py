@@ -206,8 +206,9 @@ class AgentConfig:
         if hi is not None:
             bad |= value >= hi if hi_x else value > hi
         if bad:
-            left = "(" if lo_x else "["
-            right = ")" if hi_x else "]"
+            # An unbounded side is open: "(0, inf)", never "(0, inf]".
+            left = "(" if lo_x or lo is None else "["
+            right = ")" if hi_x or hi is None else "]"
             lo_s = "-inf" if lo is None else f"{lo:g}"
             hi_s = "inf" if hi is None else f"{hi:g}"
             raise ConfigError(f"{f.name}={value!r} is out of range; allowed: {left}{lo_s}, {hi_s}{right}")

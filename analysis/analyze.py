@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from suite.errors import UsageError
+from suite.errors import WRITE_ERRNOS, TrackingError, UsageError, WriteError
 
 __all__ = ["add_arguments", "main", "run_analysis"]
 
@@ -47,15 +47,26 @@ def run_analysis(*, uri: str, experiment: str, out: Path, results: Path, reps: i
                                         refresh=refresh)
     except ValueError as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise _unreadable(uri, exc) from None
+        # Writing the cache failed (disk full): not the store's fault.
+        raise WriteError(f"cannot write the cache under {results / 'cache'}: {exc.strerror} (free space, or pass "
+                         "--no-cache)") from exc
     except Exception as exc:  # unreachable server, unreadable store
-        from suite.errors import TrackingError
-
-        msg = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise TrackingError(f"tracking store {uri} cannot be read: {type(exc).__name__}: {msg}") from None
+        raise _unreadable(uri, exc) from None
     if runs.empty:
         raise UsageError(f"experiment {experiment!r} in {uri} has no runs")
-    return build_report(runs, metrics, out, reps=reps, seed=seed, pairs=pairs, baseline=baseline,
-                        title=title or f"TargetBench report: experiment {experiment}", make_figures=make_figures)
+    try:
+        return build_report(runs, metrics, out, reps=reps, seed=seed, pairs=pairs, baseline=baseline,
+                            title=title or f"TargetBench report: experiment {experiment}", make_figures=make_figures)
+    except OSError as exc:  # disk full or the like: the user's to fix, named in one line
+        raise WriteError(f"cannot write the report under {out}: {exc.strerror or exc}") from exc
+
+
+def _unreadable(uri: str, exc: BaseException) -> TrackingError:
+    msg = (str(exc).strip().splitlines() or [""])[0][:200]
+    return TrackingError(f"tracking store {uri} cannot be read: {type(exc).__name__}: {msg}")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -79,6 +90,9 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError(f"--pair {item!r} is not valid; allowed: X:Y with two agent labels")
         pairs.append((x, y))
     out = Path(args.out) if args.out else results
+    from suite.cli import check_writable
+
+    check_writable(out, "output folder")  # before reading the store: fail fast, in one line
     t0 = time.perf_counter()
     res = run_analysis(uri=uri, experiment=args.experiment or "targetbench", out=out, results=results, reps=reps,
                        seed=args.seed, baseline=args.baseline, pairs=pairs, refresh=args.refresh,

@@ -12,12 +12,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from suite.errors import CheckpointError
+from suite.errors import CheckpointError, WriteError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "FORMAT_VERSION"]
+__all__ = ["save_checkpoint", "load_checkpoint", "FORMAT_VERSION", "REQUIRED_KEYS"]
 
 FORMAT_VERSION = 1
 _ND = "__ndarray__"
+#: the training state every checkpoint the trainer writes holds and reads back on resume. A checkpoint with
+#: part of it is refused at load, before a resume touches the tracking store, rather than failing later with a
+#: KeyError deep in the trainer (payloads with none of it, written by other tools, are returned as they are)
+REQUIRED_KEYS = ("step", "wall_s", "agent", "envs", "obs", "run_ids", "eval_returns", "diverged", "accumulator",
+                 "pending")
+
+
+class _Checkpoint(dict):
+    """A loaded checkpoint: reading an entry it lacks is a one-line CheckpointError, not a KeyError."""
+
+    path: Path
+
+    def __missing__(self, key: str) -> Any:
+        raise CheckpointError(f"checkpoint {self.path} is incomplete: missing {key}; delete it to start the trial "
+                              "afresh")
 
 
 def _to_storable(obj: Any) -> Any:
@@ -44,19 +59,53 @@ def _from_storable(obj: Any) -> Any:
     return obj
 
 
+class _WriteRecorder:
+    """The file ``torch.save`` writes to, keeping the first OSError: torch turns a failed write into a
+    RuntimeError ("unexpected pos ..."), which would hide a full disk behind an internal error."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically: a crash leaves the previous checkpoint intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``payload`` to ``path`` atomically: a crash or a full disk leaves the previous checkpoint intact.
+
+    Raises:
+        WriteError: the file could not be written (disk full, quota, read-only file system, ...).
+    """
     data = {"format_version": FORMAT_VERSION, **_to_storable(payload)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            torch.save(data, f)
+            out = _WriteRecorder(f)
+            try:
+                torch.save(data, out)
+            except Exception:
+                if out.error is not None:
+                    raise out.error from None
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise WriteError(f"cannot write checkpoint {path}: {exc.strerror or exc}; the previous checkpoint, "
+                             "if any, is kept") from exc
         raise
 
 
@@ -74,4 +123,10 @@ def load_checkpoint(path: Path, expected_trial: str) -> dict[str, Any]:
     if data.get("trial_hash") != expected_trial:
         raise CheckpointError(f"checkpoint {path} belongs to trial {data.get('trial_hash')!r}, not {expected_trial!r} "
                               "(another agent, env, config or seed set)")
-    return _from_storable(data)
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing and len(missing) < len(REQUIRED_KEYS):
+        raise CheckpointError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}; delete it to start "
+                              "the trial afresh")
+    state = _Checkpoint(_from_storable(data))
+    state.path = path
+    return state

@@ -14,9 +14,9 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-from suite.errors import EXIT_CODES, TargetBenchError, UsageError
+from suite.errors import EXIT_CODES, WRITE_ERRNOS, TargetBenchError, UsageError, WriteError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "check_writable"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,11 +76,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     trial = build_trial(args.agent, args.env, parse_seeds(args.seed), steps=args.steps,
                         overrides=parse_overrides(args.set or []))
     results_dir = _results_dir(args)
-    _check_writable(results_dir)
+    check_writable(results_dir)
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results_dir)
-    results = train(trial, tracking_uri=uri, experiment=args.experiment or DEFAULT_EXPERIMENT,
-                    results_dir=results_dir, checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
-                    resume=args.resume, progress=(lambda m: None) if args.quiet else None)
+    try:
+        results = train(trial, tracking_uri=uri, experiment=args.experiment or DEFAULT_EXPERIMENT,
+                        results_dir=results_dir,
+                        checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
+                        resume=args.resume, progress=(lambda m: None) if args.quiet else None)
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        # The run's own files (artifacts) live under the results folder; checkpoints say so themselves.
+        raise WriteError(f"cannot write the run's files under {results_dir}: {exc.strerror}; the last checkpoint "
+                         "is kept: free space and rerun with --resume") from exc
     for res in results:
         if args.json:
             print(json.dumps(res.to_json()), flush=True)
@@ -90,13 +98,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_writable(folder: Path) -> None:
+def check_writable(folder: Path, what: str = "results folder") -> None:
+    """Create ``folder`` if needed and check it can be written, before any work is spent (one-line UsageError)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"results folder {folder} cannot be created: {exc.strerror}") from None
+        raise UsageError(f"{what} {folder} cannot be created: {exc.strerror}") from None
     if not os.access(folder, os.W_OK):
-        raise UsageError(f"results folder {folder} is not writable")
+        raise UsageError(f"{what} {folder} is not writable")
 
 
 def _cmd_convergence(args: argparse.Namespace) -> int:
@@ -201,12 +210,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("targetbench: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: say so in one line unless --debug
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            return _internal_error(exc, debug)
+        # A full disk (or quota, read-only mount) wherever it happens: the user's to fix, not a bug.
         if debug:
             traceback.print_exc()
-        msg = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"targetbench: internal error: {type(exc).__name__}: {msg} (rerun with --debug)", file=sys.stderr)
-        return 1
+        err = WriteError(f"write failed: {exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+                         + " (free space and rerun)")
+        print(f"targetbench: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except Exception as exc:  # a bug: say so in one line unless --debug
+        return _internal_error(exc, debug)
+
+
+def _internal_error(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    msg = str(exc).splitlines()[0] if str(exc) else ""
+    print(f"targetbench: internal error: {type(exc).__name__}: {msg} (rerun with --debug)", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import numpy as np
 
 from agents.tabular import RULES, SAMPLING_MODES, STEP_SIZES, TabularResult, check_settings, run_tabular
 from suite.envs.mdp import SPEC_FORMS, FiniteMDP, parse_mdp_spec, value_iteration
+from suite.errors import WriteError
 
 __all__ = ["DEFAULT_STEPS", "TOLERANCE", "DEFAULT_OUT", "add_arguments", "parse_rules", "main"]
 
@@ -200,6 +201,7 @@ def main(args: argparse.Namespace) -> int:
 
     Raises:
         ValueError: one-line message for any bad flag, spec or output path (the CLI prints it).
+        WriteError: the output files could not be written (disk full, ...).
     """
     rules = parse_rules(args.rules)
     mdp = parse_mdp_spec(args.mdp)
@@ -221,8 +223,11 @@ def main(args: argparse.Namespace) -> int:
     if out is not None:
         table = _markdown(summaries, mdp, args)
         md_path = out / "convergence.md"
-        md_path.write_text(table, encoding="utf-8")
-        paths = _plot(results, q_star_norm, mdp, args, out) + [md_path]
+        try:
+            md_path.write_text(table, encoding="utf-8")
+            paths = _plot(results, q_star_norm, mdp, args, out) + [md_path]
+        except OSError as exc:  # disk full or the like: the user's to fix, named in one line
+            raise WriteError(f"cannot write {out}: {exc.strerror or exc}") from exc
         print(table, end="")
         for path in paths:
             print(f"wrote {os.fspath(path)}")

@@ -1,7 +1,10 @@
 """User-facing errors: each carries a one-line message and the exit code the CLI returns for it."""
 from __future__ import annotations
 
-__all__ = ["TargetBenchError", "UsageError", "TrackingError", "CheckpointError", "EXIT_CODES"]
+import errno
+
+__all__ = ["TargetBenchError", "UsageError", "TrackingError", "CheckpointError", "WriteError", "EXIT_CODES",
+           "WRITE_ERRNOS"]
 
 
 class TargetBenchError(Exception):
@@ -28,7 +31,19 @@ class CheckpointError(TargetBenchError):
     exit_code = 4
 
 
+class WriteError(TargetBenchError):
+    """A file could not be written: disk full, quota exceeded, file too large or a read-only file system."""
+
+    exit_code = 5
+
+
+#: errno values of a failed write that the user can fix (free space, raise the quota, remount); the CLI reports
+#: an OSError with one of them as a :class:`WriteError`, not as an internal error
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
 #: documented exit codes of the ``targetbench`` command
 EXIT_CODES = {0: "success", 1: "unexpected internal error (a bug: rerun with --debug and report it)",
               2: "bad input (unknown agent/env, bad --set value, malformed file)",
-              3: "tracking store unreachable or not writable", 4: "bad checkpoint", 130: "interrupted"}
+              3: "tracking store unreachable or not writable", 4: "bad checkpoint",
+              5: "disk full or write failed (free space and rerun; --resume continues from the last checkpoint)",
+              130: "interrupted"}

@@ -118,12 +118,25 @@ def main(args: argparse.Namespace) -> int:
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{results.as_posix()}/mlflow.db"
     if args.reps < 100:
         raise UsageError(f"--reps {args.reps} is not valid; allowed: an integer >= 100")
+    # Checked here because `args.steps or ...` below would take 0 as "not given" and run the full budget.
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps {args.steps} is not valid; allowed: a positive integer")
     overrides = dict(spec.quick_overrides) if args.quick else {}
     overrides.update(parse_overrides(args.set or []))
     steps = args.steps or (spec.quick_steps if args.quick else suite.steps)
-    seeds = parse_seeds(args.seeds) if args.seeds else (spec.quick_seeds if args.quick else suite.seeds)
+    try:
+        seeds = parse_seeds(args.seeds) if args.seeds else (spec.quick_seeds if args.quick else suite.seeds)
+    except UsageError as exc:  # parse_seeds speaks of `run`'s --seed; this command's flag is --seeds
+        raise UsageError(str(exc).replace("--seed ", "--seeds ", 1)) from None
     suite = dataclasses.replace(suite, seeds=tuple(seeds))
     experiment = args.experiment or (suite.default_experiment + ("-quick" if args.quick else ""))
+    from suite.cli import check_writable
+
+    check_writable(results)  # the table is written there, with or without --no-run
+    if args.no_run and uri.startswith(("http://", "https://")):
+        from suite.tracking import ensure_store  # one health request, 5 s timeout: a one-line TrackingError
+
+        ensure_store(uri)
     if not args.no_run:
         summary = run_sweep(suite, workers=args.workers, tracking_uri=uri, experiment=experiment, results_dir=results,
                             overrides=overrides or None, steps=steps, progress=not args.quiet)
@@ -134,6 +147,13 @@ def main(args: argparse.Namespace) -> int:
         runs, metrics = load_experiment(uri, experiment, cache_dir=results / "cache")
     except ValueError as exc:
         raise UsageError(f"{str(exc).splitlines()[0]}; run without --no-run first") from None
+    except Exception as exc:  # unreadable store, or the cache under results/ could not be written
+        from suite.errors import WRITE_ERRNOS, TrackingError, WriteError
+
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+            raise WriteError(f"cannot write the cache under {results / 'cache'}: {exc.strerror}") from exc
+        msg = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise TrackingError(f"tracking store {uri} cannot be read: {type(exc).__name__}: {msg}") from None
     runs = _filter_runs(runs, steps, tuple(seeds))
     if runs.empty:
         raise UsageError(f"experiment {experiment!r} has no runs with {steps} steps and seeds {list(seeds)}")

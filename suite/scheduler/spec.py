@@ -144,6 +144,9 @@ def load_suite(name_or_path: str | Path) -> SuiteSpec:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise UsageError(f"suite file {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:  # a binary file given by mistake
+        raise UsageError(f"suite file {path} is not a UTF-8 text file (byte {exc.start}); allowed: a YAML "
+                         "suite file") from None
     except yaml.YAMLError as exc:
         first = " ".join(str(exc).split())
         raise UsageError(f"suite file {path} is not valid YAML: {first[:200]}") from None

@@ -67,6 +67,10 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--num-gpus {args.num_gpus:g} is not valid; allowed: a number >= 0")
     if args.group_size is not None and args.group_size < 0:
         raise UsageError(f"--group-size {args.group_size} is not valid; allowed: an integer >= 0")
+    if not args.dry_run:  # a dry run writes nothing
+        from suite.cli import check_writable
+
+        check_writable(results)
     suite = dataclasses.replace(suite, resources=dataclasses.replace(
         res, num_cpus=res.num_cpus if args.num_cpus is None else args.num_cpus,
         num_gpus=res.num_gpus if args.num_gpus is None else args.num_gpus,

@@ -32,7 +32,7 @@ def test_overrides_are_typed():
 
 
 @pytest.mark.parametrize("overrides, fragment", [
-    ({"learning_rate": "-1"}, "learning_rate=-1.0 is out of range; allowed: (0, inf]"),
+    ({"learning_rate": "-1"}, "learning_rate=-1.0 is out of range; allowed: (0, inf)"),
     ({"learning_rate": "fast"}, "learning_rate='fast' is not valid; allowed: float"),
     ({"target_period": "0"}, "target_period=0 is out of range"),
     ({"gamma": "1.0"}, "gamma=1.0 is out of range; allowed: [0, 1)"),
