@@ -70,7 +70,8 @@ def test_cpu_sqrt_is_correctly_rounded():
     from agents.optim import _sqrt
     x = torch.cat([torch.zeros(100), torch.rand(5000) * 10.0 ** torch.randint(-30, 10, (5000,)).float()])
     exact = torch.from_numpy(np.sqrt(x.numpy().astype(np.float64)).astype(np.float32))
-    assert torch.equal(_sqrt(x), exact)
+    assert torch.equal(_sqrt(x, torch.empty_like(x)), exact)
+    assert torch.equal(_sqrt(x.clone(), x), exact) and torch.equal(x, exact)  # in place
 
 
 def test_flatten_keeps_values_views_and_load_state_dict():
