@@ -11,7 +11,10 @@ Differences from CleanRL kept on purpose: no SyncVectorEnv wrapper (one plain en
 instead of SB3's ``ReplayBuffer``, torch limited to one intra-op thread (as TargetBench does), and the final
 evaluation uses TargetBench's protocol (10 episodes, epsilon 0.001) so the returns are comparable.
 
-    python benchmarks/reference_dqn.py --seed 0 --steps 50000 [--json]
+    python benchmarks/reference_dqn.py --seed 0 --steps 50000 [--learning-starts 10000] [--device cpu] [--json]
+
+``--learning-starts`` (default CleanRL's 10k) lets the bench shorten budgets without a run that never updates;
+``--device`` puts the networks and minibatches on another torch device (the loop itself stays on the host).
 """
 from __future__ import annotations
 
@@ -48,7 +51,8 @@ def linear_schedule(start_e: float, end_e: float, duration: int, t: int) -> floa
     return max(slope * t + start_e, end_e)
 
 
-def evaluate(q_network: QNetwork, env_id: str, seed: int, episodes: int, epsilon: float) -> float:
+def evaluate(q_network: QNetwork, env_id: str, seed: int, episodes: int, epsilon: float,
+             device: torch.device = torch.device("cpu")) -> float:
     env = gym.make(env_id)
     env.action_space.seed(seed + 10_000)
     rng = np.random.default_rng(seed + 10_000)
@@ -61,7 +65,7 @@ def evaluate(q_network: QNetwork, env_id: str, seed: int, episodes: int, epsilon
                 action = int(env.action_space.sample())
             else:
                 with torch.no_grad():
-                    action = int(q_network(torch.as_tensor(obs, dtype=torch.float32)).argmax().item())
+                    action = int(q_network(torch.as_tensor(obs, dtype=torch.float32, device=device)).argmax().item())
             obs, reward, term, trunc, _ = env.step(action)
             total += float(reward)
             done = term or trunc
@@ -70,22 +74,26 @@ def evaluate(q_network: QNetwork, env_id: str, seed: int, episodes: int, epsilon
     return float(np.mean(returns))
 
 
-def run(seed: int = 0, total_steps: int = 500_000, env_id: str = "CartPole-v1", threads: int = 1) -> dict:
+def run(seed: int = 0, total_steps: int = 500_000, env_id: str = "CartPole-v1", threads: int = 1,
+        learning_starts: int | None = None, device: str = "cpu") -> dict:
     """Train one seed; return ``dict(wall_s, sps, final_eval_return)`` (wall_s covers training + final eval)."""
     if threads:
         torch.set_num_threads(threads)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    hp = HP
+    hp = dict(HP)
+    if learning_starts is not None:
+        hp["learning_starts"] = learning_starts
+    dev = torch.device(device)
     env = gym.make(env_id)
     env.action_space.seed(seed)
     obs_dim = int(np.prod(env.observation_space.shape))
     n_actions = int(env.action_space.n)
 
-    q_network = QNetwork(obs_dim, n_actions)
+    q_network = QNetwork(obs_dim, n_actions).to(dev)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=hp["learning_rate"])
-    target_network = QNetwork(obs_dim, n_actions)
+    target_network = QNetwork(obs_dim, n_actions).to(dev)
     target_network.load_state_dict(q_network.state_dict())
 
     size = hp["buffer_size"]
@@ -105,7 +113,7 @@ def run(seed: int = 0, total_steps: int = 500_000, env_id: str = "CartPole-v1", 
             action = int(env.action_space.sample())
         else:
             with torch.no_grad():
-                q_values = q_network(torch.as_tensor(obs, dtype=torch.float32))
+                q_values = q_network(torch.as_tensor(obs, dtype=torch.float32, device=dev))
             action = int(torch.argmax(q_values).item())
 
         next_obs, reward, terminated, truncated, _ = env.step(action)
@@ -124,11 +132,11 @@ def run(seed: int = 0, total_steps: int = 500_000, env_id: str = "CartPole-v1", 
         if global_step > hp["learning_starts"]:
             if global_step % hp["train_frequency"] == 0:
                 idx = np.random.randint(0, size if full else ptr, size=hp["batch_size"])
-                s = torch.from_numpy(b_obs[idx])
-                s2 = torch.from_numpy(b_next[idx])
-                a = torch.from_numpy(b_act[idx])
-                r = torch.from_numpy(b_rew[idx])
-                d = torch.from_numpy(b_done[idx])
+                s = torch.from_numpy(b_obs[idx]).to(dev)
+                s2 = torch.from_numpy(b_next[idx]).to(dev)
+                a = torch.from_numpy(b_act[idx]).to(dev)
+                r = torch.from_numpy(b_rew[idx]).to(dev)
+                d = torch.from_numpy(b_done[idx]).to(dev)
                 with torch.no_grad():
                     target_max, _ = target_network(s2).max(dim=1)
                     td_target = r + hp["gamma"] * target_max * (1 - d)
@@ -139,12 +147,14 @@ def run(seed: int = 0, total_steps: int = 500_000, env_id: str = "CartPole-v1", 
                 optimizer.step()
             if global_step % hp["target_network_frequency"] == 0:
                 target_network.load_state_dict(q_network.state_dict())
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
     train_s = time.perf_counter() - started
     env.close()
-    final = evaluate(q_network, env_id, seed, hp["eval_episodes"], hp["eval_epsilon"])
+    final = evaluate(q_network, env_id, seed, hp["eval_episodes"], hp["eval_epsilon"], dev)
     wall = time.perf_counter() - started
     return dict(wall_s=round(wall, 3), train_s=round(train_s, 3), sps=round(total_steps / wall, 1),
-                final_eval_return=final)
+                final_eval_return=final, device=str(dev))
 
 
 def main() -> None:
@@ -153,9 +163,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=500_000)
     p.add_argument("--env", default="CartPole-v1")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0 = torch default)")
+    p.add_argument("--learning-starts", type=int, default=None, help=f"default {HP['learning_starts']}")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:N)")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     args = p.parse_args()
-    out = run(args.seed, args.steps, args.env, args.threads)
+    out = run(args.seed, args.steps, args.env, args.threads, args.learning_starts, args.device)
     out = dict(seed=args.seed, steps=args.steps, **out)
     print(json.dumps(out) if args.json else out)
 

@@ -135,6 +135,12 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return reproduce.main(args)
 
 
+def _cmd_push(args: argparse.Namespace) -> int:
+    from suite import push
+
+    return push.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for docs and tests)."""
     codes = "; ".join(f"{k}: {v}" for k, v in EXIT_CODES.items())
@@ -189,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     from suite import reproduce
     reproduce.add_arguments(p)
     p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("push", help="write records kept in checkpoints while the tracking store was down",
+                       description="Finish the MLflow runs of complete checkpoints whose records never reached "
+                                   "the tracking store (metric points, final tags, artifacts). Never trains.")
+    from suite import push
+    push.add_arguments(p)
+    p.set_defaults(func=_cmd_push)
     return parser
 
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import torch
@@ -28,7 +29,28 @@ from suite.errors import TrackingError
 from suite.tracking import RunGroup, ensure_store, flatten, open_experiment
 from suite.trial import TrialSpec
 
-__all__ = ["SeedResult", "train", "evaluate"]
+__all__ = ["SeedResult", "UnpushedError", "train", "evaluate", "public_uri", "checkpoint_path"]
+
+
+class UnpushedError(TrackingError):
+    """Training is complete but its records could not all be written: the tracking store was unreachable at
+    the end. Everything is kept in the final checkpoint; ``targetbench push`` (or ``--resume``) writes it."""
+
+
+def public_uri(uri: str) -> str:
+    """``uri`` as it may be written to disk: without ``user:password@`` (credentials come from the
+    environment, e.g. ``MLFLOW_TRACKING_USERNAME``), and a relative SQLite path made absolute so that
+    ``targetbench push`` finds the store from any folder."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + Path(uri[len("sqlite:///"):]).resolve().as_posix()
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @dataclass
@@ -137,11 +159,14 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
     device = resolve_device(cfg.device)
     spec = get_agent(trial.agent)
     group = trial.group_hash()
-    ckpt_dir = checkpoint_dir or results_dir / "checkpoints"
-    ckpt_path = ckpt_dir / f"{trial.agent}-{trial.env.replace('/', '_').replace(':', '_')}-{group}.pt"
+    ckpt_path = checkpoint_path(trial, checkpoint_dir or results_dir / "checkpoints")
     state = load_checkpoint(ckpt_path, group) if resume and ckpt_path.exists() else None
     if resume and state is None:
         say(f"[{trial.agent} {trial.env}] no checkpoint {ckpt_path.name} to resume from; starting fresh")
+    # A complete checkpoint (the run ended; only its records may be missing) trains nothing when resumed: it
+    # writes the kept points and finishes the runs (that is what `targetbench push` does).
+    # (Checkpoints from before the flag was recorded are complete when they are at the last step.)
+    complete = state is not None and bool(state.get("complete", int(state["step"]) >= cfg.steps))
 
     envs = ReplicaEnvs(trial.env, [derive_seed(s, "env") for s in trial.seeds], options=trial.env_options)
     agent = spec.cls(trial.agent_config, obs_shape=envs.observation_shape, obs_dtype=envs.observation_dtype,
@@ -149,8 +174,14 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
                      total_steps=cfg.steps, device=device)
     target_rule = agent.target_rule.name
 
-    ensure_store(tracking_uri)
-    client, experiment_id = open_experiment(tracking_uri, experiment, results_dir / "artifacts")
+    try:
+        ensure_store(tracking_uri)
+        client, experiment_id = open_experiment(tracking_uri, experiment, results_dir / "artifacts")
+    except TrackingError as exc:
+        envs.close()
+        if complete:
+            raise UnpushedError(_unpushed_message(exc, sum(RunGroup.count(state["pending"])), ckpt_path)) from None
+        raise
     resolved = trial.resolved()
     params = {**flatten("agent", resolved["agent_config"]), **flatten("env", resolved["env_options"]),
               **flatten("train", resolved["train"]), "agent_name": trial.agent, "env_id": trial.env,
@@ -158,11 +189,21 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
     base_tags = {"agent": trial.agent, "env": trial.env, "family": trial.family, "target_rule": target_rule,
                  "bootstrap_rule": agent.bootstrap.name, "group_hash": group, "batch_seeds": ",".join(map(str, trial.seeds)),
                  **provenance_tags(device), **(extra_tags or {})}
-    runs = RunGroup(client, experiment_id,
-                    run_names=[f"{trial.agent}/{trial.env}/seed{s}" for s in trial.seeds],
-                    tags=[{**base_tags, "seed": str(s), "trial_hash": trial.trial_hash(s)} for s in trial.seeds],
-                    params=[{**params, "seed": str(s)} for s in trial.seeds],
-                    run_ids=state["run_ids"] if state else None)
+    try:
+        runs = RunGroup(client, experiment_id,
+                        run_names=[f"{trial.agent}/{trial.env}/seed{s}" for s in trial.seeds],
+                        tags=[{**base_tags, "seed": str(s), "trial_hash": trial.trial_hash(s)} for s in trial.seeds],
+                        params=[{**params, "seed": str(s)} for s in trial.seeds],
+                        run_ids=state["run_ids"] if state else None)
+    except TrackingError as exc:
+        envs.close()
+        if complete:
+            raise UnpushedError(_unpushed_message(exc, sum(RunGroup.count(state["pending"])), ckpt_path)) from None
+        raise
+    # What `targetbench push` needs to finish these runs from the checkpoint alone (no secrets in the URI).
+    push_info = {"trial": {**resolved, "seeds": list(trial.seeds)}, "tracking_uri": public_uri(tracking_uri),
+                 "experiment": experiment, "results_dir": str(Path(results_dir).resolve()),
+                 "extra_tags": dict(extra_tags or {})}
 
     acc = _Accumulator()
     eval_returns: list[list[list[float]]] = [[] for _ in trial.seeds]
@@ -175,8 +216,14 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
         step, elapsed_before = int(state["step"]), float(state["wall_s"])
         eval_returns, diverged = state["eval_returns"], state["diverged"]
         acc.load_state_dict(state["accumulator"], device)
-        runs.pending = [[tuple(p) for p in points] for points in state["pending"]]
-        runs.flush()  # idempotent: points already stored are recognised by the store
+        runs.pending = RunGroup.unpack(state["pending"])
+        runs.pending_tags = [dict(t) for t in state.get("pending_tags") or runs.pending_tags]
+        # Idempotent: points already stored are recognised by the store. A complete run must get them out now.
+        try:
+            _flush_or_keep(runs, complete, ckpt_path, say)
+        except BaseException:
+            envs.close()
+            raise
         say(f"[{trial.agent} {trial.env} seeds {','.join(map(str, trial.seeds))}] resumed at step {step}")
     else:
         obs = envs.reset()
@@ -184,11 +231,26 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
     checkpoint_every = cfg.checkpoint_every or cfg.eval_every
     started = time.perf_counter()
     last_log_time, last_log_step = started, step
+    saved_step = step if state is not None else -1
+
+    def checkpoint(final: bool) -> None:
+        """Checkpoint first, then flush: every flushed point is covered by a checkpoint written before it."""
+        nonlocal saved_step
+        save_checkpoint(ckpt_path, {
+            "trial_hash": group, "agent_name": trial.agent, "env": trial.env, "seeds": list(trial.seeds),
+            "step": step, "wall_s": elapsed_before + time.perf_counter() - started,
+            "agent": agent.state_dict(), "envs": envs.get_state(), "obs": obs,
+            "run_ids": runs.run_ids, "eval_returns": eval_returns, "diverged": diverged,
+            "accumulator": acc.state_dict(), "pending": RunGroup.pack(runs.pending), "pending_tags": runs.pending_tags,
+            "complete": final, **push_info})
+        saved_step = step
+        _flush_or_keep(runs, final, ckpt_path, say)
+
     try:
-        while step < cfg.steps:
+        while step < cfg.steps and not complete:
             actions = agent.act(obs, step)
             res = envs.step(actions)
-            agent.observe(obs, actions, res.reward, res.next_obs, res.terminated)
+            agent.observe(obs, actions, res.reward, res.next_obs, res.terminated, res.truncated)
             obs = res.obs
             step += 1
             metrics = agent.after_env_step(step)
@@ -221,14 +283,11 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
                     f"{step * len(trial.seeds) / max(wall, 1e-9):.0f} env steps/s")
 
             if step % checkpoint_every == 0 or step == cfg.steps:
-                # Checkpoint first, then flush: every flushed point is covered by a checkpoint.
-                save_checkpoint(ckpt_path, {
-                    "trial_hash": group, "agent_name": trial.agent, "env": trial.env, "seeds": list(trial.seeds),
-                    "step": step, "wall_s": elapsed_before + time.perf_counter() - started,
-                    "agent": agent.state_dict(), "envs": envs.get_state(), "obs": obs,
-                    "run_ids": runs.run_ids, "eval_returns": eval_returns, "diverged": diverged,
-                    "accumulator": acc.state_dict(), "pending": runs.pending})
-                _flush_or_keep(runs, step == cfg.steps, ckpt_path, say)
+                checkpoint(final=step == cfg.steps)
+        if saved_step != step:  # every replica diverged: the loop stopped before the final checkpoint
+            checkpoint(final=True)
+    except UnpushedError:
+        raise  # training is complete and checkpointed: the runs are not failed, only not yet written
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         for r in range(len(trial.seeds)):
@@ -242,22 +301,38 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
         envs.close()
 
     wall = elapsed_before + time.perf_counter() - started
-    return _finish(trial, agent, runs, eval_returns, diverged, step, wall, device, results_dir, ckpt_path)
+    try:
+        return _finish(trial, agent, runs, eval_returns, diverged, step, wall, device, results_dir, ckpt_path)
+    except TrackingError as exc:  # the final checkpoint holds all that is still needed to finish the runs
+        raise UnpushedError(_unpushed_message(exc, runs.pending_points, ckpt_path)) from None
+
+
+def checkpoint_path(trial: TrialSpec, checkpoint_dir: Path) -> Path:
+    """Where the checkpoint of ``trial``'s group lives in ``checkpoint_dir``."""
+    name = trial.env.replace("/", "_").replace(":", "_")
+    return Path(checkpoint_dir) / f"{trial.agent}-{name}-{trial.group_hash()}.pt"
 
 
 def _flush_or_keep(runs: RunGroup, final: bool, ckpt_path: Path, say: Callable[[str], None]) -> None:
-    """Write buffered metrics. A store that is down mid-run does not stop training: the points stay in memory
-    and in the checkpoint just written, and go out with the next flush. At the end of the run an unreachable
-    store is an error, and ``--resume`` pushes everything later (re-sent points are recognised by the store)."""
+    """Write buffered metrics and tags. Mid-run the write runs in the background (training never waits for
+    the store), and a store that is down does not stop training: the points stay in memory and in the
+    checkpoint just written, and go out with the next flush. At the end of the run the write is waited for,
+    and an unreachable store is an :class:`UnpushedError`; ``targetbench push`` (or ``--resume``) writes
+    everything later (re-sent points are recognised by the store)."""
+    runs.background = not final
     try:
         runs.flush()
     except TrackingError as exc:
-        points = sum(len(p) for p in runs.pending)
         if final:
-            raise TrackingError(f"{exc}; the run is complete and {points} metric points are kept in checkpoint "
-                                f"{ckpt_path}: rerun the same command with --resume to push them") from None
-        say(f"tracking store unavailable ({exc}); {points} metric points kept in {ckpt_path.name}, "
+            raise UnpushedError(_unpushed_message(exc, runs.pending_points, ckpt_path)) from None
+        say(f"tracking store unavailable ({exc}); {runs.pending_points} metric points kept in {ckpt_path.name}, "
             "retrying at the next checkpoint")
+
+
+def _unpushed_message(exc: Exception, points: int, ckpt_path: Path) -> str:
+    return (f"{exc}; training is complete and its {points} unwritten metric points and final records are kept in "
+            f"checkpoint {ckpt_path}: once the store is back, run `targetbench push --checkpoint-dir "
+            f"{ckpt_path.parent}` (or rerun the same command with --resume)")
 
 
 def _check_divergence(means: dict[str, list[float]], step: int, diverged: list[int | None], runs: RunGroup,
@@ -267,13 +342,18 @@ def _check_divergence(means: dict[str, list[float]], step: int, diverged: list[i
         values = [means[k][r] for k in ("loss", "q_mean") if k in means]
         if diverged[r] is None and any(not math.isfinite(v) for v in values):
             diverged[r] = step
-            runs.set_tags(r, {"outcome": "diverged", "diverged_step": str(step)})
+            # Buffered, written with the next flush: a store that is down must not fail the trial.
+            runs.tag(r, {"outcome": "diverged", "diverged_step": str(step)})
             say(f"[{trial.agent} {trial.env}] seed {trial.seeds[r]} diverged at step {step}")
 
 
 def _finish(trial: TrialSpec, agent: Any, runs: RunGroup, eval_returns: list, diverged: list, step: int,
             wall: float, device: torch.device, results_dir: Path, ckpt_path: Path) -> list[SeedResult]:
-    """Artifacts, final tags and the per-seed results."""
+    """Artifacts, final tags, FINISHED, and the per-seed results.
+
+    The final tags of all runs go out together in one write (on the SQLite store one transaction: per-call
+    commits dominate the end of a run). Runs are marked FINISHED only after everything else is stored, so a
+    FINISHED run is a complete one (``targetbench push`` relies on that)."""
     hashes = agent.params_sha256()
     results = []
     with tempfile.TemporaryDirectory(dir=results_dir) as tmp:
@@ -286,11 +366,9 @@ def _finish(trial: TrialSpec, agent: Any, runs: RunGroup, eval_returns: list, di
                 w.writerow(["step", "eval_return_mean"])
                 w.writerows(eval_returns[r])
             torch.save(agent.replica_params(r), folder / "final_params.pt")
-            for name in ("config.yaml", "eval_returns.csv", "final_params.pt"):
-                runs.log_artifact(r, folder / name)
+            runs.log_artifacts(r, folder)  # one call for the three files: per-call store costs dominate here
             outcome = "diverged" if diverged[r] is not None else "completed"
-            runs.set_tags(r, {"outcome": outcome, "params_sha256": hashes[r], "checkpoint": ckpt_path.name})
-            runs.finish(r, "FINISHED")
+            runs.tag(r, {"outcome": outcome, "params_sha256": hashes[r], "checkpoint": ckpt_path.name})
             final = eval_returns[r][-1][1] if eval_returns[r] else float("nan")
             results.append(SeedResult(
                 run_id=runs.run_ids[r], agent=trial.agent, env=trial.env, seed=seed, steps=step,
@@ -298,4 +376,8 @@ def _finish(trial: TrialSpec, agent: Any, runs: RunGroup, eval_returns: list, di
                 sps=round(step / max(wall, 1e-9), 1), trial_hash=trial.trial_hash(seed), status=outcome,
                 diverged_step=diverged[r], parameter_count=agent.parameter_count(),
                 target_bytes=agent.target_bytes(), device=str(device)))
+    runs.background = False
+    runs.flush()
+    for r in range(len(trial.seeds)):
+        runs.finish(r, "FINISHED")
     return results

@@ -5,6 +5,12 @@ Idempotent: a trial (by trial hash) with a FINISHED run in the experiment is ski
 continues from its checkpoint (``<results>/checkpoints``) and its MLflow runs. A group that raises or whose
 worker dies is retried up to the suite's ``retries`` times, then its trials are recorded as failed with the
 error and the sweep goes on. Divergence is an outcome, not a failure: it is never retried.
+
+Tracking outages: groups keep training while the store is away (the trainer keeps unwritten points in its
+checkpoints, and a group starting meanwhile waits for the store; see :mod:`suite.scheduler.worker`). A
+group that completed training while the store was unreachable is *unpushed*, not failed: its runs are left
+as they are, the sweep tries once more to push it at its end, and if the store is still away the sweep
+ends with a :class:`~suite.errors.TrackingError` (exit 3) naming ``targetbench push``.
 """
 from __future__ import annotations
 
@@ -16,13 +22,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from suite.errors import UsageError
+from suite.errors import TrackingError, UsageError
 from suite.scheduler.backend import BACKENDS, Outcome, Task
 from suite.scheduler.cost import estimate
 from suite.scheduler.matrix import (Group, Trial, auto_group_size, available_gpus, default_workers, expand,
                                     make_groups)
 from suite.scheduler.progress import Progress, format_table
 from suite.scheduler.spec import SuiteSpec, load_suite
+from suite.scheduler.worker import STORE_WAIT_S
 
 __all__ = ["run_sweep", "plan_sweep", "SweepSummary", "TrialRecord"]
 
@@ -34,7 +41,7 @@ class TrialRecord:
     env: str
     seed: int
     trial_hash: str
-    status: str  # done | diverged | failed | skipped | planned
+    status: str  # done | diverged | failed | skipped | planned | unpushed (trained; records kept in its checkpoint)
     run_id: str | None = None
     final_eval_return: float | None = None
     error: str | None = None
@@ -43,8 +50,9 @@ class TrialRecord:
 
 @dataclass
 class SweepSummary:
-    """What a sweep did. ``done``, ``skipped``, ``failed`` and ``diverged`` count trials and are disjoint
-    (``done`` = completed in this sweep; ``diverged`` = finished in this sweep with outcome diverged)."""
+    """What a sweep did. ``done``, ``skipped``, ``failed``, ``diverged`` and ``unpushed`` count trials and are
+    disjoint (``done`` = completed in this sweep; ``diverged`` = finished in this sweep with outcome diverged;
+    ``unpushed`` = trained, but the tracking store was unreachable at the end: ``targetbench push``)."""
 
     suite: str
     experiment: str
@@ -55,6 +63,7 @@ class SweepSummary:
     skipped: int = 0
     failed: int = 0
     diverged: int = 0
+    unpushed: int = 0
     planned: int = 0
     groups: int = 0
     group_size: int = 0
@@ -158,6 +167,10 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
         ensure_store(uri)  # once, before any worker opens it
         store = StoreView(uri, experiment, results_dir / "artifacts")
         finished = store.finished()
+        try:  # what a killed sweep could not settle: each finished trial keeps only its FINISHED run
+            store.prune_superseded(finished)
+        except Exception as exc:  # bookkeeping must not stop the sweep
+            print(f"[sweep] could not soft-delete superseded runs: {exc}", file=sys.stderr)
     plan = plan_sweep(spec, workers=n_workers, overrides=overrides, steps=steps, finished=finished)
     summary = SweepSummary(suite=spec.name, experiment=experiment, tracking_uri=uri, backend=backend,
                            groups=len(plan.groups), group_size=plan.group_size, workers=n_workers, dry_run=dry_run,
@@ -183,10 +196,11 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
         job = {"agent": g.config.agent, "env": g.config.env, "seeds": list(g.seeds), "steps": g.config.steps,
                "overrides": g.config.overrides, "variant": g.config.variant, "suite": spec.name,
                "tracking_uri": abs_uri, "experiment": experiment, "results_dir": str(results_dir.resolve()),
-               "checkpoint_dir": str((results_dir / "checkpoints").resolve())}
+               "checkpoint_dir": str((results_dir / "checkpoints").resolve()), "store_wait_s": STORE_WAIT_S}
         tasks.append(Task(g, job, spec.retries, spec.resources.num_cpus, spec.resources.num_gpus))
 
     lock = threading.Lock()
+    unpushed: list[Task] = []
 
     def on_outcome(task: Task, out: Outcome) -> None:
         from suite.scheduler.worker import job_tags
@@ -194,6 +208,17 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
         g = task.group
         tags = job_tags(task.job)
         with lock:
+            if not out.ok and (out.error or "").startswith("UnpushedError"):
+                # Trained and checkpointed; only the records are missing. Its runs must not be marked failed.
+                unpushed.append(task)
+                for h in g.trial_hashes:
+                    records[h].status, records[h].error, records[h].attempts = "unpushed", out.error, out.attempts
+                return
+            if not out.ok and (out.error or "").startswith("TrackingError"):
+                # This group waited for the store as long as a group waits, in vain: groups starting later
+                # should not each wait again (the sweep would take hours to fail).
+                for t in tasks:
+                    t.job["store_wait_s"] = 0
             try:
                 if out.ok:
                     store.settle(g.trial_hashes, [r["run_id"] for r in out.results], tags)
@@ -232,16 +257,60 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
             RayBackend(workers, ray_address).run(tasks, bar, on_outcome)
     finally:
         bar.close()
+    if unpushed:
+        _push_unpushed(unpushed, records, store, progress)
     summary.trials = list(records.values())
     _count(summary)
     summary.wall_s = round(time.perf_counter() - t0, 2)
     if progress:
         print(format_table(summary.trials), file=sys.stderr)
         print(f"sweep {spec.name}: done {summary.done}, diverged {summary.diverged}, skipped {summary.skipped}, "
-              f"failed {summary.failed} in {summary.wall_s / 60:.1f} min", file=sys.stderr, flush=True)
+              f"failed {summary.failed}, unpushed {summary.unpushed} in {summary.wall_s / 60:.1f} min",
+              file=sys.stderr, flush=True)
+    if summary.unpushed:
+        failed = f"; {summary.failed} other trials failed" if summary.failed else ""
+        err = TrackingError(f"{summary.unpushed} trials finished training but the tracking store {uri} was "
+                            f"unreachable when they ended{failed}; their records are kept in checkpoints under "
+                            f"{results_dir / 'checkpoints'}: once the store is back, run `targetbench push "
+                            f"--results {results_dir}` (or rerun the sweep)")
+        err.summary = summary  # type: ignore[attr-defined]  (callers that want the table still get it)
+        raise err
     return summary
 
 
+def _push_unpushed(tasks: list[Task], records: dict[str, TrialRecord], store: Any, progress: bool) -> None:
+    """One more try, at the end of the sweep, to write the records of groups that finished training while the
+    store was away (the outage may be over). Only complete checkpoints are pushed: nothing trains here."""
+    from suite.push import push_checkpoint
+    from suite.scheduler.worker import job_tags
+    from suite.trainer import checkpoint_path
+    from suite.trial import build_trial
+
+    if progress:
+        print(f"[sweep] pushing the records of {sum(len(t.group.seeds) for t in tasks)} trials that finished "
+              "while the tracking store was unreachable", file=sys.stderr, flush=True)
+    for task in tasks:
+        job = task.job
+        try:
+            trial = build_trial(job["agent"], job["env"], job["seeds"], steps=job.get("steps"),
+                                overrides=job.get("overrides") or {})
+            results = push_checkpoint(checkpoint_path(trial, Path(job["checkpoint_dir"])),
+                                      results_dir=Path(job["results_dir"]))
+        except Exception as exc:  # still unreachable, or anything else: the trials stay unpushed, with the reason
+            for h in task.group.trial_hashes:
+                records[h].error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"[:500]
+            continue
+        try:
+            store.settle(task.group.trial_hashes, [r.run_id for r in results], job_tags(job))
+        except Exception as exc:  # bookkeeping must not stop the sweep
+            print(f"[sweep] could not update run tags for {task.group.label}: {exc}", file=sys.stderr)
+        for r in results:
+            rec = records.get(r.trial_hash)
+            if rec is not None:
+                rec.status = "diverged" if r.status == "diverged" else "done"
+                rec.run_id, rec.final_eval_return, rec.error = r.run_id, r.final_eval_return, None
+
+
 def _count(summary: SweepSummary) -> None:
-    for name in ("done", "skipped", "failed", "diverged", "planned"):
+    for name in ("done", "skipped", "failed", "diverged", "unpushed", "planned"):
         setattr(summary, name, sum(1 for t in summary.trials if t.status == name))

@@ -5,7 +5,10 @@
 - after a group ends: the ``variant``/``suite`` tags on its runs; for a group that failed for good, its runs are
   left FAILED with an ``error`` tag (a trial that never got a run gets a FAILED run of its own so the analysis
   counts it); superseded attempts of a trial (not FINISHED, not the latest attempt) are soft-deleted
-  (MLflow lifecycle ``deleted``, restorable) so that each trial has one run in the experiment.
+  (MLflow lifecycle ``deleted``, restorable) so that each trial has one run in the experiment;
+- when a sweep starts: unfinished runs of trials that already have a FINISHED run are soft-deleted too. A
+  sweep killed between a trial's end and that bookkeeping leaves them behind, and the next sweep skips the
+  trial, so it would never clean them up otherwise.
 """
 from __future__ import annotations
 
@@ -67,6 +70,15 @@ class StoreView:
             if h:
                 out[h] = run
         return out
+
+    def prune_superseded(self, finished: Mapping[str, Any]) -> int:
+        """Soft-delete the unfinished runs of trials in ``finished`` (trial_hash -> its FINISHED run): attempts
+        left behind by a sweep killed before it could settle them. Returns how many were deleted."""
+        stale = [r.info.run_id for r in self._search("attributes.status != 'FINISHED'")
+                 if r.data.tags.get("trial_hash") in finished]
+        for rid in stale:
+            retry(lambda: self.client.delete_run(rid))
+        return len(stale)
 
     def runs_of(self, trial_hash: str) -> list[Any]:
         """Every active run of one trial, oldest first."""

@@ -5,6 +5,13 @@ The subprocess speaks one JSON object per stdout line: ``{"event": "progress", "
 at every evaluation (and once when it resumes from a checkpoint), then ``{"event": "result", "results": [...]}`` or ``{"event": "error", "error": "..."}``. Training
 always runs with ``resume=True``: a group whose checkpoint exists continues from it (same MLflow runs), one
 without starts fresh.
+
+Tracking outages: a store that goes away mid-run does not stop training (the trainer keeps unwritten points in
+its checkpoints). A store that does not answer when the group *starts* is waited for, with backoff, up to
+``job["store_wait_s"]`` seconds (default :data:`STORE_WAIT_S`; the scheduler sets 0 once one group has waited
+in vain). A group whose training completed but whose records could not be written ends with an
+``UnpushedError``: its final checkpoint holds them, for a retry, the scheduler's end-of-sweep push or
+``targetbench push``.
 """
 from __future__ import annotations
 
@@ -13,10 +20,14 @@ import re
 import resource
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["run_group", "job_tags", "main"]
+__all__ = ["run_group", "job_tags", "main", "STORE_WAIT_S"]
+
+#: how long a group waits for a tracking store that does not answer when it starts (seconds)
+STORE_WAIT_S = 120.0
 
 _STEP_RE = re.compile(r"\] step (\d+)/(\d+)")
 _RESUMED_RE = re.compile(r"\] resumed at step (\d+)")
@@ -50,11 +61,27 @@ def run_group(job: dict[str, Any], on_step: Callable[[int, bool], None] | None =
         if say is not None:
             say(msg)
 
-    results = trainer.train(trial, tracking_uri=job["tracking_uri"], experiment=job["experiment"],
-                            results_dir=Path(job["results_dir"]),
-                            checkpoint_dir=Path(job["checkpoint_dir"]) if job.get("checkpoint_dir") else None,
-                            resume=True, progress=progress, extra_tags=tags)
-    return [r.to_json() for r in results]
+    from suite.errors import TrackingError
+
+    deadline = time.monotonic() + float(job.get("store_wait_s", STORE_WAIT_S))
+    delay = 2.0
+    while True:
+        try:
+            results = trainer.train(trial, tracking_uri=job["tracking_uri"], experiment=job["experiment"],
+                                    results_dir=Path(job["results_dir"]),
+                                    checkpoint_dir=Path(job["checkpoint_dir"]) if job.get("checkpoint_dir") else None,
+                                    resume=True, progress=progress, extra_tags=tags)
+            return [r.to_json() for r in results]
+        except trainer.UnpushedError:
+            raise  # trained and checkpointed: free the worker; the records are pushed later
+        except TrackingError as exc:
+            # The store did not answer as the group started (nothing trained yet, or it resumes from its last
+            # checkpoint): wait for it rather than burn the group's retries in a few seconds.
+            if time.monotonic() + delay > deadline:
+                raise
+            progress(f"[{job['agent']} {job['env']}] tracking store unavailable ({exc}); retrying in {delay:.0f} s")
+            time.sleep(delay)
+            delay = min(2 * delay, 30.0)
 
 
 def _emit(obj: dict[str, Any]) -> None:

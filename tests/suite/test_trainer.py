@@ -51,9 +51,9 @@ def test_truncation_bootstraps_termination_does_not(tmp_path, monkeypatch, env, 
     stored, ends = [], []
     orig_observe, orig_step = QAgent.observe, ReplicaEnvs.step
 
-    def observe(self, obs, action, reward, next_obs, terminated):
+    def observe(self, obs, action, reward, next_obs, terminated, truncated=None):
         stored.append(terminated.copy())
-        return orig_observe(self, obs, action, reward, next_obs, terminated)
+        return orig_observe(self, obs, action, reward, next_obs, terminated, truncated)
 
     def step(self, actions):
         res = orig_step(self, actions)

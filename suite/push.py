@@ -1,0 +1,256 @@
+"""``targetbench push``: write to the tracking store what training kept on disk because the store was down.
+
+A run whose store was unreachable when it ended (``targetbench run`` exits 3, a sweep reports its trials as
+unpushed) keeps everything its MLflow runs still need in its final checkpoint: the metric points never
+written, and what finishing the runs takes (final tags, artifacts, FINISHED status). ``push`` looks at every
+checkpoint in the checkpoint folder and completes the runs of each complete one whose runs are not all
+FINISHED in the store the checkpoint names (or ``--tracking-uri``), by resuming it: a complete checkpoint
+resumes without training (:func:`suite.trainer.train`). Points the store already has are recognised by it,
+so pushing after a partial push, or twice, duplicates nothing; a second push finds nothing to do and says so.
+
+Checkpoints of trials that stopped before their last step are listed and left alone (push never trains:
+resume them with ``targetbench run ... --resume`` or by rerunning the sweep).
+
+Wired into :mod:`suite.cli` like ``convergence``: ``add_arguments(parser)`` and ``main(args) -> int``.
+Exit status: 0 when everything that needed pushing was pushed (or nothing needed it), 3 when a tracking store
+is unreachable (checked for every store before anything is written: nothing changes) or does not have a
+checkpoint's runs, 4 when a checkpoint cannot be read (the others are still pushed in both cases).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from suite.errors import CheckpointError, TrackingError, UsageError
+
+__all__ = ["add_arguments", "main", "push_checkpoint", "trial_from_checkpoint", "PushReport"]
+
+#: the checkpoint entries push reads (a cheap, memory-mapped look: replay buffers are not read)
+_META = ("trial_hash", "agent_name", "env", "seeds", "step", "run_ids", "pending", "complete", "trial",
+         "tracking_uri", "experiment", "results_dir", "extra_tags", "format_version")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``push`` command's flags to ``p``."""
+    p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
+    p.add_argument("--checkpoint-dir", default=None, help="checkpoint folder (default: RESULTS/checkpoints)")
+    p.add_argument("--tracking-uri", default=None,
+                   help="push into this store instead of the one each checkpoint recorded (credentials from "
+                        "$MLFLOW_TRACKING_USERNAME/PASSWORD, never from the checkpoint)")
+
+
+@dataclass
+class PushReport:
+    """What one ``push`` did: counts of trials (seeds) and the per-trial lines it printed."""
+
+    pushed: int = 0
+    complete: int = 0
+    unfinished: int = 0
+    old: int = 0
+    unreadable: int = 0
+    missing: int = 0
+    points: int = 0
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Checkpoint:
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        seeds = ",".join(str(s) for s in self.meta.get("seeds") or [])
+        return f"{self.meta.get('agent_name')} {self.meta.get('env')} seeds {seeds}"
+
+
+def _peek(path: Path) -> dict[str, Any]:
+    """The entries of ``_META`` of a checkpoint, without reading its tensors (``mmap``); same checks as
+    :func:`suite.checkpoint.load_checkpoint` except the trial hash."""
+    import torch
+
+    from suite.checkpoint import FORMAT_VERSION
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # torch raises many kinds for truncated or foreign files
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a TargetBench checkpoint "
+                              f"({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path} has an unknown format; expected format_version {FORMAT_VERSION}")
+    return {k: data[k] for k in _META if k in data}
+
+
+def trial_from_checkpoint(meta: dict[str, Any]) -> Any:
+    """Rebuild the :class:`~suite.trial.TrialSpec` a checkpoint was written for, from its ``trial`` entry (the
+    resolved config and the seeds), and check it against the checkpoint's group hash."""
+    from agents import get_agent
+    from suite.envs import validate_env_options
+    from suite.trial import TrainConfig, TrialSpec
+
+    resolved = meta["trial"]
+    try:
+        family = resolved["family"]
+        trial = TrialSpec(agent=resolved["agent"], env=resolved["env"], family=family,
+                          seeds=tuple(int(s) for s in resolved["seeds"]),
+                          agent_config=get_agent(resolved["agent"]).config_cls.for_family(family,
+                                                                                           resolved["agent_config"]),
+                          env_options=validate_env_options(resolved["env"], dict(resolved["env_options"])),
+                          train=TrainConfig.for_family(family, resolved["train"]))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"the trial recorded in the checkpoint cannot be rebuilt: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if trial.group_hash() != meta.get("trial_hash"):
+        raise CheckpointError(f"the trial recorded in the checkpoint rebuilds to group {trial.group_hash()}, not "
+                              f"{meta.get('trial_hash')} (another agent or config version)")
+    return trial
+
+
+def _check_store(uri: str) -> None:
+    """Raise :class:`TrackingError` unless the store answers. A SQLite store must already exist: push never
+    creates one (the runs it completes live in it)."""
+    from suite.tracking import ensure_store
+
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        raise TrackingError(f"tracking store {uri} does not exist; pass --tracking-uri with the store the runs "
+                            "were recorded in")
+    ensure_store(uri)
+
+
+def _statuses(uri: str, run_ids: list[str]) -> list[str | None]:
+    """Each run's status in the store (``None``: the store does not have it)."""
+    from suite.tracking import _import_mlflow, _one_line
+
+    mlflow = _import_mlflow()
+    client = mlflow.MlflowClient(uri)
+    out: list[str | None] = []
+    for rid in run_ids:
+        try:
+            out.append(client.get_run(rid).info.status)
+        except mlflow.exceptions.MlflowException as exc:
+            if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                out.append(None)
+            else:
+                raise TrackingError(f"tracking store {uri} cannot be read: {_one_line(exc)}") from None
+        except Exception as exc:
+            raise TrackingError(f"tracking store {uri} cannot be read: {_one_line(exc)}") from None
+    return out
+
+
+def push_checkpoint(path: Path, *, tracking_uri: str | None = None, results_dir: Path | None = None,
+                    progress: Callable[[str], None] | None = None) -> list[Any]:
+    """Complete the runs of one complete checkpoint in its store (or ``tracking_uri``): write its kept
+    points and tags, its artifacts and final tags, and mark the runs FINISHED. Trains nothing; returns the
+    per-seed :class:`~suite.trainer.SeedResult`. Raises :class:`CheckpointError` for a checkpoint that is
+    not complete or cannot be rebuilt, :class:`TrackingError` when the store cannot be written."""
+    from suite.trainer import checkpoint_path, train
+
+    path = Path(path)
+    meta = _peek(path)
+    if "trial" not in meta or "tracking_uri" not in meta:
+        raise CheckpointError(f"checkpoint {path} was written before push support; rerun its command with --resume")
+    if not meta.get("complete"):
+        raise CheckpointError(f"checkpoint {path} is of a run that stopped at step {meta.get('step')}; push "
+                              "does not train: resume it with --resume")
+    trial = trial_from_checkpoint(meta)
+    if checkpoint_path(trial, path.parent) != path:
+        expected = checkpoint_path(trial, path.parent).name
+        raise CheckpointError(f"checkpoint {path} has been renamed; expected {expected}")
+    recorded = Path(meta.get("results_dir") or "")
+    results = recorded if meta.get("results_dir") and recorded.is_dir() else Path(results_dir or "results")
+    results.mkdir(parents=True, exist_ok=True)  # artifacts are staged in a temporary folder there
+    return train(trial, tracking_uri=tracking_uri or meta["tracking_uri"], experiment=meta["experiment"],
+                 results_dir=results, checkpoint_dir=path.parent, resume=True,
+                 progress=progress or (lambda m: None), extra_tags=meta.get("extra_tags") or {})
+
+
+def push(checkpoint_dir: Path, *, tracking_uri: str | None = None, results_dir: Path | None = None,
+         say: Callable[[str], None] = print) -> PushReport:
+    """Push every checkpoint of ``checkpoint_dir`` that needs it; see the module docstring."""
+    from suite.tracking import RunGroup
+
+    report = PushReport()
+
+    def line(text: str) -> None:
+        report.lines.append(text)
+        say(text)
+
+    found: list[_Checkpoint] = []
+    for path in sorted(Path(checkpoint_dir).glob("*.pt")) if Path(checkpoint_dir).is_dir() else []:
+        try:
+            found.append(_Checkpoint(path, _peek(path)))
+        except CheckpointError as exc:
+            report.unreadable += 1
+            line(f"unreadable: {exc}")
+    candidates = []
+    for ck in found:
+        n = len(ck.meta.get("seeds") or [])
+        if "trial" not in ck.meta or "tracking_uri" not in ck.meta:
+            report.old += n
+            line(f"skipped {ck.label}: {ck.path.name} was written before push support; if its runs are not "
+                 "finished, rerun its command with --resume")
+        elif not ck.meta.get("complete"):
+            report.unfinished += n
+            line(f"not finished {ck.label}: training stopped at step {ck.meta.get('step')} of "
+                 f"{ck.meta['trial']['train']['steps']} (or is running); push does not train: resume it with "
+                 "--resume or rerun the sweep")
+        else:
+            candidates.append(ck)
+
+    # Every store must answer before anything is written: an unreachable one changes nothing anywhere.
+    uris = {tracking_uri or ck.meta["tracking_uri"] for ck in candidates}
+    for uri in sorted(uris):
+        _check_store(uri)
+    todo = []
+    for ck in candidates:
+        uri = tracking_uri or ck.meta["tracking_uri"]
+        statuses = _statuses(uri, list(ck.meta["run_ids"]))
+        if None in statuses:
+            report.missing += len(statuses)
+            line(f"not in the store {ck.label}: run {ck.meta['run_ids'][statuses.index(None)]} of {ck.path.name} "
+                 f"is not in {uri}; pass --tracking-uri with the store its runs were recorded in")
+        elif all(s == "FINISHED" for s in statuses):
+            report.complete += len(statuses)
+        else:
+            todo.append(ck)
+
+    for ck in todo:
+        pending = RunGroup.count(ck.meta.get("pending") or [])
+        results = push_checkpoint(ck.path, tracking_uri=tracking_uri, results_dir=results_dir)
+        for r, res in enumerate(results):
+            points = pending[r] if r < len(pending) else 0
+            report.pushed += 1
+            report.points += points
+            line(f"pushed {res.agent} {res.env} seed {res.seed}: {points} kept metric points written, artifacts "
+                 f"and final tags logged, run {res.run_id} FINISHED ({res.status})")
+    return report
+
+
+def main(args: argparse.Namespace) -> int:
+    """``targetbench push``: one line per trial pushed or left alone, then a summary line."""
+    results = Path(args.results or os.environ.get("TARGETBENCH_RESULTS", "results"))
+    ckdir = Path(args.checkpoint_dir) if args.checkpoint_dir else results / "checkpoints"
+    if args.checkpoint_dir and not ckdir.is_dir():
+        raise UsageError(f"--checkpoint-dir {ckdir} is not a folder")
+    report = push(ckdir, tracking_uri=args.tracking_uri, results_dir=results)
+    left = []
+    if report.unfinished:
+        left.append(f"{report.unfinished} not finished training")
+    if report.old:
+        left.append(f"{report.old} in older checkpoints")
+    if report.unreadable:
+        left.append(f"{report.unreadable} unreadable checkpoints")
+    if report.missing:
+        left.append(f"{report.missing} whose runs are not in the store")
+    tail = f"; left alone: {', '.join(left)}" if left else ""
+    if report.pushed:
+        print(f"push: {report.pushed} trials pushed ({report.points} kept metric points), "
+              f"{report.complete} already complete{tail}")
+    else:
+        print(f"push: nothing to push in {ckdir}: {report.complete} trials already complete{tail}")
+    sys.stdout.flush()
+    return 3 if report.missing else 4 if report.unreadable else 0
