@@ -236,6 +236,8 @@ def main(args: argparse.Namespace) -> int:
     ckdir = Path(args.checkpoint_dir) if args.checkpoint_dir else results / "checkpoints"
     if args.checkpoint_dir and not ckdir.is_dir():
         raise UsageError(f"--checkpoint-dir {ckdir} is not a folder")
+    if not args.checkpoint_dir and not results.is_dir():  # a mistyped --results must not look like success
+        raise UsageError(f"results folder {results} does not exist; pass the --results of the runs to push")
     report = push(ckdir, tracking_uri=args.tracking_uri, results_dir=results)
     left = []
     if report.unfinished:

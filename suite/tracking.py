@@ -72,6 +72,17 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _dispose_engines() -> None:
+    """Close MLflow's cached SQLAlchemy engines (pooled connections to the side file being renamed)."""
+    try:
+        from mlflow.store.db import utils as db_utils  # noqa: PLC0415
+
+        for engine in getattr(db_utils, "_engine_cache", {}).values():  # absent in some MLflow versions
+            engine.dispose()
+    except Exception:  # only an optimisation: the rename works with open connections on POSIX
+        pass
+
+
 def ensure_store(uri: str) -> None:
     """Make sure the store exists and answers, before any worker opens it.
 
@@ -86,6 +97,15 @@ def ensure_store(uri: str) -> None:
             if db.exists() and not os.access(db, os.W_OK):
                 raise PermissionError(f"{db} is read-only")
             with _file_lock(db.with_name(db.name + ".lock")):
+                if not db.exists():
+                    # MLflow's schema migrations are not transactional on SQLite: a kill during them would leave
+                    # a store every later run refuses. Build the schema in a side file, then rename it in place.
+                    init = db.with_name(db.name + ".init")
+                    for stale in (init, init.with_name(init.name + "-journal")):
+                        stale.unlink(missing_ok=True)
+                    mlflow.MlflowClient(f"sqlite:///{init.as_posix()}").search_experiments(max_results=1)
+                    _dispose_engines()
+                    os.replace(init, db)
                 mlflow.MlflowClient(uri).search_experiments(max_results=1)
         except TrackingError:
             raise

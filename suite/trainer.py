@@ -189,6 +189,8 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
     base_tags = {"agent": trial.agent, "env": trial.env, "family": trial.family, "target_rule": target_rule,
                  "bootstrap_rule": agent.bootstrap.name, "group_hash": group, "batch_seeds": ",".join(map(str, trial.seeds)),
                  **provenance_tags(device), **(extra_tags or {})}
+    if resume and state is None:
+        _drop_orphan_runs(client, experiment_id, group, say)
     try:
         runs = RunGroup(client, experiment_id,
                         run_names=[f"{trial.agent}/{trial.env}/seed{s}" for s in trial.seeds],
@@ -305,6 +307,20 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
         return _finish(trial, agent, runs, eval_returns, diverged, step, wall, device, results_dir, ckpt_path)
     except TrackingError as exc:  # the final checkpoint holds all that is still needed to finish the runs
         raise UnpushedError(_unpushed_message(exc, runs.pending_points, ckpt_path)) from None
+
+
+def _drop_orphan_runs(client: Any, experiment_id: str, group: str, say: Callable[[str], None]) -> None:
+    """A resume with no checkpoint starts fresh: runs of this group left unfinished by a process killed before
+    its first checkpoint can never be continued, so they are soft-deleted (one run per seed stays visible)."""
+    try:
+        stale = client.search_runs([experiment_id], f"tags.group_hash = '{group}' and attributes.status != 'FINISHED'",
+                                   max_results=1000)
+        for run in stale:
+            client.delete_run(run.info.run_id)
+        if stale:
+            say(f"deleted {len(stale)} unfinished run(s) of this trial that no checkpoint continues")
+    except Exception as exc:  # tidying only: never fail a run for it
+        say(f"could not tidy unfinished runs of this trial: {exc}")
 
 
 def checkpoint_path(trial: TrialSpec, checkpoint_dir: Path) -> Path:

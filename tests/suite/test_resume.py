@@ -10,7 +10,7 @@ fresh), training and evaluation between checkpoints, the checkpoint write and th
 final checkpoint, flush and artifact upload. Load on a shared machine still moves the exact landing point;
 the seed, the plan and where each kill landed are in every assertion message and in the fault log.
 
-A kill while the very first run creates the SQLite store is a separate (xfail: product bug) test below.
+A kill while the very first run creates the SQLite store is a separate test below.
 """
 import json
 import os
@@ -361,10 +361,6 @@ ensure_store(sys.argv[1])
 
 
 @pytest.mark.fault
-@pytest.mark.xfail(strict=True, reason="product bug: suite/tracking.py ensure_store migrates a new SQLite store in "
-                   "place; MLflow's migrations are not transactional on SQLite, so a kill during them leaves a store "
-                   "every later run refuses ('table ... already exists'). Fix: initialise into a temporary file "
-                   "next to it and os.replace it into place under the lock.")
 def test_sigkill_during_store_creation_leaves_a_usable_store(tmp_path, fault_log):
     """The very first run on a new results folder creates the store; a SIGKILL while MLflow migrates it (about
     300 schema statements, seconds on a loaded machine) must not leave a store that no later run can open."""
