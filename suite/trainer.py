@@ -6,6 +6,7 @@ Step counts are env steps per replica; every replica steps once per loop iterati
 from __future__ import annotations
 
 import csv
+import io
 import math
 import sys
 import tempfile
@@ -381,7 +382,11 @@ def _finish(trial: TrialSpec, agent: Any, runs: RunGroup, eval_returns: list, di
                 w = csv.writer(f)
                 w.writerow(["step", "eval_return_mean"])
                 w.writerows(eval_returns[r])
-            torch.save(agent.replica_params(r), folder / "final_params.pt")
+            # Serialised in memory first: torch.save to a path turns a full disk into an opaque RuntimeError,
+            # a plain write raises the OSError that the CLI reports as exit 5.
+            buffer = io.BytesIO()
+            torch.save(agent.replica_params(r), buffer)
+            (folder / "final_params.pt").write_bytes(buffer.getvalue())
             runs.log_artifacts(r, folder)  # one call for the three files: per-call store costs dominate here
             outcome = "diverged" if diverged[r] is not None else "completed"
             runs.tag(r, {"outcome": outcome, "params_sha256": hashes[r], "checkpoint": ckpt_path.name})
