@@ -459,8 +459,11 @@ class RunGroup:
     def finish(self, replica: int, status: str = "FINISHED") -> None:
         self._retry(lambda: self.client.set_terminated(self.run_ids[replica], status=status))
 
-    @staticmethod
-    def _retry(call: Any, attempts: int = 5) -> Any:
+    #: first back-off between write attempts, doubled each time (tests set it to 0)
+    RETRY_BACKOFF_S = 0.2
+
+    @classmethod
+    def _retry(cls, call: Any, attempts: int = 5) -> Any:
         # SQLite under many writers can answer "database is locked", and a server can blink; back off instead
         # of failing the run.
         for i in range(attempts):
@@ -469,4 +472,4 @@ class RunGroup:
             except Exception as exc:
                 if i == attempts - 1:
                     raise TrackingError(f"tracking store write failed after {attempts} tries: {_one_line(exc)}") from None
-                time.sleep(0.2 * 2 ** i)
+                time.sleep(cls.RETRY_BACKOFF_S * 2 ** i)

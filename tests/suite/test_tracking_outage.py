@@ -212,7 +212,7 @@ def test_background_write_failures_mid_run_lose_nothing(tmp_path, monkeypatch, f
             raise sqlite3.OperationalError("database is locked")
         return orig_write(self, batches, tags)
     monkeypatch.setattr(_SqliteMetricWriter, "write", write)
-    monkeypatch.setattr(RunGroup, "_retry", staticmethod(lambda call, attempts=5: _fast_retry(call, attempts)))
+    monkeypatch.setattr(RunGroup, "RETRY_BACKOFF_S", 0.0)
     messages: list[str] = []
     got = train(tiny_trial(), tracking_uri=f"sqlite:///{tmp_path}/m.db", experiment="t", results_dir=tmp_path,
                 checkpoint_dir=tmp_path / "ck", progress=messages.append)
@@ -229,16 +229,6 @@ def test_background_write_failures_mid_run_lose_nothing(tmp_path, monkeypatch, f
     assert len(rows) == expected and duplicates(rows) == 0
     fault_log(kind="write-errors", failed_writes=10, points_expected=expected, points_stored=len(rows),
               lost=expected - len(rows), duplicated=duplicates(rows))
-
-
-def _fast_retry(call, attempts):
-    from suite.tracking import _one_line
-    for i in range(attempts):
-        try:
-            return call()
-        except Exception as exc:
-            if i == attempts - 1:
-                raise TrackingError(f"tracking store write failed after {attempts} tries: {_one_line(exc)}") from None
 
 
 def test_sqlite_writer_stores_what_mlflow_log_batch_stores(tmp_path):
