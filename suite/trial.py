@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from agents import AgentConfig, get_agent
+from agents.agent import KERNELS
 from agents.config import ConfigError, parse_value, spec
 from suite.envs import get_spec, validate_env_options
 from suite.errors import UsageError
@@ -41,7 +42,12 @@ class TrainConfig:
     device: str = spec("auto", "torch device: auto, cpu, cuda or cuda:N")
     # One thread suits these small networks and keeps replicas bitwise independent: with more, MKL may split
     # a one-replica matrix product along its inner dimension, which changes the last bits.
-    threads: int = spec(1, "torch intra-op CPU threads (0 = torch's default)", min=0)
+    threads: int = spec(1, "CPU threads: numpy-kernel agents split their replicas over them, other agents use "
+                           "them as torch intra-op threads (0 = all cores / torch's default)", min=0)
+    # Like device and threads, which code computes the (same) math is not part of a trial's identity; the run
+    # records what was used (tag ``kernels``).
+    kernels: str = spec("auto", "auto: numpy kernels for MLP agents with a copy-based target on the CPU "
+                                "(agents/nn/host_mlp.py); torch: torch autograd for every agent")
 
     @classmethod
     def for_family(cls, family: str, overrides: Mapping[str, Any]) -> "TrainConfig":
@@ -56,6 +62,8 @@ class TrainConfig:
         cfg = cls(**values)
         for f in dataclasses.fields(cfg):
             AgentConfig._check_range(f, getattr(cfg, f.name))
+        if cfg.kernels not in KERNELS:
+            raise ConfigError(f"train.kernels={cfg.kernels!r} is not valid; allowed: {', '.join(KERNELS)}")
         return cfg
 
 
@@ -93,6 +101,10 @@ def _canonical_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+#: train settings that choose how, not what, is computed: kept out of trial identity and the resolved record
+_NOT_IDENTITY = ("device", "threads", "kernels")
+
+
 @dataclass(frozen=True)
 class TrialSpec:
     """Everything that decides a trial group's numbers, resolved and validated."""
@@ -110,10 +122,10 @@ class TrialSpec:
         return {"agent": self.agent, "env": self.env, "family": self.family,
                 "agent_config": self.agent_config.to_dict(), "env_options": dict(self.env_options),
                 "train": {k: v for k, v in dataclasses.asdict(self.train).items()
-                          if k not in ("device", "threads")}}
+                          if k not in _NOT_IDENTITY}}
 
     def trial_hash(self, seed: int) -> str:
-        """Identity of one (agent, env, config, seed) trial: device and thread count are not part of it."""
+        """Identity of one (agent, env, config, seed) trial: device, thread count and kernels are not part of it."""
         return _canonical_hash({**self.resolved(), "seed": int(seed)})
 
     def group_hash(self) -> str:
