@@ -103,18 +103,9 @@ class QAgent:
                                    [numpy_rng(s, "replay") for s in self.seeds], self.device,
                                    frame_stack=family == "atari")
         self.updates = 0
-        # numpy views of the (now flattened) parameters; None where torch computes
-        self._host_actor = self._host_learner = None
-        if kernels == "auto" and self.device.type == "cpu":
-            cls = type(self)
-            if cls.greedy_actions is QAgent.greedy_actions and HostMLP.supports(self.online):
-                self._host_actor = HostMLP(self.online)
-            if self.uses_host_learning():
-                online = self._host_actor or HostMLP(self.online)
-                self._host_learner = (online, HostMLP(self.target_rule.network))
-        parts = min(max(1, threads), self.num_replicas // self.MIN_REPLICAS_PER_THREAD)
-        self._row_chunks = chunks(self.num_replicas, parts) if self._host_learner is not None and parts > 1 else []
+        self._kernel_choice, self._threads = kernels, threads
         self._pool: ThreadPoolExecutor | None = None
+        self._bind_kernels()
 
     # -- components (override points) ---------------------------------------------------------------------
     def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
@@ -140,6 +131,23 @@ class QAgent:
         kind = LinearSchedule if cfg.epsilon_schedule == "linear" else ExponentialSchedule
         return kind(cfg.epsilon_start, cfg.epsilon_end, duration)
 
+    def _bind_kernels(self) -> None:
+        """Pick numpy or torch for acting and learning, for the current online network and target rule (tests and
+        variants may swap them after construction; ``_check_kernels`` re-binds then)."""
+        self._host_actor = self._host_learner = None
+        if self._kernel_choice == "auto" and self.device.type == "cpu":
+            if type(self).greedy_actions is QAgent.greedy_actions and HostMLP.supports(self.online):
+                self._host_actor = HostMLP(self.online)  # numpy views of the (flattened) parameters
+            if self.uses_host_learning():
+                self._host_learner = (self._host_actor or HostMLP(self.online), HostMLP(self.target_rule.network))
+        parts = min(max(1, self._threads), self.num_replicas // self.MIN_REPLICAS_PER_THREAD)
+        self._row_chunks = chunks(self.num_replicas, parts) if self._host_learner is not None and parts > 1 else []
+        self._bound_to = (self.online, self.target_rule)
+
+    def _check_kernels(self) -> None:
+        if self._bound_to[0] is not self.online or self._bound_to[1] is not self.target_rule:
+            self._bind_kernels()
+
     def uses_host_learning(self) -> bool:
         """Whether the update's loss and gradient are exactly what ``td_gradients`` computes: the base agent's
         ``loss`` and ``next_values`` (max or double bootstrap, mse or huber), an MLP, and a target rule that
@@ -153,6 +161,7 @@ class QAgent:
     @property
     def kernels(self) -> str:
         """What computes acting and learning here: ``numpy`` (both), ``numpy-act`` (acting only) or ``torch``."""
+        self._check_kernels()
         if self._host_learner is not None:
             return "numpy"
         return "numpy-act" if self._host_actor is not None else "torch"
@@ -160,8 +169,9 @@ class QAgent:
     # -- acting -------------------------------------------------------------------------------------------
     def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
         """argmax_a Q_θ(s, a) per replica for observations ``[R, *obs_shape]``."""
+        self._check_kernels()
         if self._host_actor is not None:
-            return self._host_actor.q_values(np.asarray(obs)[:, None]).argmax(axis=-1)[:, 0]
+            return self._host_actor.greedy(np.asarray(obs))
         q = self.online.act_values(torch.as_tensor(obs, device=self.device).unsqueeze(1))
         return q[:, 0].argmax(dim=-1).cpu().numpy()
 
@@ -206,6 +216,7 @@ class QAgent:
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One gradient step for every replica; returns per-replica metrics ``{name: [R]}``."""
+        self._check_kernels()
         if self._host_learner is not None:
             loss, metrics = self._host_gradients(batch)
         else:

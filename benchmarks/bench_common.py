@@ -64,12 +64,14 @@ class EnvBench:
             sets.append(f"train.device={device}")
         return sets
 
-    def ours_argv(self, seeds: str, steps: int, tmp: Path, device: str | None = None) -> list[str]:
-        """``targetbench run`` arguments (without the program name), every store in ``tmp``."""
+    def ours_argv(self, seeds: str, steps: int, tmp: Path, device: str | None = None,
+                  threads: int = 1) -> list[str]:
+        """``targetbench run`` arguments (without the program name), every store in ``tmp``. ``threads`` is
+        ``train.threads``: the 16-seed contender gets the two cores the reference's two processes get."""
         argv = ["run", "--agent", "dqn", "--env", self.env_id, "--seed", seeds, "--steps", str(steps), "--json",
                 "--quiet", "--tracking-uri", f"sqlite:///{tmp}/m.db", "--results", str(tmp),
                 "--checkpoint-dir", str(tmp / "checkpoints")]
-        for kv in self.ours_set(steps, device):
+        for kv in self.ours_set(steps, device) + ([f"train.threads={threads}"] if threads != 1 else []):
             argv += ["--set", kv]
         return argv
 

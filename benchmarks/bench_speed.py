@@ -203,10 +203,10 @@ def run_pool(cmds: list[list[str]], parallel: int) -> dict:
     return dict(records=records, e2e_s=time.perf_counter() - started, rss_mib=max(rss))
 
 
-def run_ours(eb: EnvBench, seeds: str, steps: int, device: str | None) -> dict:
+def run_ours(eb: EnvBench, seeds: str, steps: int, device: str | None, threads: int = 1) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench_ours_"))
     try:
-        return run_pool([[TARGETBENCH, *eb.ours_argv(seeds, steps, tmp, device)]], 1)
+        return run_pool([[TARGETBENCH, *eb.ours_argv(seeds, steps, tmp, device, threads)]], 1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -225,7 +225,9 @@ def measure(eb: EnvBench, name: str, steps: int, n_seeds: int, device: str | Non
         r = run_pool([cmd], 1)
         loop = r["records"][0]["wall_s"]
     elif name in ("ours1", "oursN"):
-        r = run_ours(eb, "0" if name == "ours1" else f"0-{n_seeds - 1}", steps, device)
+        # one seed on one core, as the reference; N seeds on the two cores the reference's pair of processes uses
+        r = run_ours(eb, "0" if name == "ours1" else f"0-{n_seeds - 1}", steps, device,
+                     threads=1 if name == "ours1" else 2)
         loop = max(x["wall_s"] for x in r["records"])  # seeds share one loop
     else:
         raise ValueError(name)

@@ -41,7 +41,7 @@ class HostMLP:
         self.network = network
         self.obs_scale = float(network.obs_scale)
         self._params: list[torch.Tensor] = list(network.parameters())
-        self._ptrs: tuple[int, ...] = ()
+        self._first_ptr = -1
         self._refresh()
 
     @staticmethod
@@ -52,12 +52,13 @@ class HostMLP:
                 and bool(params) and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params))
 
     def _refresh(self) -> None:
-        ptrs = tuple(p.data_ptr() for p in self._params)
-        if ptrs == self._ptrs:
+        # Parameters move storage together (flatten_parameters, .to()), so the first one's address is checked
+        # on the hot path; every address is compared before re-taking the views.
+        if self._params[0].data_ptr() == self._first_ptr:
             return
         arrays = [p.detach().numpy() for p in self._params]
         self.weights, self.biases = arrays[0::2], arrays[1::2]
-        self._ptrs = ptrs
+        self._first_ptr = self._params[0].data_ptr()
 
     def gradient_views(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(dW, db)`` numpy views of each layer's ``.grad`` (allocated as zeros where missing)."""
@@ -90,6 +91,23 @@ class HostMLP:
                 np.maximum(z, 0.0, out=z)
             acts.append(z)
         return acts
+
+    def greedy(self, obs: np.ndarray) -> np.ndarray:
+        """argmax_a Q(s, a) ``[R]`` for one observation per replica ``[R, *obs_shape]`` (acting: the same
+        arithmetic as :meth:`q_values`, without its bookkeeping, which costs more than the math at this size)."""
+        self._refresh()
+        x = obs.reshape(obs.shape[0], 1, -1)
+        if x.dtype != np.float32:
+            x = x.astype(np.float32)
+        if self.obs_scale != 1.0:
+            x = x * np.float32(self.obs_scale)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = np.matmul(x, w)
+            x += b
+            if i < last:
+                np.maximum(x, 0.0, out=x)
+        return x.argmax(axis=-1).reshape(-1)
 
     def q_values(self, obs: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
         """Q-values ``[R, B, A]`` for observations ``[R, B, *obs_shape]``."""

@@ -173,6 +173,8 @@ class CartPoleVec(ClassicVecEnv):
         return np.array(state, dtype=_F32)
 
     def _step_physics(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.num_replicas == 1:
+            return self._step_one(int(actions[0]))
         p = self._proto
         s = self._state
         theta, theta_dot = s[2], s[3]
@@ -195,6 +197,29 @@ class CartPoleVec(ClassicVecEnv):
         terminated = beyond[0] | beyond[1]
         obs = s.T.astype(_F32, order="C")
         return obs, self._ones.copy(), terminated
+
+    def _step_one(self, action: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The same step for one replica on python floats: ~20 numpy calls on 1-element arrays cost ~15 µs, the
+        scalar arithmetic ~2. Bitwise the same: python floats are the float64 ops numpy scalars do, ``x * x`` is
+        ``np.square``, and cos/sin go through numpy's ufunc as in gymnasium."""
+        p = self._proto
+        x, x_dot, theta, theta_dot = self._state[:, 0].tolist()
+        force = p.force_mag if action == 1 else -p.force_mag
+        costheta = float(np.cos(theta))
+        sintheta = float(np.sin(theta))
+        temp = (force + p.polemass_length * (theta_dot * theta_dot) * sintheta) / p.total_mass
+        thetaacc = (p.gravity * sintheta - costheta * temp) / (
+            p.length * (4.0 / 3.0 - p.masspole * (costheta * costheta) / p.total_mass)
+        )
+        xacc = temp - p.polemass_length * thetaacc * costheta / p.total_mass
+        x = x + p.tau * x_dot
+        x_dot = x_dot + p.tau * xacc
+        theta = theta + p.tau * theta_dot
+        theta_dot = theta_dot + p.tau * thetaacc
+        self._state[:, 0] = (x, x_dot, theta, theta_dot)
+        terminated = abs(x) > p.x_threshold or abs(theta) > p.theta_threshold_radians
+        obs = np.array(((x, x_dot, theta, theta_dot),), dtype=_F32)
+        return obs, self._ones.copy(), np.array((terminated,))
 
 
 class AcrobotVec(ClassicVecEnv):

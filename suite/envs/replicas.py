@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["ReplicaEnvs", "StepResult"]
 
 _FORMAT = "targetbench.ReplicaEnvs/1"
-#: the classic family is stepped with numpy array ops from this many replicas on (per-env gymnasium below)
+#: the classic family is stepped with numpy array ops from this many replicas on (per-env gymnasium below);
+#: CartPole from one (its vectorised class steps a lone replica on python floats)
 VECTORIZE_FROM = 3
+VECTORIZE_FROM_ENV = {"CartPole-v1": 1}
 _VEC_KIND = "classic_vec"  # tag of the vectorised classic-control envs state (a dict, not a per-env list)
 
 
@@ -95,8 +97,9 @@ class ReplicaEnvs:
         self._vec: ClassicVecEnv | None = None
         if _vectorized is None:
             # Both backends give bit-identical trajectories; numpy's fixed per-call cost makes the vectorised
-            # step slower than one gymnasium step below ~3 replicas (CartPole 22 vs 11 µs at R=1, 27 vs 112 at 16).
-            _vectorized = self.num_replicas >= VECTORIZE_FROM
+            # step slower than one gymnasium step below ~3 replicas (CartPole 22 vs 11 µs at R=1, 27 vs 112 at 16;
+            # CartPole's scalar path for R=1 is faster than gymnasium's step through its wrappers).
+            _vectorized = self.num_replicas >= VECTORIZE_FROM_ENV.get(env_id, VECTORIZE_FROM)
         if self.spec.family == "classic" and _vectorized:
             from suite.envs.classic_vec import make_classic_vec  # noqa: PLC0415 - classic only
 

@@ -189,6 +189,23 @@ def test_edge_states_match(env_id):
         _assert_physics_equal(vec, ref, f"step {t}")
 
 
+def test_cartpole_single_replica_scalar_path_matches_at_edge_states():
+    """CartPole steps a lone replica on python floats (``CartPoleVec._step_one``): each edge state alone."""
+    for row in EDGE_STATES["CartPole-v1"]:
+        vec = ReplicaEnvs("CartPole-v1", SEEDS[:1], _vectorized=True)
+        ref = ReplicaEnvs("CartPole-v1", SEEDS[:1], _vectorized=False)
+        vec.reset()
+        state = vec.get_state()
+        state["envs"]["state"] = np.array([row], dtype=np.float64)
+        vec.set_state(state)
+        ref.set_state(state)
+        rng = np.random.default_rng(1)
+        for t in range(60):
+            a = rng.integers(2, size=1)
+            _assert_step_equal(vec.step(a), ref.step(a), f"{row} step {t}")
+            _assert_physics_equal(vec, ref, f"{row} step {t}")
+
+
 @pytest.mark.parametrize("env_id", ENVS)
 def test_eval_envs_behave_as_before(env_id):
     options = {"max_episode_steps": 50}
@@ -248,8 +265,10 @@ def test_scalar_semantics_the_vectorisation_relies_on():
 
 def test_auto_backend_vectorises_from_three_replicas():
     """Both backends are bit-identical (above), so the choice is speed only: per-env below 3 replicas (numpy's
-    per-call overhead exceeds one gymnasium step), vectorised from 3."""
-    assert ReplicaEnvs("CartPole-v1", [0])._vec is None
-    assert ReplicaEnvs("CartPole-v1", [0, 1])._vec is None
-    assert ReplicaEnvs("CartPole-v1", [0, 1, 2])._vec is not None
+    per-call overhead exceeds one gymnasium step), vectorised from 3; CartPole always (a lone replica steps on
+    python floats)."""
+    assert ReplicaEnvs("Acrobot-v1", [0, 1])._vec is None
+    assert ReplicaEnvs("Acrobot-v1", [0, 1, 2])._vec is not None
+    assert ReplicaEnvs("CartPole-v1", [0])._vec is not None
+    assert ReplicaEnvs("CartPole-v1", [0, 1])._vec is not None
     assert ReplicaEnvs("tabular/chain:5", [0, 1, 2, 3])._vec is None
