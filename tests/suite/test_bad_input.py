@@ -429,6 +429,8 @@ ROWS = [
         r"--seed '-1' is not valid; allowed: distinct non-negative"),
     Row("run-seed-duplicate", "out-of-range", [*RUN, "--seed", "1,1", "--results", "{shared}"], 2,
         r"--seed '1,1' is not valid; allowed: distinct"),
+    Row("run-kernels-unknown", "unknown-name", [*RUN, "--set", "train.kernels=jax", "--results", "{shared}"], 2,
+        r"train.kernels='jax' is not valid; allowed: auto, torch"),
     Row("run-eval-episodes-zero", "out-of-range", [*RUN, "--set", "train.eval_episodes=0", "--results", "{shared}"],
         2, r"eval_episodes=0 is out of range"),
     Row("run-max-episode-steps-negative", "out-of-range",

@@ -174,3 +174,19 @@ def test_minatar_seed_results_do_not_depend_on_batch(tmp_path):
     (alone,), batched = results
     assert batched[1].params_sha256 == alone.params_sha256 and batched[1].eval_returns == alone.eval_returns
     assert batched[0].params_sha256 != alone.params_sha256
+
+
+def test_kernels_and_threads_do_not_change_a_trial_and_are_recorded(tmp_path):
+    """numpy kernels (default on the CPU for DQN), torch autograd, and replicas split over 2 threads are the same
+    trial (hash); the split is bitwise the same as one thread; the run records the kernels and CPU settings.
+    (numpy vs torch gradients agree to float32 rounding: tests/agents/test_host_mlp.py.)"""
+    seeds = tuple(range(8))  # 2 threads x 4 replicas: the split really happens (MIN_REPLICAS_PER_THREAD = 4)
+    (fast, _), (split, _), (slow, uri) = (
+        run(tmp_path / name, seeds=seeds, steps=300, **extra)
+        for name, extra in (("numpy", {}), ("split", {"train.threads": "2"}), ("torch", {"train.kernels": "torch"})))
+    assert [r.trial_hash for r in fast] == [r.trial_hash for r in slow] == [r.trial_hash for r in split]
+    assert [r.params_sha256 for r in fast] == [r.params_sha256 for r in split]
+    tags = mlflow.MlflowClient(uri).get_run(slow[0].run_id).data.tags
+    assert tags["kernels"] == "torch" and tags["cpu_flush_denormal"] == "true" and tags["blas_threads"] == "1"
+    fast_tags = mlflow.MlflowClient(f"sqlite:///{tmp_path}/numpy/mlflow.db").get_run(fast[0].run_id).data.tags
+    assert fast_tags["kernels"] == "numpy"
