@@ -363,14 +363,17 @@ ensure_store(sys.argv[1])
 @pytest.mark.fault
 def test_sigkill_during_store_creation_leaves_a_usable_store(tmp_path, fault_log):
     """The very first run on a new results folder creates the store; a SIGKILL while MLflow migrates it (about
-    300 schema statements, seconds on a loaded machine) must not leave a store that no later run can open."""
+    300 schema statements, seconds on a loaded machine) must not leave a store that no later run can open.
+    Stores are copies of a per-machine template (suite/tracking.py), so the migrations run when that template is
+    built: an empty cache makes this first run build it, and the kill lands there."""
     seed = int(os.environ.get("TARGETBENCH_FAULT_SEED", DEFAULT_FAULT_SEED))
     kill_at = random.Random(f"migration/{seed}").randint(1, 250)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env = {**os.environ, "TARGETBENCH_CACHE": str(tmp_path / "cache")}
     killed = subprocess.run([sys.executable, "-c", _KILL_DURING_MIGRATION, uri, str(kill_at)], capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=300, env=env)
     again = subprocess.run([sys.executable, "-c", "import sys; from suite.tracking import ensure_store; "
-                            "ensure_store(sys.argv[1])", uri], capture_output=True, text=True, timeout=300)
+                            "ensure_store(sys.argv[1])", uri], capture_output=True, text=True, timeout=300, env=env)
     fault_log(kind="kill", phase="store_creation", kills=int(killed.returncode == -signal.SIGKILL),
               store_usable=int(again.returncode == 0), fault_seed=seed)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-1000:]

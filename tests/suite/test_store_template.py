@@ -8,9 +8,16 @@ import mlflow
 from suite.tracking import ensure_store, schema_template_dir
 
 
+def _clauses(sql):
+    """A CREATE statement as a set of its lines: MLflow's batch migrations write a table's constraints in set
+    order, which differs between processes, so the text is compared clause by clause."""
+    return frozenset(line.strip().rstrip(",").strip() for line in (sql or "").split("\n"))
+
+
 def dump(db):
     with closing(sqlite3.connect(db)) as con:
-        schema = sorted(con.execute("SELECT type, name, sql FROM sqlite_master").fetchall(), key=str)
+        schema = sorted(((t, n, _clauses(sql)) for t, n, sql in
+                         con.execute("SELECT type, name, sql FROM sqlite_master")), key=lambda x: (x[0], x[1]))
         version = con.execute("SELECT version_num FROM alembic_version").fetchall()
         experiments = con.execute("SELECT experiment_id, name, artifact_location, lifecycle_stage "
                                   "FROM experiments").fetchall()

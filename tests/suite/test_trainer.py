@@ -187,6 +187,7 @@ def test_kernels_and_threads_do_not_change_a_trial_and_are_recorded(tmp_path):
     assert [r.trial_hash for r in fast] == [r.trial_hash for r in slow] == [r.trial_hash for r in split]
     assert [r.params_sha256 for r in fast] == [r.params_sha256 for r in split]
     tags = mlflow.MlflowClient(uri).get_run(slow[0].run_id).data.tags
-    assert tags["kernels"] == "torch" and tags["cpu_flush_denormal"] == "true" and tags["blas_threads"] == "1"
+    assert tags["kernels"] == "torch" and tags["cpu_flush_denormal"] == "true"
+    assert set(tags["blas_threads"].split(",")) == {"1"}  # one entry per BLAS library loaded
     fast_tags = mlflow.MlflowClient(f"sqlite:///{tmp_path}/numpy/mlflow.db").get_run(fast[0].run_id).data.tags
     assert fast_tags["kernels"] == "numpy"
