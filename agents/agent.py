@@ -6,9 +6,9 @@ objective, ``build_network`` for a new network. Parameters carry a leading repli
 per-replica loss gives each replica exactly the gradient it would get alone, and gradient clipping is per
 replica.
 
-On the CPU, an MLP agent that keeps the base loss and a copy-based target rule (DQN, soft, double, target-free)
-acts and computes its gradients with the numpy kernels of ``agents/nn/host_mlp.py`` (the same math, ~3x less
-per-update cost at these sizes); ``kernels="torch"`` keeps every agent on torch autograd.
+On the CPU, an agent with an MLP or MinAtar CNN that keeps the base loss and a copy-based target rule (DQN, soft,
+double, target-free) acts and computes its gradients with the numpy kernels of ``agents/nn/host_qnet.py`` (the
+same math, ~2-3x less per-update cost at these sizes); ``kernels="torch"`` keeps every agent on torch autograd.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from agents.bootstrap import BOOTSTRAP_RULES, BootstrapRule, td_target
 from agents.config import AgentConfig
 from agents.exploration import EpsilonGreedy, EpsilonSchedule, ExponentialSchedule, LinearSchedule
 from agents.losses import td_loss
-from agents.nn.host_mlp import HostMLP, chunks, td_gradients, worker_pool
+from agents.nn.host_qnet import HostQNet, chunks, td_gradients, worker_pool
 from agents.nn.networks import QNetwork, build_q_network, network_for_family
 from agents.optim import FlatOptimizer
 from agents.replay import Batch, ReplayBuffer
@@ -136,10 +136,10 @@ class QAgent:
         variants may swap them after construction; ``_check_kernels`` re-binds then)."""
         self._host_actor = self._host_learner = None
         if self._kernel_choice == "auto" and self.device.type == "cpu":
-            if type(self).greedy_actions is QAgent.greedy_actions and HostMLP.supports(self.online):
-                self._host_actor = HostMLP(self.online)  # numpy views of the (flattened) parameters
+            if type(self).greedy_actions is QAgent.greedy_actions and HostQNet.supports(self.online):
+                self._host_actor = HostQNet(self.online)  # numpy views of the (flattened) parameters
             if self.uses_host_learning():
-                self._host_learner = (self._host_actor or HostMLP(self.online), HostMLP(self.target_rule.network))
+                self._host_learner = (self._host_actor or HostQNet(self.online), HostQNet(self.target_rule.network))
         parts = min(max(1, self._threads), self.num_replicas // self.MIN_REPLICAS_PER_THREAD)
         self._row_chunks = chunks(self.num_replicas, parts) if self._host_learner is not None and parts > 1 else []
         self._bound_to = (self.online, self.target_rule)
@@ -150,13 +150,13 @@ class QAgent:
 
     def uses_host_learning(self) -> bool:
         """Whether the update's loss and gradient are exactly what ``td_gradients`` computes: the base agent's
-        ``loss`` and ``next_values`` (max or double bootstrap, mse or huber), an MLP, and a target rule that
-        only copies (no trained target parameters, no hook after the update)."""
+        ``loss`` and ``next_values`` (max or double bootstrap, mse or huber), a network ``HostQNet`` supports,
+        and a target rule that only copies (no trained target parameters, no hook after the update)."""
         cls, rule = type(self), self.target_rule
         return (cls.loss is QAgent.loss and cls.next_values is QAgent.next_values and cls.update is QAgent.update
                 and self.bootstrap.name in ("max", "double") and self.config.loss in ("mse", "huber")
                 and not rule.trainable_parameters() and type(rule).after_update is TargetRule.after_update
-                and HostMLP.supports(self.online) and HostMLP.supports(rule.network))
+                and HostQNet.supports(self.online) and HostQNet.supports(rule.network))
 
     @property
     def kernels(self) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from agents.nn.host_mlp import flushes_denormals
+from agents.nn.host_qnet import flushes_denormals
 
 __all__ = ["provenance_tags", "package_versions", "git_state", "resolve_device", "set_cpu_threads"]
 

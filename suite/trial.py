@@ -46,8 +46,8 @@ class TrainConfig:
                            "them as torch intra-op threads (0 = all cores / torch's default)", min=0)
     # Like device and threads, which code computes the (same) math is not part of a trial's identity; the run
     # records what was used (tag ``kernels``).
-    kernels: str = spec("auto", "auto: numpy kernels for MLP agents with a copy-based target on the CPU "
-                                "(agents/nn/host_mlp.py); torch: torch autograd for every agent")
+    kernels: str = spec("auto", "auto: numpy kernels for MLP/MinAtar-CNN agents with a copy-based target on the CPU "
+                                "(agents/nn/host_qnet.py); torch: torch autograd for every agent")
 
     @classmethod
     def for_family(cls, family: str, overrides: Mapping[str, Any]) -> "TrainConfig":

@@ -179,7 +179,7 @@ def test_minatar_seed_results_do_not_depend_on_batch(tmp_path):
 def test_kernels_and_threads_do_not_change_a_trial_and_are_recorded(tmp_path):
     """numpy kernels (default on the CPU for DQN), torch autograd, and replicas split over 2 threads are the same
     trial (hash); the split is bitwise the same as one thread; the run records the kernels and CPU settings.
-    (numpy vs torch gradients agree to float32 rounding: tests/agents/test_host_mlp.py.)"""
+    (numpy vs torch gradients agree to float32 rounding: tests/agents/test_host_qnet.py.)"""
     seeds = tuple(range(8))  # 2 threads x 4 replicas: the split really happens (MIN_REPLICAS_PER_THREAD = 4)
     (fast, _), (split, _), (slow, uri) = (
         run(tmp_path / name, seeds=seeds, steps=300, **extra)

@@ -1,4 +1,4 @@
-"""numpy kernels of the MLP agents (agents/nn/host_mlp.py): same gradients as torch autograd to float32 rounding,
+"""numpy kernels of the MLP agents (agents/nn/host_qnet.py): same gradients as torch autograd to float32 rounding,
 bitwise replica independence and BLAS-thread independence, live parameter views, and which agents use them."""
 from __future__ import annotations
 
@@ -126,9 +126,54 @@ def test_which_agents_use_the_numpy_kernels():
         make_agent("dqn", kernels="jax")
 
 
-def test_conv_networks_stay_on_torch():
+def make_minatar_agent(name="dqn", seeds=(0, 1), kernels="auto", **overrides):
+    spec = get_agent(name)
+    values = dict(batch_size=8, buffer_size=16, learning_rate=1e-3, **overrides)
+    cfg = spec.config_cls.for_family("minatar", values)
+    return spec.cls(cfg, obs_shape=(4, 10, 10), obs_dtype=np.dtype(np.uint8), num_actions=3, seeds=list(seeds),
+                    family="minatar", total_steps=100, kernels=kernels)
+
+
+def minatar_batch(replicas: int, seed: int = 0) -> Batch:
+    rows = []
+    for r in range(replicas):
+        g = np.random.default_rng([seed, r])
+        rows.append(((g.random((8, 4, 10, 10)) < 0.1).astype(np.uint8), g.integers(0, 3, 8),
+                     g.normal(size=8).astype(np.float32), (g.random((8, 4, 10, 10)) < 0.1).astype(np.uint8),
+                     (g.random(8) < 0.2).astype(np.float32)))
+    return Batch(*(torch.from_numpy(np.stack(c)) for c in zip(*rows)))
+
+
+@pytest.mark.parametrize("name", ["dqn", "double-dqn"])
+def test_minatar_cnn_gradients_match_torch_autograd(name):
+    """The convolution's im2col layout and its weight gradient (the first layer: no input gradient needed)."""
+    fast, slow = make_minatar_agent(name, loss="huber"), make_minatar_agent(name, loss="huber", kernels="torch")
+    assert fast.kernels == "numpy" and slow.kernels == "torch"
+    for step in range(2):
+        batch = minatar_batch(2, seed=step)
+        m_fast, m_slow = fast.update(batch), slow.update(batch)
+        np.testing.assert_allclose(m_fast["loss"].numpy(), m_slow["loss"].numpy(), rtol=1e-5, atol=1e-6)
+        for gf, gs in zip(grads(fast), grads(slow)):
+            np.testing.assert_allclose(gf, gs, rtol=1e-4, atol=1e-6)
+            assert np.abs(gs).max() > 0
+    obs = (np.random.default_rng(3).random((2, 4, 10, 10)) < 0.1).astype(np.uint8)
+    q_torch = slow.online.act_values(torch.from_numpy(obs).unsqueeze(1))[:, 0].numpy()
+    np.testing.assert_allclose(fast._host_actor.q_values(obs[:, None])[:, 0], q_torch, rtol=1e-5, atol=1e-6)
+
+
+def test_minatar_cnn_replica_alone_or_among_others_is_bitwise_identical():
+    together, alone = make_minatar_agent(seeds=(4, 5, 6)), make_minatar_agent(seeds=(5,))
+    batch = minatar_batch(3)
+    one = Batch(*(t[1:2] for t in (batch.obs, batch.action, batch.reward, batch.next_obs, batch.terminated)))
+    for _ in range(2):
+        together.update(batch), alone.update(one)
+        for g_all, g_one in zip(grads(together), grads(alone)):
+            assert np.array_equal(g_all[1], g_one[0])
+
+
+def test_atari_network_stays_on_torch():
     spec = get_agent("dqn")
-    cfg = spec.config_cls.for_family("minatar", {"batch_size": 4, "buffer_size": 16})
-    agent = spec.cls(cfg, obs_shape=(4, 10, 10), obs_dtype=np.dtype(np.uint8), num_actions=3, seeds=[0],
-                     family="minatar", total_steps=100)
+    cfg = spec.config_cls.for_family("atari", {"batch_size": 4, "buffer_size": 16})
+    agent = spec.cls(cfg, obs_shape=(4, 84, 84), obs_dtype=np.dtype(np.uint8), num_actions=6, seeds=[0],
+                     family="atari", total_steps=100)
     assert agent.kernels == "torch"
