@@ -73,6 +73,11 @@ class EpsilonGreedy:
         """Like :meth:`select`, but calls ``greedy()`` only if some replica acts greedily at this step.
         Draws exactly what :meth:`select` draws, so the two give the same actions and leave the same state."""
         u = self._draws()
+        if u.shape[0] == 1:  # one replica: the same decision on python floats (int() truncates like astype)
+            coin, pick = u[0].tolist()
+            if coin < epsilon:
+                return np.array([int(pick * self.num_actions)], dtype=np.int64)
+            return np.asarray(greedy(), dtype=np.int64).reshape(1)
         explore = u[:, 0] < epsilon
         random_actions = (u[:, 1] * self.num_actions).astype(np.int64)
         if explore.all():

@@ -99,9 +99,17 @@ class FlatOptimizer:
         """Zero the flat gradient in place (``set_to_none`` is ignored: the per-parameter views must live)."""
         self.flat.grad.zero_()
 
-    @torch.no_grad()
     def step(self) -> None:
         """One update of every parameter from the gradients accumulated since ``zero_grad``."""
+        # what torch.no_grad does, without the decorator's per-call context object (~5 µs per update)
+        previous = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+        try:
+            self._step()
+        finally:
+            torch._C._set_grad_enabled(previous)
+
+    def _step(self) -> None:
         p, g = self.flat.data, self.flat.grad
         self.steps += 1
         if self.kind == "adam":

@@ -208,8 +208,8 @@ def td_gradients(online: HostQNet, bootstrap_net: HostQNet, obs: np.ndarray, act
     """
     q_next = bootstrap_net.q_values(next_obs[rows], rows)
     if double:
-        greedy = online.q_values(next_obs[rows], rows).argmax(axis=-1)[..., None]
-        v_next = np.take_along_axis(q_next, greedy, axis=-1)[..., 0]
+        greedy = online.q_values(next_obs[rows], rows).argmax(axis=-1)
+        v_next = q_next.reshape(-1)[_flat_index(greedy, q_next.shape[-1])]
     else:
         v_next = q_next.max(axis=-1)
     rew = reward[rows]
@@ -217,8 +217,10 @@ def td_gradients(online: HostQNet, bootstrap_net: HostQNet, obs: np.ndarray, act
 
     trace = online.forward(obs[rows], rows)
     q = trace.acts[-1]
-    a = action[rows][..., None]
-    q_sa = np.take_along_axis(q, a, axis=-1)[..., 0]
+    # Q(s, a) and its gradient through flat indices into the contiguous [R, B, A] array (take/put_along_axis
+    # build the same index with ~20 µs of Python per call)
+    at = _flat_index(action[rows], q.shape[-1])
+    q_sa = q.reshape(-1)[at]
     delta = q_sa - y
     batch = delta.shape[1]
     if loss == "mse":
@@ -231,9 +233,15 @@ def td_gradients(online: HostQNet, bootstrap_net: HostQNet, obs: np.ndarray, act
     else:
         raise ValueError(f"unknown loss {loss!r}; allowed: mse, huber")
     grad_q = np.zeros_like(q)
-    np.put_along_axis(grad_q, a, d_q_sa[..., None], axis=-1)
+    grad_q.reshape(-1)[at] = d_q_sa
     online.backward(trace, grad_q, rows)
     return per_sample.mean(axis=1), q_sa.mean(axis=1)
+
+
+def _flat_index(index: np.ndarray, num_actions: int) -> np.ndarray:
+    """Positions of ``x[r, b, index[r, b]]`` in a contiguous ``x`` of shape ``[R, B, num_actions]``."""
+    r, b = index.shape
+    return np.arange(0, r * b * num_actions, num_actions).reshape(r, b) + index
 
 
 def chunks(num_replicas: int, parts: int) -> Sequence[slice]:

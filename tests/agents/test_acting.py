@@ -1,23 +1,26 @@
 """Acting skips the greedy forward pass when every replica explores, without changing any action."""
 import numpy as np
+import pytest
 
 from agents import get_agent
 from agents.exploration import EpsilonGreedy
 
 
-def test_choose_equals_select_and_calls_greedy_only_when_needed():
-    lazy = EpsilonGreedy([np.random.default_rng(s) for s in (0, 1, 2)], 4)
-    eager = EpsilonGreedy([np.random.default_rng(s) for s in (0, 1, 2)], 4)
+@pytest.mark.parametrize("seeds", [(0, 1, 2), (5,)])  # one replica takes a python-float path
+def test_choose_equals_select_and_calls_greedy_only_when_needed(seeds):
+    lazy = EpsilonGreedy([np.random.default_rng(s) for s in seeds], 4)
+    eager = EpsilonGreedy([np.random.default_rng(s) for s in seeds], 4)
     calls = {eps: 0 for eps in (1.0, 0.9, 0.5, 0.0)}
     for t in range(3000):
         eps = list(calls)[t % 4]
-        greedy = np.array([t % 4, (t + 1) % 4, (t + 2) % 4])
+        greedy = np.array([(t + i) % 4 for i in range(len(seeds))])
 
         def fn():
             calls[eps] += 1
             return greedy
 
-        assert np.array_equal(lazy.choose(fn, eps), eager.select(greedy, eps))
+        got, want = lazy.choose(fn, eps), eager.select(greedy, eps)
+        assert got.dtype == want.dtype == np.int64 and np.array_equal(got, want)
     # ε = 1: every replica explores, the network is never needed; ε = 0: always needed.
     assert calls[1.0] == 0 and calls[0.0] == 750 and 0 < calls[0.9] < calls[0.5] < 750
 
