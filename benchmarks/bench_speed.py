@@ -410,8 +410,10 @@ def main() -> None:
     repeats = {"cartpole": args.repeats, "minatar": args.minatar_repeats or args.repeats}
     names = [n for n in args.only.split(",") if n]
     sb3v = sb3_version() if "sb3" in names else None
-    common_notes = ["all contenders use 1 torch intra-op thread; the final evaluation is 10 episodes at epsilon "
-                    "0.001 (each capped at 27,000 steps)."]
+    common_notes = ["every 1-seed contender uses one CPU thread (torch intra-op and BLAS); ours at 16 seeds runs with "
+                    "`train.threads=2`, the two cores the reference's pair of processes uses (numpy-kernel agents split "
+                    "their replicas over the threads, torch stays at one thread); the final evaluation is 10 "
+                    "episodes at epsilon 0.001 (each capped at 27,000 steps)."]
     if "sb3" in names and sb3v is None:
         names.remove("sb3")
         common_notes.append("SB3 is not installed in this venv, so its rows and targets 1b / 3b were skipped.")
