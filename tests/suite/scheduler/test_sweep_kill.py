@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import mlflow
@@ -172,6 +173,13 @@ def kill_sweep_when(path: Path, results: Path, group_of: dict[str, str], aim: st
     assert not group_alive(pgid)
     assert proc.returncode == -signal.SIGKILL, log_path.read_text()[-2000:]
     states, orphans = trial_states(db, ckpt_dir, group_of, since)
+    if states is None:
+        # Killed inside a write transaction: the hot journal it left makes a read-only open fail until a
+        # read-write connection rolls it back (what the restarted sweep's first open does).
+        with closing(sqlite3.connect(db, timeout=30)) as con:
+            con.execute("SELECT count(*) FROM runs").fetchone()
+        states, orphans = trial_states(db, ckpt_dir, group_of, since)
+    assert states is not None, "the store cannot be read after the kill"
     return {"aim": aim, "delay_s": round(delay, 3), "at_kill": Counter(states.values()), "orphans": orphans}
 
 
