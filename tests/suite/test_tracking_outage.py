@@ -300,8 +300,10 @@ def test_push_leaves_unfinished_training_alone_and_reports_it(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------------------------- slow tests
-# Long enough (~30 s here) to outlive the outage: training no longer waits for a dead store.
-ARGS = ["--agent", "dqn", "--env", "CartPole-v1", "--seed", "0", "--steps", "30000", "--json",
+# Long enough (~30 s here; 30k steps were until the numpy kernels made training ~4x faster) to outlive the
+# outage: training no longer waits for a dead store.
+STEPS = 120_000
+ARGS = ["--agent", "dqn", "--env", "CartPole-v1", "--seed", "0", "--steps", str(STEPS), "--json",
         "--set", "learning_starts=500", "--set", "train_frequency=1", "--set", "hidden_sizes=32",
         "--set", "train.eval_every=2000", "--set", "train.eval_episodes=2", "--set", "train.log_every=250"]
 
@@ -334,12 +336,12 @@ def test_server_outage_mid_run_loses_nothing(tmp_path, fault_log):
         evals = client.get_metric_history(result["run_id"], "eval/return_mean")
         assert [(m.step, m.value) for m in evals] == [tuple(x) for x in result["eval_returns"]]
         loss_steps = [m.step for m in client.get_metric_history(result["run_id"], "train/loss")]
-        assert loss_steps == list(range(500, 30001, 250))  # every point, once
+        assert loss_steps == list(range(500, STEPS + 1, 250))  # every point, once
         assert client.get_run(result["run_id"]).info.status == "FINISHED"
         rows = metric_rows(tmp_path / "server.db")
         during = sum(1 for *_, ts, _ in rows if down_at * 1000 <= ts <= (down_at + down_s) * 1000)
         fault_log(kind="outage", server_down_s=round(down_s, 1), points_stored=len(rows), duplicated=duplicates(rows),
-                  points_logged_while_down=during, loss_points_expected=len(range(500, 30001, 250)),
+                  points_logged_while_down=during, loss_points_expected=len(range(500, STEPS + 1, 250)),
                   loss_points_stored=len(loss_steps))
         assert duplicates(rows) == 0 and during > 0
     finally:
