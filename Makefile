@@ -48,13 +48,16 @@ figures: $(STAMP)
 
 # Speed side by side (benchmarks/bench_speed.py): the CleanRL-style reference loops (CartPole MLP, MinAtar CNN),
 # ours at 1 and 16 seeds, Stable-Baselines3 DQN (an optional dependency, installed here), and where ours spends
-# its time at 1, 4, 16 and 64 seeds. ~20 min on 2 free cores.
+# its time at 1, 4, 16 and 64 seeds; first the per-call numpy-vs-torch microbenchmark (benchmarks/bench_kernels.py,
+# results/bench_kernels.md). ~20 min on 2 free cores.
 STEPS_BENCH ?= 50000
 STEPS_BENCH_MINATAR ?= 1000
 REPEATS ?= 3
 REPEATS_MINATAR ?= $(REPEATS)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
+	mkdir -p $(RESULTS)
+	$(BIN)/python benchmarks/bench_kernels.py > $(RESULTS)/bench_kernels.md
 	$(BIN)/python benchmarks/bench_speed.py --envs cartpole,minatar --steps $(STEPS_BENCH) --minatar-steps $(STEPS_BENCH_MINATAR) --repeats $(REPEATS) --minatar-repeats $(REPEATS_MINATAR) --breakdown --out $(RESULTS)/bench_speed.md
 
 ui: $(STAMP)

@@ -73,7 +73,7 @@ class QAgent:
     """
 
     #: fewer replicas per thread than this and the hand-off costs more than the split saves (CartPole MLP: 4
-    #: replicas on 2 threads 1.3 ms vs 0.9 ms on one; 16 replicas 2.6 vs 4.0 ms)
+    #: replicas were slower on 2 threads than on one; 16 are faster, see benchmarks/bench_kernels.py)
     MIN_REPLICAS_PER_THREAD: ClassVar[int] = 4
 
     Config: ClassVar[type[AgentConfig]] = AgentConfig

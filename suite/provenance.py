@@ -60,8 +60,8 @@ def git_state() -> tuple[str, bool]:
 def set_cpu_threads(torch_threads: int, blas_threads: int = 1) -> None:
     """Set torch's intra-op and numpy's BLAS thread counts (0 leaves a library's default), and flush subnormal
     floats to zero on this thread. Why the latter: optimizer moments of parameters that stop getting gradient
-    decay into the subnormal range, where x86 arithmetic is ~10-50x slower (Adam's step went from ~40 to
-    ~190 µs on CartPole's MLP); values below 1.2e-38 carry nothing a Q-network needs. Recorded in the
+    decay into the subnormal range, where x86 arithmetic is many times slower (it made Adam's step several
+    times slower on CartPole's MLP); values below 1.2e-38 carry nothing a Q-network needs. Recorded in the
     ``torch_threads``, ``blas_threads`` and ``cpu_flush_denormal`` tags."""
     if torch_threads:
         torch.set_num_threads(torch_threads)

@@ -97,16 +97,10 @@ class HostQNet:
             out.append((w.grad.numpy(), b.grad.numpy()))
         return out
 
-    def inputs(self, obs: np.ndarray) -> np.ndarray:
-        """Observations ``[R, B, *obs_shape]`` as float32: ``[R, B, D]`` for an MLP, ``[R, B, C, H, W]`` for a
-        convolution."""
-        x = np.asarray(obs)
-        if not self.has_conv:
-            x = x.reshape(*x.shape[:2], -1)
+    def _scaled(self, x: np.ndarray) -> np.ndarray:
+        """``x`` as float32 times the network's observation scale (what ``QNetwork.features`` does first)."""
         x = x.astype(np.float32, copy=False)
-        if self.obs_scale != 1.0:
-            x = x * np.float32(self.obs_scale)
-        return x
+        return x * np.float32(self.obs_scale) if self.obs_scale != 1.0 else x
 
     def _im2col(self, obs: np.ndarray) -> np.ndarray:
         """Raw observations ``[R, B, C, H, W]`` -> float32 patches ``[R, B, C*k*k, L]``, rows (c, ki, kj) as
@@ -115,20 +109,29 @@ class HostQNet:
         k, s = self.kernel, self.stride
         r, b, c = obs.shape[:3]
         win = np.lib.stride_tricks.sliding_window_view(obs, (k, k), axis=(3, 4))[:, :, :, ::s, ::s]
-        cols = win.transpose(0, 1, 2, 5, 6, 3, 4).reshape(r, b, c * k * k, win.shape[3] * win.shape[4])
-        cols = cols.astype(np.float32, copy=False)
-        if self.obs_scale != 1.0:
-            cols = cols * np.float32(self.obs_scale)
-        return cols
+        return self._scaled(win.transpose(0, 1, 2, 5, 6, 3, 4).reshape(r, b, c * k * k, win.shape[3] * win.shape[4]))
+
+    def _dense(self, x: np.ndarray, first: int, rows: slice, acts: list[np.ndarray] | None = None) -> np.ndarray:
+        """Dense layers ``first``.. (ReLU after all but the head) for replicas ``rows``; the Q-values. Each
+        layer's output is appended to ``acts`` when given (the backward pass needs them)."""
+        last = len(self.weights) - 1
+        for i in range(first, last + 1):
+            x = np.matmul(x, self.weights[i][rows])
+            x += self.biases[i][rows]
+            if i < last:
+                np.maximum(x, 0.0, out=x)
+            if acts is not None:
+                acts.append(x)
+        return x
 
     def forward(self, obs: np.ndarray, rows: slice = slice(None)) -> _Trace:
-        """The forward pass for replicas ``rows`` (``obs`` already restricted to them), keeping what the
-        backward pass needs."""
+        """The forward pass for replicas ``rows`` (``obs`` ``[R, B, *obs_shape]``, already restricted to them),
+        keeping what the backward pass needs."""
         self._refresh()
-        cols, first = None, 0
+        obs = np.asarray(obs)
+        r, b = obs.shape[:2]
+        cols = None
         if self.has_conv:
-            obs = np.asarray(obs)
-            r, b = obs.shape[:2]
             cols = self._im2col(obs)
             # W^T [C_out, C*k*k] @ patches [C*k*k, L] per sample gives [C_out, L]: BatchedConv2d's output in the
             # (c_out, i, j) order its flatten feeds the dense layer, with no transpose of the activations.
@@ -136,17 +139,10 @@ class HostQNet:
             z += self.biases[0][rows].reshape(r, 1, self.conv_out, 1)
             np.maximum(z, 0.0, out=z)
             x = z.reshape(r, b, -1)
-            first = 1
         else:
-            x = self.inputs(obs)
+            x = self._scaled(obs.reshape(r, b, -1))
         acts = [x]
-        last = len(self.weights) - 1
-        for i in range(first, last + 1):
-            z = np.matmul(acts[-1], self.weights[i][rows])
-            z += self.biases[i][rows]
-            if i < last:
-                np.maximum(z, 0.0, out=z)
-            acts.append(z)
+        self._dense(x, int(self.has_conv), rows, acts)
         return _Trace(cols, acts)
 
     def q_values(self, obs: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
@@ -157,21 +153,10 @@ class HostQNet:
         """argmax_a Q(s, a) ``[R]`` for one observation per replica ``[R, *obs_shape]``."""
         if self.has_conv:
             return self.q_values(obs[:, None]).argmax(axis=-1).reshape(-1)
-        # MLP acting: the same arithmetic as ``forward`` without its bookkeeping, which costs more than the
-        # math for one observation
+        # MLP acting: ``forward`` without the trace, whose bookkeeping costs more than the math for one observation
         self._refresh()
-        x = obs.reshape(obs.shape[0], 1, -1)
-        if x.dtype != np.float32:
-            x = x.astype(np.float32)
-        if self.obs_scale != 1.0:
-            x = x * np.float32(self.obs_scale)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = np.matmul(x, w)
-            x += b
-            if i < last:
-                np.maximum(x, 0.0, out=x)
-        return x.argmax(axis=-1).reshape(-1)
+        x = self._scaled(obs.reshape(obs.shape[0], 1, -1))
+        return self._dense(x, 0, slice(None)).argmax(axis=-1).reshape(-1)
 
     def backward(self, trace: _Trace, grad_q: np.ndarray, rows: slice = slice(None)) -> None:
         """Write d(loss)/d(parameters) of replicas ``rows`` into the ``.grad`` views (overwriting), given

@@ -1,0 +1,115 @@
+"""Per-call cost of the agent's compute paths, side by side in one run (issue #6 microbenchmark).
+
+For the DQN agent on CartPole's MLP (batch 128, 120-84, Adam) and MinAtar's CNN (batch 32, conv16@3x3 + FC128,
+centred RMSProp, Huber), in this process on one CPU thread (torch and BLAS), subnormals flushed as the trainer
+does:
+
+  update        QAgent.update on a fixed minibatch (loss, gradient, optimizer), numpy kernels vs torch autograd
+  greedy action QAgent.greedy_actions for one observation per replica, numpy vs torch
+  replica split the numpy update of 16 replicas on 1 vs 2 threads (train.threads)
+  bf16 product  torch bmm of 16 replicas' [128,120] x [120,84] in float32 vs bfloat16 (not used by the agent:
+                what an opt-in bf16 mode could gain on a CPU with AMX)
+
+Medians of ``--repeats`` timings of ``--calls`` calls each. The figures quoted in docs/performance.md come from
+
+    python benchmarks/bench_kernels.py
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agents import get_agent  # noqa: E402
+from agents.replay import Batch  # noqa: E402
+from suite.provenance import set_cpu_threads  # noqa: E402
+
+SETUPS = {  # name: (family, obs shape, obs dtype, actions, batch, config overrides)
+    "CartPole MLP": ("classic", (4,), np.float32, 2, 128, {}),
+    "MinAtar CNN": ("minatar", (4, 10, 10), np.uint8, 3, 32, {}),
+}
+
+
+def per_call_us(fn: Callable[[], object], calls: int, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - start) / calls * 1e6)
+    return statistics.median(times)
+
+
+def make(setup: str, replicas: int, kernels: str, threads: int = 1):
+    family, shape, dtype, actions, batch, extra = SETUPS[setup]
+    spec = get_agent("dqn")
+    cfg = spec.config_cls.for_family(family, {"batch_size": batch, "buffer_size": 1000, **extra})
+    agent = spec.cls(cfg, obs_shape=shape, obs_dtype=np.dtype(dtype), num_actions=actions,
+                     seeds=list(range(replicas)), family=family, total_steps=100_000, kernels=kernels,
+                     threads=threads)
+    g = np.random.default_rng(0)
+
+    def obs(*lead):
+        if dtype == np.uint8:
+            return (g.random((*lead, *shape)) < 0.1).astype(np.uint8)
+        return g.normal(size=(*lead, *shape)).astype(np.float32)
+
+    batch_ = Batch(torch.from_numpy(obs(replicas, batch)), torch.from_numpy(g.integers(0, actions, (replicas, batch))),
+                   torch.from_numpy(g.normal(size=(replicas, batch)).astype(np.float32)),
+                   torch.from_numpy(obs(replicas, batch)),
+                   torch.from_numpy((g.random((replicas, batch)) < 0.05).astype(np.float32)))
+    return agent, batch_, obs(replicas)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    set_cpu_threads(1, 1)
+    c, r = args.calls, args.repeats
+    rows = []
+    for setup in SETUPS:
+        for replicas in (1, 16):
+            times = {}
+            for kernels in ("auto", "torch"):
+                agent, batch, _ = make(setup, replicas, kernels)
+                times[kernels] = per_call_us(lambda: agent.update(batch), c, r)
+            rows.append((f"{setup} update, {replicas} replica(s)", times["auto"], times["torch"]))
+    times = {}
+    for kernels in ("auto", "torch"):
+        agent, _, one_obs = make("CartPole MLP", 1, kernels)
+        times[kernels] = per_call_us(lambda: agent.greedy_actions(one_obs), c * 20, r)
+    rows.append(("CartPole MLP greedy action, 1 replica", times["auto"], times["torch"]))
+
+    split = {}
+    for threads in (1, 2):
+        agent, batch, _ = make("CartPole MLP", 16, "auto", threads)
+        split[threads] = per_call_us(lambda: agent.update(batch), c, r)
+    x, w = torch.rand(16, 128, 120), torch.rand(16, 120, 84)
+    xb, wb = x.bfloat16(), w.bfloat16()
+    f32 = per_call_us(lambda: torch.bmm(x, w), c * 5, r)
+    bf16 = per_call_us(lambda: torch.bmm(xb, wb), c * 5, r)
+
+    print("| what | numpy kernels µs | torch autograd µs | torch / numpy |")
+    print("|---|---:|---:|---:|")
+    for name, fast, slow in rows:
+        print(f"| {name} | {fast:,.1f} | {slow:,.1f} | {slow / fast:.2f}x |")
+    print()
+    print(f"Replica split, CartPole MLP update of 16 replicas (numpy): 1 thread {split[1]:,.0f} µs, "
+          f"2 threads {split[2]:,.0f} µs ({split[1] / split[2]:.2f}x).")
+    print(f"bmm of 16 replicas [128,120]x[120,84]: float32 {f32:,.0f} µs, bfloat16 {bf16:,.0f} µs "
+          f"({f32 / bf16:.2f}x).")
+
+
+if __name__ == "__main__":
+    main()
