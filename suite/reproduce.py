@@ -1,7 +1,7 @@
 """``targetbench reproduce TABLE [--quick]``: run the suite behind a published table, then compare.
 
-Published tables are the CSVs in ``analysis/published/`` (copies of ``../shared/published/`` with their source
-notes). For each one that can be reproduced, a suite in ``suite/specs/`` holds one variant per published
+Published tables are the CSVs in ``analysis/published/`` (each carries its source and how exact
+its values are as ``#`` comment lines). For each one that can be reproduced, a suite in ``suite/specs/`` holds one variant per published
 row. The command runs that suite with :func:`suite.scheduler.run_sweep` (trials already in the store are
 skipped), reads the runs back from the tracking store (the analysis package only) and writes
 ``<results>/tables/reproduce-<TABLE>[-quick].md/.tex/.csv``: per row the published value, ours (the statistic
