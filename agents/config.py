@@ -1,5 +1,11 @@
 """Typed agent configuration: dataclasses with per-family defaults, validated at load.
 
+Per-family defaults come in two layers: the family-wide ones (every agent on MinAtar uses RMSProp, ...) are
+part of the environment family's record in the suite and arrive as ``base_defaults``; an agent's own knobs
+(DQN's target period on MinAtar, ...) sit in its config class's ``FAMILY_DEFAULTS``, keyed by family name, and
+win. A family an agent's table does not name gets the field's generic default, so a new family needs no agent
+edit.
+
 A config field declares its meaning and its allowed range in ``metadata``; ``validate`` checks every field and
 raises :class:`ConfigError` with one line naming the key, the bad value and what is allowed. Step counts are
 environment steps per replica throughout.
@@ -108,7 +114,9 @@ def describe_fields(cls: type) -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class AgentConfig:
     """Fields every deep Q-learning agent shares. Defaults here are CleanRL's ``dqn.py`` (classic control);
-    ``FAMILY_DEFAULTS`` replaces them for MinAtar (the MinAtar paper) and Atari (Nature DQN)."""
+    the environment family's record replaces them family-wide (MinAtar: the MinAtar paper; Atari: Nature DQN),
+    passed to :meth:`for_family` as ``base_defaults``. Subclasses may add agent-specific per-family defaults in
+    ``FAMILY_DEFAULTS = {"family": {"field": value}}``."""
 
     network: Literal["auto", "mlp", "minatar-cnn", "nature-cnn"] = spec(
         "auto", "Q-network architecture; auto picks the family's (MLP / MinAtar CNN / Nature CNN)")
@@ -134,21 +142,8 @@ class AgentConfig:
                                            min=1)
     eval_epsilon: float = spec(0.001, "epsilon of the greedy evaluation policy", min=0.0, max=1.0)
 
-    FAMILY_DEFAULTS: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "classic": {},
-        "tabular": {"hidden_sizes": (64, 64), "learning_starts": 1000, "buffer_size": 10_000,
-                    "train_frequency": 1, "batch_size": 64},
-        # MinAtar examples/dqn.py (Young & Tian 2019).
-        "minatar": {"optimizer": "rmsprop-centered", "learning_rate": 2.5e-4, "optimizer_eps": 0.01,
-                    "rmsprop_alpha": 0.95, "loss": "huber", "batch_size": 32, "buffer_size": 100_000,
-                    "learning_starts": 5000, "train_frequency": 1, "epsilon_end": 0.1,
-                    "epsilon_decay_steps": 100_000},
-        # Nature DQN (Mnih et al. 2015): RMSProp, Huber (error clipping), replay 1M, every 4 steps.
-        "atari": {"optimizer": "rmsprop-centered", "learning_rate": 2.5e-4, "optimizer_eps": 0.01,
-                  "rmsprop_alpha": 0.95, "loss": "huber", "batch_size": 32, "buffer_size": 1_000_000,
-                  "learning_starts": 50_000, "train_frequency": 4, "epsilon_end": 0.1,
-                  "epsilon_decay_steps": 1_000_000},
-    }
+    #: agent-specific defaults per family name (subclasses); the family-wide ones come from the family record
+    FAMILY_DEFAULTS: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     # -- construction -------------------------------------------------------------------------------------
     @classmethod
@@ -156,9 +151,12 @@ class AgentConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def family_defaults(cls, family: str) -> dict[str, Any]:
-        """Defaults for ``family`` merged along the class hierarchy (a subclass's entries win)."""
-        merged: dict[str, Any] = {}
+    def family_defaults(cls, family: str, base_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Defaults for ``family``: ``base_defaults`` (the family-wide ones, from the family record), then the
+        ``FAMILY_DEFAULTS`` entries for ``family`` merged along the class hierarchy (a subclass's entries win)."""
+        names = set(cls.field_names())
+        # A family-wide default for a field this config class lacks (another agent's knob) does not apply here.
+        merged: dict[str, Any] = {k: v for k, v in (base_defaults or {}).items() if k in names}
         for klass in reversed(cls.__mro__):
             table = klass.__dict__.get("FAMILY_DEFAULTS")
             if table and family in table:
@@ -166,9 +164,13 @@ class AgentConfig:
         return merged
 
     @classmethod
-    def for_family(cls, family: str, overrides: Mapping[str, Any] | None = None) -> "AgentConfig":
-        """The config for ``family`` with ``overrides`` (strings from ``--set`` or typed values) applied."""
-        values = cls.family_defaults(family)
+    def for_family(cls, family: str, overrides: Mapping[str, Any] | None = None, *,
+                   base_defaults: Mapping[str, Any] | None = None) -> "AgentConfig":
+        """The config for ``family`` with ``overrides`` (strings from ``--set`` or typed values) applied.
+
+        ``base_defaults`` are the family-wide defaults (``EnvFamily.agent_defaults`` in the suite; the suite's
+        ``EnvFamily.agent_config`` passes them); without them only the agent's own per-family entries apply."""
+        values = cls.family_defaults(family, base_defaults)
         hints = _type_hints(cls)
         names = cls.field_names()
         for key, raw in (overrides or {}).items():

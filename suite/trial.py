@@ -14,24 +14,15 @@ from typing import Any, Mapping, Sequence
 from agents import AgentConfig, get_agent
 from agents.agent import KERNELS
 from agents.config import ConfigError, parse_value, spec
-from suite.envs import get_spec, validate_env_options
+from suite.envs import get_family, get_spec, validate_env_options
 from suite.errors import UsageError
 
 __all__ = ["TrainConfig", "TrialSpec", "build_trial", "parse_seeds", "parse_overrides"]
 
-#: default step budgets and evaluation cadence per family (CleanRL classic 500k; MinAtar 5M frames; Atari
-#: 10M agent steps = 40M frames)
-FAMILY_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "classic": {"steps": 500_000, "eval_every": 10_000},
-    "tabular": {"steps": 20_000, "eval_every": 2_000},
-    "minatar": {"steps": 5_000_000, "eval_every": 100_000},
-    "atari": {"steps": 10_000_000, "eval_every": 250_000, "eval_episodes": 5},
-}
-
-
 @dataclass(frozen=True)
 class TrainConfig:
-    """The training loop's settings (all counts are env steps per replica)."""
+    """The training loop's settings (all counts are env steps per replica). A family's record replaces the
+    defaults it names (``EnvFamily.train_defaults``: step budget, evaluation cadence)."""
 
     steps: int = spec(500_000, "env steps per seed", min=1)
     eval_every: int = spec(10_000, "evaluate every this many env steps (and always at the end)", min=1)
@@ -51,7 +42,8 @@ class TrainConfig:
 
     @classmethod
     def for_family(cls, family: str, overrides: Mapping[str, Any]) -> "TrainConfig":
-        values = dict(FAMILY_TRAIN_DEFAULTS.get(family, {}))
+        """The settings for the registered ``family`` with ``overrides`` (``train.KEY`` strings) applied."""
+        values = dict(get_family(family).train_defaults)
         hints = {f.name: f.type for f in dataclasses.fields(cls)}
         types = {"int": int, "str": str}
         for key, raw in overrides.items():
@@ -150,7 +142,7 @@ def build_trial(agent: str, env: str, seeds: Sequence[int], *, steps: int | None
         if steps is not None:
             train_over["steps"] = steps
         env_options = validate_env_options(env, _typed_env_options(env, env_over))
-        agent_config = agent_spec.config_cls.for_family(env_spec.family, agent_over)
+        agent_config = get_family(env_spec.family).agent_config(agent_spec.config_cls, agent_over)
         train = TrainConfig.for_family(env_spec.family, train_over)
     except UsageError:
         raise
