@@ -17,6 +17,7 @@ import ale_py / minatar lazily, so importing the registry stays cheap.
 from __future__ import annotations
 
 import difflib
+import importlib
 from importlib import metadata
 from typing import Any
 
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "targetbench.envs"
+#: modules of the built-in families, in the order of listings and messages (whatever order they were imported in)
+BUILTIN_MODULES = ("suite.envs.classic", "suite.envs.minatar", "suite.envs.atari", "suite.envs.tabular_env")
 _entry_points_loaded = False
 
 
@@ -52,29 +55,29 @@ def load_entry_points() -> None:
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
-    # Built-in families register on import, in this order (it is the order of listings and messages).
-    import suite.envs.classic  # noqa: F401, PLC0415
-    import suite.envs.minatar  # noqa: F401, PLC0415
-    import suite.envs.atari  # noqa: F401, PLC0415
-    import suite.envs.tabular_env  # noqa: F401, PLC0415
-
+    for module in BUILTIN_MODULES:  # built-in families register on import
+        importlib.import_module(module)
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         ep.load()
 
 
 def list_families() -> list[EnvFamily]:
-    """Every registered family, in registration order."""
+    """Every registered family: the built-in ones first (``BUILTIN_MODULES`` order), then the others in
+    registration order."""
     load_entry_points()
-    return list(registered_families().values())
+    families = list(registered_families().values())
+    rank = {module: i for i, module in enumerate(BUILTIN_MODULES)}
+    return sorted(families, key=lambda fam: rank.get(fam.make.__module__, len(rank)))  # stable: keeps the rest
 
 
 def get_family(name: str) -> EnvFamily:
     """The family registered as ``name`` (ValueError, one line, listing the registered names otherwise)."""
     load_entry_points()
-    families = registered_families()
-    if name not in families:
-        raise ValueError(f"unknown environment family {name!r}; registered: {', '.join(families)}")
-    return families[name]
+    family = registered_families().get(name)
+    if family is None:
+        raise ValueError(f"unknown environment family {name!r}; "
+                         f"registered: {', '.join(f.name for f in list_families())}")
+    return family
 
 
 def _known_text() -> str:
