@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 from suite.errors import WRITE_ERRNOS, TrackingError, UsageError, WriteError
 
@@ -37,8 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_analysis(*, uri: str, experiment: str, out: Path, results: Path, reps: int, seed: int = 0,
                  baseline: str = "dqn", pairs=(), refresh: bool = False, cache: bool = True, title: str | None = None,
-                 make_figures: bool = True):
-    """Load (through the cache) and build the report; returns the :class:`analysis.report.ReportResult`."""
+                 make_figures: bool = True, reference_files: Sequence[Path] = ()):
+    """Load (through the cache) and build the report; returns the :class:`analysis.report.ReportResult`.
+
+    ``reference_files``: more reference-score tables (environment families that ship their own)."""
+    from analysis.normalization import reference_scores
     from analysis.report import build_report
     from analysis.runs import load_experiment
 
@@ -58,8 +62,10 @@ def run_analysis(*, uri: str, experiment: str, out: Path, results: Path, reps: i
     if runs.empty:
         raise UsageError(f"experiment {experiment!r} in {uri} has no runs")
     try:
+        refs = reference_scores(extra=reference_files) if reference_files else None
         return build_report(runs, metrics, out, reps=reps, seed=seed, pairs=pairs, baseline=baseline,
-                            title=title or f"TargetBench report: experiment {experiment}", make_figures=make_figures)
+                            title=title or f"TargetBench report: experiment {experiment}", make_figures=make_figures,
+                            refs=refs)
     except OSError as exc:  # disk full or the like: the user's to fix, named in one line
         raise WriteError(f"cannot write the report under {out}: {exc.strerror or exc}") from exc
 
@@ -96,7 +102,8 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     res = run_analysis(uri=uri, experiment=args.experiment or "targetbench", out=out, results=results, reps=reps,
                        seed=args.seed, baseline=args.baseline, pairs=pairs, refresh=args.refresh,
-                       cache=not args.no_cache, make_figures=not args.no_figures)
+                       cache=not args.no_cache, make_figures=not args.no_figures,
+                       reference_files=getattr(args, "reference_files", ()))
     print(f"wrote {res.report} ({len(res.figures)} figure files, {len(res.tables)} table files) in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0

@@ -94,7 +94,10 @@ def _full_analysis(uri: str, experiment: str, results: Path) -> int:
         print(f"benchmark: full analysis not available ({exc}); wrote the summary table only", file=sys.stderr)
         return 0
     try:
-        res = run_analysis(uri=uri, experiment=experiment, out=results, results=results, reps=2000)
+        from suite.envs.registry import reference_files
+
+        res = run_analysis(uri=uri, experiment=experiment, out=results, results=results, reps=2000,
+                           reference_files=reference_files())
     except TargetBenchError as exc:
         print(f"benchmark: analysis: error: {exc}", file=sys.stderr)
         return exc.exit_code

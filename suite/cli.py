@@ -125,7 +125,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from analysis import analyze
+    from suite.envs.registry import reference_files
 
+    # analysis/ knows no family: hand it the reference scores the families ship themselves
+    args.reference_files = reference_files()
     return analyze.main(args)
 
 

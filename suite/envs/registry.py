@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -40,6 +41,7 @@ __all__ = [
     "list_families",
     "load_entry_points",
     "make_env",
+    "reference_files",
     "validate_env_options",
 ]
 
@@ -78,6 +80,11 @@ def get_family(name: str) -> EnvFamily:
         raise ValueError(f"unknown environment family {name!r}; "
                          f"registered: {', '.join(f.name for f in list_families())}")
     return family
+
+
+def reference_files() -> list[Path]:
+    """The reference-score tables the registered families ship (``EnvFamily.reference_scores``), for analysis."""
+    return [fam.reference_scores for fam in list_families() if fam.reference_scores is not None]
 
 
 def _known_text() -> str:

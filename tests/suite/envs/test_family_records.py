@@ -168,5 +168,22 @@ def test_a_registered_family_works_everywhere(coin_family):
         assert np.array_equal(ra.reward, rb.reward) and np.array_equal(ra.truncated, rb.truncated)
 
 
+def test_a_family_can_ship_reference_scores(tmp_path, coin_family):
+    from analysis.normalization import REFERENCE_FILE, normalise, reference_scores
+    from suite.envs.registry import reference_files
+
+    assert reference_files() == []  # the built-in families' scores are in analysis/reference/scores.csv
+    csv = tmp_path / "coin.csv"
+    csv.write_text("env,random,reference,kind,source\nCoin-v0,0.5,2.5,measured,test\n"
+                   "CartPole-v1,0,1,measured,must not replace the shipped row\n")
+    family_module._FAMILIES["coin"] = dataclasses.replace(get_family("coin"), reference_scores=csv)
+    assert reference_files() == [csv]
+    refs = reference_scores(extra=reference_files())
+    assert normalise("Coin-v0", 1.5, refs) == 0.5
+    shipped = reference_scores(REFERENCE_FILE)
+    assert normalise("CartPole-v1", 100.0, refs) == normalise("CartPole-v1", 100.0, shipped)
+    assert len(refs) == len(shipped) + 1
+
+
 if __name__ == "__main__" and "--write" in sys.argv:
     SNAPSHOT.write_text(json.dumps(capture(), indent=1, sort_keys=True) + "\n")
