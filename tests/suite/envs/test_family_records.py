@@ -185,5 +185,27 @@ def test_a_family_can_ship_reference_scores(tmp_path, coin_family):
     assert len(refs) == len(shipped) + 1
 
 
+
+def test_families_of_other_packages_load_through_the_entry_point_group(tmp_path, monkeypatch):
+    from importlib import metadata
+
+    from suite.envs import registry
+
+    (tmp_path / "tb_plugin_family.py").write_text(
+        "from suite.envs import EnvFamily, EnvSpec, register_family\n"
+        "register_family(EnvFamily(name='plugged', description='p', options={}, make=lambda env_id, o: None,\n"
+        "    resolve=lambda env_id: EnvSpec(env_id, 'plugged', 'p', 1) if env_id == 'Plug-v0' else None))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = metadata.EntryPoint(name="plugged", value="tb_plugin_family", group=registry.ENTRY_POINT_GROUP)
+    asked = []
+    monkeypatch.setattr(registry.metadata, "entry_points", lambda group: asked.append(group) or [ep])
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    try:
+        assert get_spec("Plug-v0").family == "plugged"
+        assert asked == ["targetbench.envs"] and [f.name for f in list_families()][-1] == "plugged"
+    finally:
+        family_module._FAMILIES.pop("plugged", None)
+
+
 if __name__ == "__main__" and "--write" in sys.argv:
     SNAPSHOT.write_text(json.dumps(capture(), indent=1, sort_keys=True) + "\n")
