@@ -219,12 +219,12 @@ def test_parameter_count_counts_non_zero_parameters():
     weights = [3 * 8, 8 * 6, 6 * 2]
     biases = 8 + 6 + 2
     kept = sum(n + round(n * 0.5) + round(n * 0.25) for n in weights)  # levels 0, 1, 2
-    assert agent.parameter_count() == agent.parameter_count(1) == kept + 3 * biases
-    before = agent.parameter_count(0)
+    assert agent.parameter_count() == agent.replica_parameter_count(1) == kept + 3 * biases
+    before = agent.replica_parameter_count(0)
     agent.target_rule.losses.copy_(torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
     agent.target_rule.select()  # replica 0 takes its sparsest network, replica 1 keeps the dense one
-    assert agent.parameter_count(0) < before and agent.parameter_count(1) == before
-    assert agent.parameter_count() == round((agent.parameter_count(0) + agent.parameter_count(1)) / 2)
+    assert agent.replica_parameter_count(0) < before and agent.replica_parameter_count(1) == before
+    assert agent.parameter_count() == round((agent.replica_parameter_count(0) + agent.replica_parameter_count(1)) / 2)
 
 
 def test_config_and_kernels():
