@@ -237,3 +237,35 @@ def test_config_and_kernels():
         spec.config_cls.for_family("classic", {"prune_fraction": "1.0"})
     with pytest.raises(ConfigError, match="num_online=0 is out of range"):
         spec.config_cls.for_family("classic", {"num_online": "0"})
+
+
+def test_trainer_records_target_sparsity_and_non_zero_count_per_seed(tmp_path):
+    """Through the trainer: the target's sparsity reaches MLflow per seed and never falls, each seed's result
+    records its own non-zero parameter count, and a seed trained alone gets the same numbers as in a batch."""
+    import mlflow
+
+    from suite.trainer import train
+    from suite.trial import build_trial
+
+    fast = {"learning_starts": "100", "train_frequency": "2", "buffer_size": "500", "batch_size": "16",
+            "hidden_sizes": "16", "target_period": "20", "prune_fraction": "0.2", "train.eval_every": "200",
+            "train.eval_episodes": "2", "train.log_every": "50", "env.max_episode_steps": "60"}
+
+    def run(folder, seeds):
+        trial = build_trial("eaudeqn", "CartPole-v1", seeds, steps=400, overrides=fast)
+        uri = f"sqlite:///{tmp_path / folder}/mlflow.db"
+        return train(trial, tracking_uri=uri, experiment="t", results_dir=tmp_path / folder,
+                     progress=lambda m: None), uri
+
+    batched, uri = run("b", (0, 1))
+    (alone,), _ = run("a", (1,))
+    assert alone.params_sha256 == batched[1].params_sha256 and alone.eval_returns == batched[1].eval_returns
+    assert alone.parameter_count == batched[1].parameter_count
+    client = mlflow.MlflowClient(uri)
+    dense = 3 * (4 * 16 + 16 + 16 * 2 + 2)
+    for res in batched:
+        curve = [m.value for m in sorted(client.get_metric_history(res.run_id, "train/target_sparsity"),
+                                         key=lambda m: m.step)]
+        # interval means of a non-decreasing series, up to float32 rounding of the sums
+        assert curve[-1] > 0 and all(b >= a - 1e-6 for a, b in zip(curve, curve[1:]))
+        assert 0 < res.parameter_count < dense
