@@ -269,3 +269,25 @@ def test_trainer_records_target_sparsity_and_non_zero_count_per_seed(tmp_path):
         # interval means of a non-decreasing series, up to float32 rounding of the sums
         assert curve[-1] > 0 and all(b >= a - 1e-6 for a, b in zip(curve, curve[1:]))
         assert 0 < res.parameter_count < dense
+
+
+def test_minatar_cnn_kernels_are_pruned_and_stay_zero():
+    spec = get_agent("eaudeqn")
+    cfg = spec.config_cls.for_family("minatar", {"batch_size": "4", "buffer_size": "16", "learning_starts": "0",
+                                                 "prune_fraction": "0.5", "target_period": "3",
+                                                 "optimizer": "adam", "learning_rate": "0.01"})
+    agent = spec.cls(cfg, obs_shape=(4, 10, 10), obs_dtype=np.dtype(np.uint8), num_actions=3, seeds=[0, 1],
+                     family="minatar", total_steps=100)
+    names = [n for n, _ in agent.online.named_parameters()]
+    pruned = [n for n, m in zip(names, agent.target_rule.masks) if m is not None]
+    assert pruned == [n for n in names if n.endswith("weight")] and any("conv" in n for n in pruned)
+    g = np.random.default_rng(0)
+    for step in range(1, 8):
+        obs, next_obs = (g.random((2, 4, 10, 10)) < 0.2).astype(np.uint8), (g.random((2, 4, 10, 10)) < 0.2)
+        agent.observe(obs, agent.act(obs, step - 1), np.ones(2, np.float32), next_obs.astype(np.uint8),
+                      np.zeros(2, bool))
+        agent.after_env_step(step)
+        agent.target_rule.losses[:, -1] = -1e6
+        for p, m in weight_pairs(agent):
+            assert (p[m == 0] == 0).all()
+    assert (agent.target_rule.target_sparsity > 0.5).all()
