@@ -207,8 +207,8 @@ class EauDeQNConfig(AgentConfig):
 
     Δ on CartPole-v1 (the learning matrix's short budget, 30k env steps, seeds 0 and 1, final target sparsity /
     final eval): Δ = 0.03: 0.28 and 0.28 / 253 and 274, still rising; Δ = 0.1: 0.10 and 0.10 / 296 and 290, one
-    win of a pruned network each and then level 0 kept winning; Δ = 0.3: 0.0 and 0.66 / 274 and 423. A large Δ
-    makes pruned copies start far behind level 0 within one period, so they rarely win.
+    win of a pruned network each and then level 0 kept winning; Δ = 0.3: 0.0 and 0.66 / 274 and 423. (Our guess,
+    not tested: a larger Δ puts the pruned copies further behind level 0 at the start of a period.)
     """
 
     num_online: int = spec(3, "K: online networks, network k being the target pruned to level k "
