@@ -264,6 +264,11 @@ class QAgent:
         """Trainable parameters of one replica (online network plus any trained target)."""
         return sum(p[0].numel() for p in self.trainable_parameters())
 
+    def replica_parameter_count(self, replica: int) -> int:
+        """``parameter_count`` of one replica; the same for every replica unless an agent's size changes per
+        replica while it trains (EauDeQN counts non-zero parameters)."""
+        return self.parameter_count()
+
     def target_bytes(self) -> int:
         """Bytes one replica holds for target parameters beyond its online network."""
         return self.target_rule.target_bytes() // self.num_replicas

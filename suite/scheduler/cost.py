@@ -24,7 +24,8 @@ FAMILY_COSTS = {
 EVAL_EPISODE_STEPS = {"classic": 200, "tabular": 100, "minatar": 500, "atari": 3000}
 #: cost of one update relative to DQN's (more networks or heads, a second optimizer, ...)
 AGENT_UPDATE_FACTOR = {"idqn": 2.5, "isql": 1.3, "sgt2-dqn": 2.0, "agt2-dqn": 1.65, "fr-dqn": 1.4,
-                       "double-dqn": 1.1, "dqn-no-target": 0.9}
+                       "double-dqn": 1.1, "dqn-no-target": 0.9,
+                       "eaudeqn": 2.5}  # eaudeqn: K = 3 networks as idqn (a guess, not calibrated)
 PROCESS_START_S = 6.0
 
 
