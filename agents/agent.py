@@ -111,7 +111,8 @@ class QAgent:
     def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
         arch = self.config.network if self.config.network != "auto" else network_for_family(self.family)
         return build_q_network(arch, obs_shape, self.num_actions, generators,
-                               hidden_sizes=self.config.hidden_sizes, obs_scale=OBS_SCALE.get(self.family, 1.0))
+                               hidden_sizes=self.config.hidden_sizes, obs_scale=OBS_SCALE.get(self.family, 1.0),
+                               layer_norm=self.config.layer_norm)
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         """The target rule; every registered agent overrides this."""

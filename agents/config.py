@@ -113,6 +113,8 @@ class AgentConfig:
     network: Literal["auto", "mlp", "minatar-cnn", "nature-cnn"] = spec(
         "auto", "Q-network architecture; auto picks the family's (MLP / MinAtar CNN / Nature CNN)")
     hidden_sizes: tuple[int, ...] = spec((120, 84), "hidden layer widths of the MLP")
+    layer_norm: bool = spec(False, "LayerNorm between every hidden layer (dense or conv) and its ReLU, as the "
+                                   "iS-QL authors' networks; such networks run on torch kernels")
     gamma: float = spec(0.99, "discount factor", min=0.0, max=1.0, max_exclusive=True)
     optimizer: Literal["adam", "rmsprop-centered", "sgd"] = spec("adam", "optimizer of the online network")
     learning_rate: float = spec(2.5e-4, "optimizer step size", min=0.0, min_exclusive=True)

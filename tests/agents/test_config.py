@@ -1,4 +1,6 @@
 """Typed configs: family defaults, --set parsing, and one-line errors for bad keys and values."""
+import dataclasses
+
 import pytest
 
 from agents import ConfigError, get_agent
@@ -55,3 +57,26 @@ def test_tau_range_on_soft_agent():
     assert cfg("dqn-soft", tau="1").tau == 1.0
     with pytest.raises(ConfigError, match="unknown config key 'tau'"):
         cfg("dqn", tau="0.1")  # the hard-target agent has no τ
+
+
+def test_iterated_defaults_count_gradient_steps_and_follow_the_authors():
+    """iS-QL's T and i-DQN's D, T are gradient steps; per-family values from the authors' launches (see the
+    config docstrings); iS-QL's Atari setting is the authors' Atari launch script."""
+    for name, key in (("isql", "shift_period"), ("idqn", "shift_period"), ("idqn", "sync_period")):
+        field = next(f for f in dataclasses.fields(get_agent(name).config_cls) if f.name == key)
+        assert "GRADIENT steps" in field.metadata["help"], (name, key)
+    assert (cfg("isql").bellman_iterations, cfg("isql").shift_period, cfg("isql").layer_norm) == (3, 200, True)
+    assert (cfg("idqn").bellman_iterations, cfg("idqn").sync_period, cfg("idqn").shift_period) == (3, 10, 200)
+    assert cfg("isql", "minatar").shift_period == cfg("idqn", "minatar").shift_period == 1000
+    atari = cfg("isql", "atari")
+    assert (atari.bellman_iterations, atari.shift_period, atari.network, atari.layer_norm, atari.optimizer,
+            atari.learning_rate, atari.optimizer_eps, atari.loss, atari.batch_size, atari.buffer_size,
+            atari.train_frequency, atari.learning_starts, atari.epsilon_end, atari.epsilon_decay_steps) == \
+        (9, 2000, "nature-cnn", True, "adam", 6.25e-5, 1.5e-4, "mse", 32, 1_000_000, 4, 20_000, 0.01, 250_000)
+    # 2000 gradient steps at one every 4 env steps: the authors' T = 8000 env steps
+    assert atari.shift_period * atari.train_frequency == 8000
+    assert (cfg("idqn", "atari").sync_period, cfg("idqn", "atari").shift_period) == (8, 2000)
+    assert (cfg("idqn", "tabular").sync_period, cfg("idqn", "tabular").shift_period) == (1, 200)
+    assert cfg("dqn", layer_norm="true").layer_norm is True and cfg("dqn").layer_norm is False
+    with pytest.raises(ConfigError, match="layer_norm='maybe' is not valid; allowed: bool"):
+        cfg("dqn", layer_norm="maybe")

@@ -51,12 +51,20 @@ def replica(network: torch.nn.Module, r: int, slot: int | None = None, slots: in
     return [p[index].detach().double().clone().requires_grad_(True) for p in network.parameters()]
 
 
-def mlp(params: list[torch.Tensor], x: torch.Tensor, heads: int = 1) -> torch.Tensor:
-    """Plain MLP forward: ReLU hidden layers, linear output, grouped by head: ``[B, heads, A]``."""
+def mlp(params: list[torch.Tensor], x: torch.Tensor, heads: int = 1, layer_norm: bool = False) -> torch.Tensor:
+    """Plain MLP forward: ReLU hidden layers (with ``layer_norm``: LayerNorm, eps 1e-6, between each and its
+    ReLU; parameters ordered dense layers, norms, head), linear output, grouped by head: ``[B, heads, A]``."""
     h = x.double()
     pairs = list(zip(params[0::2], params[1::2]))
-    for w, b in pairs[:-1]:
-        h = torch.relu(h @ w + b)
+    hidden = (len(pairs) - 1) // 2 if layer_norm else len(pairs) - 1
+    norms = pairs[hidden:2 * hidden] if layer_norm else [None] * hidden
+    for (w, b), norm in zip(pairs[:hidden], norms):
+        h = h @ w + b
+        if norm is not None:
+            mean = h.mean(dim=-1, keepdim=True)
+            var = (h - mean).square().mean(dim=-1, keepdim=True)
+            h = (h - mean) / torch.sqrt(var + 1e-6) * norm[0] + norm[1]
+        h = torch.relu(h)
     w, b = pairs[-1]
     out = h @ w + b
     return out.view(out.shape[0], heads, -1)
@@ -175,8 +183,9 @@ def test_sgt2_target_is_trained_and_independently_initialised():
 def isql_reference(agent, b: Batch, r: int, k: int) -> list[torch.Tensor]:
     """One SGD step on Σ_{k=1..K} mean_B (r + γ(1−d) max sg Q_{k−1}(s') − Q_k(s,a))², current trunk for all."""
     params = replica(agent.online, r)
-    q = mlp(params, b.obs[r], heads=k + 1)
-    q_next = mlp(params, b.next_obs[r], heads=k + 1).detach()
+    ln = agent.config.layer_norm
+    q = mlp(params, b.obs[r], heads=k + 1, layer_norm=ln)
+    q_next = mlp(params, b.next_obs[r], heads=k + 1, layer_norm=ln).detach()
     loss = 0.0
     for h in range(1, k + 1):
         y = td_target(b, r, q_next[:, h - 1].max(dim=-1).values)
@@ -184,9 +193,10 @@ def isql_reference(agent, b: Batch, r: int, k: int) -> list[torch.Tensor]:
     return sgd(params, loss)
 
 
-@pytest.mark.parametrize("k", [1, 3])
-def test_isql_step_matches_reference_and_head0_gets_no_gradient(k):
-    agent = make_agent("isql", bellman_iterations=k)
+@pytest.mark.parametrize("k,layer_norm", [(1, False), (3, False), (1, True), (3, True)])
+def test_isql_step_matches_reference_and_head0_gets_no_gradient(k, layer_norm):
+    agent = make_agent("isql", bellman_iterations=k, layer_norm=layer_norm)
+    assert agent.online.layer_norm == layer_norm
     b = make_batch(seed=1)
     expected = [isql_reference(agent, b, r, k) for r in range(2)]
     head0_w = agent.online.head.weight[:, :, :2].detach().clone()
@@ -422,9 +432,11 @@ def test_parameter_count_and_target_bytes():
     assert make_agent("agt2-dqn").target_bytes() == 4 * net
     assert make_agent("sgt2-dqn").parameter_count() == 2 * net
     assert make_agent("sgt2-dqn").target_bytes() == 4 * net
-    isql = make_agent("isql", bellman_iterations=3)
+    isql = make_agent("isql", bellman_iterations=3, layer_norm=False)
     assert isql.parameter_count() == trunk + 3 * head  # heads 1..K
     assert isql.target_bytes() == 4 * head  # head 0 only: far less than a copy
+    isql_ln = make_agent("isql", bellman_iterations=3)  # LayerNorm on by default: scale and shift of width 3
+    assert isql_ln.parameter_count() == trunk + 2 * 3 + 3 * head
     idqn = make_agent("idqn", bellman_iterations=3)
     assert idqn.parameter_count() == 3 * net
     assert idqn.target_bytes() == 3 * 4 * net
