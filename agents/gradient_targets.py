@@ -6,13 +6,13 @@ configurable so a reader of the paper can check and change them in one place.
 
 - :class:`GradientTrackingTarget` (AGT2, and SGT2's ``mutual-tracking`` form): after every online step, θ⁻
   takes one step of its own optimizer (SGD of size β by default) on
-  ``L_track(θ⁻) = ½ E_B Σ_a (sg Q_θ(s,a) − Q_θ⁻(s,a))²`` (all actions at each sampled state). θ never sees a
-  gradient from this loss.
+  ``L_track(θ⁻) = ½ E_B Σ_a (sg Q_θ(s,a) − Q_θ⁻(s,a))²`` (all actions at each sampled state; ``track="pair"``
+  keeps only the taken action, the tabular forms' other choice). θ never sees a gradient from this loss.
 - :class:`JointTarget` (SGT2's ``joint-td`` form): θ⁻ is an ordinary trainable network handed to the agent's
   optimizer through ``trainable_parameters``; the agent's ``loss`` supplies both networks' objectives.
 
-The config fields of the tracking step (β and the target's optimizer) are declared once here
-(:func:`beta_field`, :func:`target_optimizer_field`) and used by both agents' configs.
+The config fields of the tracking step (β, the target's optimizer, which actions it tracks) are declared once
+here (:func:`beta_field`, :func:`target_optimizer_field`, :func:`track_field`) and used by both agents' configs.
 
 All losses are per-replica means summed over replicas, so each replica's θ⁻ gets exactly the gradient it would
 get alone.
@@ -30,9 +30,11 @@ from agents.replay import Batch
 from agents.targets import TargetRule
 
 __all__ = ["GradientTrackingTarget", "JointTarget", "trainable_copy", "tracking_loss", "beta_field",
-           "target_optimizer_field", "TargetOptimizer"]
+           "target_optimizer_field", "track_field", "TargetOptimizer", "Tracking"]
 
 TargetOptimizer = Literal["sgd", "adam"]
+#: the actions the tracking loss covers at each sampled state: all of them, or the taken one
+Tracking = Literal["state", "pair"]
 
 #: β's default on every family (ours; the paper's value could not be read), see ``AGT2Config``
 DEFAULT_BETA = 0.01
@@ -49,6 +51,12 @@ def target_optimizer_field(used_by: str = "") -> Any:
     return spec("sgd", f"optimizer of the target's tracking step (lr = β){used_by}")
 
 
+def track_field(used_by: str = "") -> Any:
+    """The config field choosing the actions θ⁻'s tracking loss covers (``used_by`` is appended to its help)."""
+    return spec("state", "actions the tracking loss covers: state = every action at each sampled state (Σ_a), "
+                f"pair = the taken action only{used_by}")
+
+
 def trainable_copy(network: QNetwork) -> QNetwork:
     """A deep copy of ``network`` whose parameters require gradients (a target trained by gradient)."""
     target = copy.deepcopy(network)
@@ -57,9 +65,13 @@ def trainable_copy(network: QNetwork) -> QNetwork:
     return target
 
 
-def tracking_loss(q_online: torch.Tensor, q_target: torch.Tensor) -> torch.Tensor:
-    """``½ E_B Σ_a (sg Q_θ − Q_θ⁻)²`` per replica ``[R]`` from Q-values ``[R, B, A]`` (``q_online`` is detached)."""
-    return 0.5 * (q_online.detach() - q_target).square().sum(dim=-1).mean(dim=-1)
+def tracking_loss(q_online: torch.Tensor, q_target: torch.Tensor, action: torch.Tensor | None = None) -> torch.Tensor:
+    """``½ E_B Σ_a (sg Q_θ − Q_θ⁻)²`` per replica ``[R]`` from Q-values ``[R, B, A]`` (``q_online`` is detached);
+    with ``action`` ``[R, B]`` only the taken actions: ``½ E_B (sg Q_θ(s,a) − Q_θ⁻(s,a))²``."""
+    gap = (q_online.detach() - q_target).square()
+    if action is not None:
+        gap = gap.gather(-1, action.unsqueeze(-1))
+    return 0.5 * gap.sum(dim=-1).mean(dim=-1)
 
 
 class GradientTrackingTarget(TargetRule):
@@ -75,14 +87,18 @@ class GradientTrackingTarget(TargetRule):
         optimizer: ``"sgd"`` (plain gradient step, the paper's reading) or ``"adam"`` (step size β).
         adam_eps: Adam's epsilon when ``optimizer="adam"``.
         target: θ⁻'s initial network (made trainable); ``None`` (AGT2) starts θ⁻ as a copy of θ.
+        track: ``"state"`` (every action at each sampled state, the default) or ``"pair"`` (the taken action).
     """
 
     name = "agt2"
 
     def __init__(self, online: QNetwork, beta: float, optimizer: TargetOptimizer = "sgd",
-                 adam_eps: float = 1e-8, target: QNetwork | None = None) -> None:
+                 adam_eps: float = 1e-8, target: QNetwork | None = None, track: Tracking = "state") -> None:
         if beta <= 0.0:
             raise ValueError(f"beta {beta} must be > 0")
+        if track not in ("state", "pair"):
+            raise ValueError(f"unknown track {track!r}; allowed: state, pair")
+        self.track = track
         self._initial_target = target  # read by make_target, which the base constructor calls
         super().__init__(online)
         del self._initial_target
@@ -105,7 +121,7 @@ class GradientTrackingTarget(TargetRule):
     def after_update(self, batch: Batch) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             q_online = self.online(batch.obs)
-        loss = tracking_loss(q_online, self.target(batch.obs))
+        loss = tracking_loss(q_online, self.target(batch.obs), batch.action if self.track == "pair" else None)
         self.optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()  # sum of per-replica means: replica r's θ⁻ gets its own gradient only
         self.optimizer.step()

@@ -25,7 +25,8 @@ Conventions shared by all rules:
   updates both tables from the old values.
 * The tracking step of AGT2 and SGT2 mutual-tracking moves, by default, every action of each visited state,
   ``Q-(s,.) += beta (Q(s,.) - Q-(s,.))``, because the deep tracking loss sums over all actions at the sampled
-  state; ``track="pair"`` moves only the visited pair. A state visited several times in one step (sync
+  state; ``track="pair"`` moves only the visited pair (the deep agents' ``track`` field offers the same
+  choice). A state visited several times in one step (sync
   sampling visits each state once per action) moves once."""
 
 from __future__ import annotations

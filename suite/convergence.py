@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eta", type=float, default=0.5, help="coupling of sgt2 and sgt2-mutual (default 0.5)")
     parser.add_argument("--track", choices=TRACKING, default="state",
                         help="target entries the tracking step of agt2 and sgt2-mutual moves: every action of the "
-                        "visited state (as the deep agents) or the visited pair only; default state")
+                        "visited state or the visited pair only (the deep agents' track field); default state")
     parser.add_argument("--target-init", choices=TARGET_INITS, default="independent",
                         help="target table start of sgt2 and sgt2-mutual: an independent random draw (as the deep "
                         "sgt2-dqn) or a copy of the online table; default independent")

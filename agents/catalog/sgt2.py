@@ -19,8 +19,8 @@ import torch
 from agents.agent import QAgent
 from agents.bootstrap import td_target
 from agents.config import AgentConfig, spec
-from agents.gradient_targets import (GradientTrackingTarget, JointTarget, TargetOptimizer, beta_field,
-                                     target_optimizer_field, trainable_copy)
+from agents.gradient_targets import (GradientTrackingTarget, JointTarget, TargetOptimizer, Tracking, beta_field,
+                                     target_optimizer_field, track_field, trainable_copy)
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork
 from agents.registry import register
@@ -35,8 +35,8 @@ SGT2_FORMS = ("joint-td", "mutual-tracking")
 
 @dataclass(frozen=True)
 class SGT2Config(AgentConfig):
-    """Adds the form, the coupling η, how θ⁻ is initialised, and (``mutual-tracking`` only) θ⁻'s tracking step β
-    and its optimizer. In ``joint-td`` both networks share the agent's optimizer and learning rate.
+    """Adds the form, the coupling η, how θ⁻ is initialised, and (``mutual-tracking`` only) θ⁻'s tracking step β,
+    its optimizer and the actions it tracks (AGT2's fields). In ``joint-td`` both networks share the agent's optimizer and learning rate.
 
     Defaults: η = 0.1 on every family (the paper's value could not be read; ours: on CartPole-v1, η in
     {0.1, 0.5, 1} behaved alike with ``joint-td``). Each ``joint-td`` network bootstraps from the other's *current*
@@ -54,6 +54,7 @@ class SGT2Config(AgentConfig):
         "the pull η, θ⁻ only tracks θ with step β (AGT2's target step)")
     beta: float = beta_field("; mutual-tracking only")
     target_optimizer: TargetOptimizer = target_optimizer_field("; mutual-tracking only")
+    track: Tracking = track_field("; mutual-tracking only")
 
 
 @register("sgt2-dqn")
@@ -69,7 +70,8 @@ class SGT2DQN(QAgent):
     ``mutual-tracking``: one step of the agent's optimizer on
     L_θ = E_B[ℓ(r + γ(1−d) max_a' sg Q_θ⁻(s',a') − Q_θ(s,a)) + (η/2)(Q_θ(s,a) − sg Q_θ⁻(s,a))²]
     (pull at the taken action), then θ⁻ takes one step of size β on ½ E_B Σ_a (sg Q_θ(s,a) − Q_θ⁻(s,a))² with the
-    updated θ (:class:`GradientTrackingTarget`, as AGT2). With η = 0 and ``target_init=copy`` this is AGT2.
+    updated θ (:class:`GradientTrackingTarget`, as AGT2; ``track=pair`` keeps the taken action only). With η = 0 and
+    ``target_init=copy`` this is AGT2.
 
     Either way θ⁻ starts as an independent draw (``target_init=independent``) or a copy of θ, and the agent acts
     with θ.
@@ -92,7 +94,7 @@ class SGT2DQN(QAgent):
             target = QAgent.build_network(self, self._obs_shape, gens).to(self.device)
         if cfg.form == "mutual-tracking":
             return GradientTrackingTarget(online, cfg.beta, cfg.target_optimizer, adam_eps=cfg.optimizer_eps,
-                                          target=target)
+                                          target=target, track=cfg.track)
         return JointTarget(online, target)
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -89,9 +89,10 @@ def snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
 
 
 # -- AGT2 ---------------------------------------------------------------------------------------------------
-def test_agt2_online_step_then_tracking_step():
+@pytest.mark.parametrize("track", ["state", "pair"])
+def test_agt2_online_step_then_tracking_step(track):
     beta = 0.3
-    agent = make_agent("agt2-dqn", beta=beta)
+    agent = make_agent("agt2-dqn", beta=beta, track=track)
     online, target = agent.online, agent.target_rule.target
     # a target that differs from θ, so the tracking step has something to pull
     with torch.no_grad():
@@ -103,15 +104,15 @@ def test_agt2_online_step_then_tracking_step():
         th, tb = replica(online, r), replica(target, r)
         y = td_target(b, r, mlp(tb, b.next_obs[r])[:, 0].max(dim=-1).values.detach())
         th_new = sgd(th, (y - q_taken(mlp(th, b.obs[r])[:, 0], b, r)).square().mean())
-        # tracking step with the *updated* θ, summed over actions, ½ and batch mean
-        q_sg = mlp(th_new, b.obs[r])[:, 0]
-        track = 0.5 * (q_sg - mlp(tb, b.obs[r])[:, 0]).square().sum(dim=-1).mean()
-        expected.append((th_new, sgd(tb, track, lr=beta), track.item()))
+        # tracking step with the *updated* θ, summed over actions (state) or at the taken one (pair), ½, batch mean
+        gap = (mlp(th_new, b.obs[r])[:, 0] - mlp(tb, b.obs[r])[:, 0]).square()
+        track_loss = 0.5 * (gap.sum(dim=-1) if track == "state" else q_taken(gap, b, r)).mean()
+        expected.append((th_new, sgd(tb, track_loss, lr=beta), track_loss.item()))
     metrics = agent.update(b)
-    for r, (th_new, tb_new, track) in enumerate(expected):
+    for r, (th_new, tb_new, track_loss) in enumerate(expected):
         assert_replica(online, r, th_new)
         assert_replica(target, r, tb_new)
-        assert metrics["track_loss"][r].item() == pytest.approx(track, abs=ATOL)
+        assert metrics["track_loss"][r].item() == pytest.approx(track_loss, abs=ATOL)
 
 
 def test_agt2_online_loss_gives_target_no_gradient():
@@ -212,10 +213,10 @@ def test_sgt2_mutual_tracking_online_loss_gives_target_no_gradient():
     assert all(p.grad is not None for p in agent.online.parameters())
 
 
-@pytest.mark.parametrize("target_optimizer", ["sgd", "adam"])
-def test_sgt2_mutual_tracking_with_eta_zero_and_copied_target_is_agt2(target_optimizer):
+@pytest.mark.parametrize(("target_optimizer", "track"), [("sgd", "state"), ("adam", "state"), ("sgd", "pair")])
+def test_sgt2_mutual_tracking_with_eta_zero_and_copied_target_is_agt2(target_optimizer, track):
     """AGT2 is mutual-tracking with η = 0 and θ⁻ a copy of θ: same actions and parameters, bit for bit."""
-    common = dict(optimizer="adam", learning_rate=0.01, beta=0.05, target_optimizer=target_optimizer)
+    common = dict(optimizer="adam", learning_rate=0.01, beta=0.05, target_optimizer=target_optimizer, track=track)
     sgt2 = make_agent("sgt2-dqn", form="mutual-tracking", eta=0.0, target_init="copy", **common)
     agt2 = make_agent("agt2-dqn", **common)
     acts_sgt2, acts_agt2 = drive(sgt2, range(1, 15), seed=3), drive(agt2, range(1, 15), seed=3)
