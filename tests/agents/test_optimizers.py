@@ -11,27 +11,41 @@ import torch
 from agents.optim import FlatOptimizer, flatten_parameters
 
 SHAPES = [(1, 2), (1, 6), (4, 120), (120, 84), (1, 84), (84, 2), (1, 1)]
-KINDS = {"adam": ({}, lambda ps: torch.optim.Adam(ps, lr=1e-3, eps=1e-8, foreach=True)),
-         "rmsprop-centered": ({"alpha": 0.95, "eps": 0.01},
+#: case -> (FlatOptimizer kind, its keyword arguments, the torch.optim it must equal)
+KINDS = {"adam": ("adam", {}, lambda ps: torch.optim.Adam(ps, lr=1e-3, eps=1e-8, foreach=True)),
+         "adam-amsgrad": ("adam", {"amsgrad": True},
+                          lambda ps: torch.optim.Adam(ps, lr=1e-3, amsgrad=True, foreach=True)),
+         "adam-l2": ("adam", {"weight_decay": 0.5},
+                     lambda ps: torch.optim.Adam(ps, lr=1e-3, weight_decay=0.5, foreach=True)),
+         "adamw": ("adamw", {"weight_decay": 0.5},
+                   lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.5, foreach=True)),
+         "adamw-amsgrad": ("adamw", {"weight_decay": 0.01, "amsgrad": True},  # the PyTorch DQN tutorial's
+                           lambda ps: torch.optim.AdamW(ps, lr=1e-3, amsgrad=True, foreach=True)),
+         "adamw-no-decay": ("adamw", {}, lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.0, foreach=True)),
+         "rmsprop-centered": ("rmsprop-centered", {"alpha": 0.95, "eps": 0.01},
                               lambda ps: torch.optim.RMSprop(ps, lr=1e-3, alpha=0.95, eps=0.01, centered=True,
                                                              foreach=True)),
-         "sgd": ({}, lambda ps: torch.optim.SGD(ps, lr=1e-3, foreach=True))}
-
+         "rmsprop-centered-l2": ("rmsprop-centered", {"alpha": 0.95, "eps": 0.01, "weight_decay": 0.5},
+                                 lambda ps: torch.optim.RMSprop(ps, lr=1e-3, alpha=0.95, eps=0.01, centered=True,
+                                                                weight_decay=0.5, foreach=True)),
+         "sgd": ("sgd", {}, lambda ps: torch.optim.SGD(ps, lr=1e-3, foreach=True)),
+         "sgd-l2": ("sgd", {"weight_decay": 0.5}, lambda ps: torch.optim.SGD(ps, lr=1e-3, weight_decay=0.5, foreach=True))}
 
 def grads(rows: slice, t: int, g: torch.Generator) -> list[torch.Tensor]:
     out = []
     for s in SHAPES:
-        x = torch.randn(6, *s, generator=g)[rows] * (1 + 0.3 * np.sin(t)) + 0.01 * t
+        # the swing in scale makes the second moment fall at times, so amsgrad's running maximum matters
+        x = torch.randn(6, *s, generator=g)[rows] * (1 + 0.9 * np.sin(t)) + 0.01 * t
         x[..., 0] = 0.0  # exact zeros, as parameters behind a dead unit get
         out.append(x)
     return out
 
 
-def run(kind: str, replicas: int, flat: bool, steps: int = 60, first: int = 0) -> list[torch.Tensor]:
+def run(case: str, replicas: int, flat: bool, steps: int = 60, first: int = 0) -> list[torch.Tensor]:
     """Parameters after ``steps`` updates of replicas ``first .. first+replicas-1`` (row r gets gradient row r)."""
     g = torch.Generator().manual_seed(1)
     params = [torch.nn.Parameter(torch.full((replicas, *s), 0.5)) for s in SHAPES]
-    kwargs, make_torch = KINDS[kind]
+    kind, kwargs, make_torch = KINDS[case]
     opt = FlatOptimizer(params, kind, 1e-3, **kwargs) if flat else make_torch(params)
     for t in range(steps):
         opt.zero_grad()
@@ -64,6 +78,32 @@ def test_flat_optimizer_is_torchs_algorithm(kind, monkeypatch):
     monkeypatch.setattr("agents.optim._NUMPY_SQRT", True)
     ours = run(kind, 3, flat=True)
     assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(ours, theirs))
+
+
+def test_decay_and_amsgrad_change_the_update():
+    """The cases above are not vacuous: each option moves the parameters away from the plain update."""
+    for case, plain in (("adam-amsgrad", "adam"), ("adamw-amsgrad", "adamw-no-decay"), ("adam-l2", "adam"),
+                        ("adamw", "adamw-no-decay"), ("rmsprop-centered-l2", "rmsprop-centered"), ("sgd-l2", "sgd")):
+        assert not all(torch.equal(a, b) for a, b in zip(run(case, 2, flat=True), run(plain, 2, flat=True))), case
+    # decoupled (adamw) and L2 (adam) decay differ
+    params = lambda: [torch.nn.Parameter(torch.full((2, 3), 0.5))]  # noqa: E731
+    outs = []
+    for kind in ("adam", "adamw"):
+        ps = params()
+        opt = FlatOptimizer(ps, kind, 1e-2, weight_decay=0.5)
+        for _ in range(3):
+            opt.zero_grad(); ps[0].grad.add_(1.0); opt.step()
+        assert torch.equal(ps[0].grad, torch.ones(2, 3))  # the raw gradient stays in .grad
+        outs.append(ps[0].detach().clone())
+    assert not torch.equal(*outs)
+
+
+def test_bad_options_are_refused():
+    ps = [torch.nn.Parameter(torch.ones(2, 3))]
+    with pytest.raises(ValueError, match="amsgrad is for adam | adamw, not 'sgd'"):
+        FlatOptimizer(ps, "sgd", 1e-2, amsgrad=True)
+    with pytest.raises(ValueError, match="weight_decay -0.1 must be >= 0"):
+        FlatOptimizer([torch.nn.Parameter(torch.ones(2, 3))], "adamw", 1e-2, weight_decay=-0.1)
 
 
 def test_cpu_sqrt_is_correctly_rounded():
@@ -103,11 +143,32 @@ def test_state_round_trip_continues_identically():
     assert torch.equal(params[0], params2[0])
     with pytest.raises(ValueError, match="'adam', not 'sgd'"):
         FlatOptimizer([torch.nn.Parameter(torch.ones(2))], "sgd", 1e-2).load_state_dict(state)
+    with pytest.raises(ValueError, match="lacks max_exp_avg_sq"):
+        FlatOptimizer([torch.nn.Parameter(torch.ones(2, 5))], "adam", 1e-2, amsgrad=True).load_state_dict(state)
+
+
+def test_amsgrad_state_round_trip_continues_identically():
+    def make():
+        ps = [torch.nn.Parameter(torch.ones(2, 5))]
+        return ps, FlatOptimizer(ps, "adamw", 1e-2, weight_decay=0.01, amsgrad=True)
+
+    params, opt = make()
+    for t in range(4):  # one gradient, then none: the second moment falls below its running maximum
+        opt.zero_grad(); params[0].grad.add_(torch.arange(10.0).view(2, 5) * (t == 0)); opt.step()
+    state = opt.state_dict()
+    assert not torch.equal(state["max_exp_avg_sq"], state["exp_avg_sq"])
+    params2, opt2 = make()
+    with torch.no_grad():
+        params2[0].copy_(params[0])
+    opt2.load_state_dict(state)
+    for o, p in ((opt, params), (opt2, params2)):
+        o.zero_grad(); p[0].grad.add_(0.1); o.step()
+    assert torch.equal(params[0], params2[0])
 
 
 def test_agents_use_the_flat_optimizer():
     from agents import get_agent
-    for opt in ("adam", "rmsprop-centered", "sgd"):
+    for opt in ("adam", "adamw", "rmsprop-centered", "sgd"):
         spec = get_agent("dqn")
         cfg = spec.config_cls.for_family("classic", {"optimizer": opt})
         agent = spec.cls(cfg, obs_shape=(4,), obs_dtype=np.float32, num_actions=2, seeds=[0], family="classic",
