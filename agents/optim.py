@@ -66,24 +66,29 @@ class FlatOptimizer:
     The update formulas are torch's (``torch.optim.Adam``/``AdamW``/``RMSprop(centered=True)``/``SGD``, no
     momentum), written as a handful of in-place ops on the one buffer so the per-step cost is a few
     elementwise passes; bitwise equal to torch's foreach implementation except that square roots are correctly
-    rounded (numpy) where torch's vectorised CPU sqrt is not; every op is elementwise, so a replica's update does not depend on how many replicas
-    share the buffer. ``zero_grad`` zeroes the shared gradient buffer in place (the per-parameter views need it).
+    rounded (numpy) where torch's vectorised CPU sqrt is not; every op is elementwise, so a replica's update does
+    not depend on how many replicas share the buffer. ``zero_grad`` zeroes the shared gradient buffer in place
+    (the per-parameter views need it).
 
     ``weight_decay`` is torch's for each kind: decoupled for ``adamw`` (θ ← θ·(1 − lr·wd) before the Adam step),
     an L2 term added to the gradient (g + wd·θ, in scratch: the ``.grad`` views keep the raw gradient) for
-    ``adam``, ``rmsprop-centered`` and ``sgd``. ``amsgrad`` (``adam`` and ``adamw``) normalises by the running
-    maximum of the second moment, as torch does.
+    ``adam``, ``rmsprop-centered`` and ``sgd``; ``None`` is torch's default (0.01 for ``adamw``, else 0).
+    ``amsgrad`` (``adam`` and ``adamw``) normalises by the running maximum of the second moment, as torch does.
     """
 
     KINDS = ("adam", "adamw", "rmsprop-centered", "sgd")
+    #: torch.optim's default ``weight_decay`` where it is not 0 (``weight_decay=None`` picks it)
+    DEFAULT_WEIGHT_DECAY = {"adamw": 0.01}
     #: the kinds that take ``amsgrad``
     AMSGRAD_KINDS = ("adam", "adamw")
 
     def __init__(self, params: Sequence[torch.nn.Parameter], kind: str, lr: float, *, eps: float = 1e-8,
-                 betas: tuple[float, float] = (0.9, 0.999), alpha: float = 0.99, weight_decay: float = 0.0,
-                 amsgrad: bool = False) -> None:
+                 betas: tuple[float, float] = (0.9, 0.999), alpha: float = 0.99,
+                 weight_decay: float | None = None, amsgrad: bool = False) -> None:
         if kind not in self.KINDS:
             raise ValueError(f"unknown optimizer {kind!r}; allowed: {', '.join(self.KINDS)}")
+        if weight_decay is None:
+            weight_decay = self.DEFAULT_WEIGHT_DECAY.get(kind, 0.0)
         if not weight_decay >= 0.0:
             raise ValueError(f"weight_decay {weight_decay!r} must be >= 0")
         if amsgrad and kind not in self.AMSGRAD_KINDS:

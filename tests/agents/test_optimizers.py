@@ -4,6 +4,8 @@ A replica's slice must not depend on how many replicas share the parameter tenso
 this: it treats the SIMD tail of a tensor differently). The agents use ``FlatOptimizer``: every parameter is a
 view of one flat buffer, and the update is a few elementwise ops on it.
 """
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -19,9 +21,11 @@ KINDS = {"adam": ("adam", {}, lambda ps: torch.optim.Adam(ps, lr=1e-3, eps=1e-8,
                      lambda ps: torch.optim.Adam(ps, lr=1e-3, weight_decay=0.5, foreach=True)),
          "adamw": ("adamw", {"weight_decay": 0.5},
                    lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.5, foreach=True)),
-         "adamw-amsgrad": ("adamw", {"weight_decay": 0.01, "amsgrad": True},  # the PyTorch DQN tutorial's
+         "adamw-amsgrad": ("adamw", {"amsgrad": True},  # the PyTorch DQN tutorial's (torch's default decay 0.01)
                            lambda ps: torch.optim.AdamW(ps, lr=1e-3, amsgrad=True, foreach=True)),
-         "adamw-no-decay": ("adamw", {}, lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.0, foreach=True)),
+         "adamw-default": ("adamw", {}, lambda ps: torch.optim.AdamW(ps, lr=1e-3, foreach=True)),
+         "adamw-no-decay": ("adamw", {"weight_decay": 0.0},
+                            lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.0, foreach=True)),
          "rmsprop-centered": ("rmsprop-centered", {"alpha": 0.95, "eps": 0.01},
                               lambda ps: torch.optim.RMSprop(ps, lr=1e-3, alpha=0.95, eps=0.01, centered=True,
                                                              foreach=True)),
@@ -82,8 +86,9 @@ def test_flat_optimizer_is_torchs_algorithm(kind, monkeypatch):
 
 def test_decay_and_amsgrad_change_the_update():
     """The cases above are not vacuous: each option moves the parameters away from the plain update."""
-    for case, plain in (("adam-amsgrad", "adam"), ("adamw-amsgrad", "adamw-no-decay"), ("adam-l2", "adam"),
-                        ("adamw", "adamw-no-decay"), ("rmsprop-centered-l2", "rmsprop-centered"), ("sgd-l2", "sgd")):
+    for case, plain in (("adam-amsgrad", "adam"), ("adamw-amsgrad", "adamw-default"), ("adam-l2", "adam"),
+                        ("adamw-default", "adamw-no-decay"), ("adamw", "adamw-no-decay"),
+                        ("rmsprop-centered-l2", "rmsprop-centered"), ("sgd-l2", "sgd")):
         assert not all(torch.equal(a, b) for a, b in zip(run(case, 2, flat=True), run(plain, 2, flat=True))), case
     # decoupled (adamw) and L2 (adam) decay differ
     params = lambda: [torch.nn.Parameter(torch.full((2, 3), 0.5))]  # noqa: E731
@@ -100,7 +105,7 @@ def test_decay_and_amsgrad_change_the_update():
 
 def test_bad_options_are_refused():
     ps = [torch.nn.Parameter(torch.ones(2, 3))]
-    with pytest.raises(ValueError, match="amsgrad is for adam | adamw, not 'sgd'"):
+    with pytest.raises(ValueError, match=re.escape("amsgrad is for adam | adamw, not 'sgd'")):
         FlatOptimizer(ps, "sgd", 1e-2, amsgrad=True)
     with pytest.raises(ValueError, match="weight_decay -0.1 must be >= 0"):
         FlatOptimizer([torch.nn.Parameter(torch.ones(2, 3))], "adamw", 1e-2, weight_decay=-0.1)
@@ -175,3 +180,109 @@ def test_agents_use_the_flat_optimizer():
                          total_steps=10)
         assert isinstance(agent.optimizer, FlatOptimizer) and agent.optimizer.kind == opt
         assert all(p.data_ptr() >= agent.optimizer.flat.data_ptr() for p in agent.online.parameters())
+
+
+# --------------------------------------------------------------------------- gradient clipping in QAgent.update
+
+def _agent(seeds=(0, 1, 2), kernels="auto", **overrides):
+    from agents import get_agent
+    values = dict(hidden_sizes=(7, 5), batch_size=16, buffer_size=64, learning_starts=0, train_frequency=1,
+                  learning_rate=1e-2, gamma=0.9, loss="huber")
+    values.update(overrides)
+    spec = get_agent("dqn")
+    cfg = spec.config_cls.for_family("classic", values)
+    return spec.cls(cfg, obs_shape=(3,), obs_dtype=np.dtype(np.float32), num_actions=2, seeds=list(seeds),
+                    family="classic", total_steps=100, kernels=kernels)
+
+
+def _batch(seeds, step):
+    """A minibatch whose row r depends on seed r and ``step`` only; rewards large so gradients exceed the clip."""
+    from agents.replay import Batch
+    rows = []
+    for s in seeds:
+        g = np.random.default_rng([step, s])
+        rows.append((g.normal(size=(16, 3)).astype(np.float32), g.integers(0, 2, 16),
+                     (20 * g.normal(size=16)).astype(np.float32), g.normal(size=(16, 3)).astype(np.float32),
+                     (g.random(16) < 0.2).astype(np.float32)))
+    return Batch(*(torch.from_numpy(np.stack(c)) for c in zip(*rows)))
+
+
+def _record_steps(agent) -> list[list[torch.Tensor]]:
+    """From now on, the gradient each optimizer step of ``agent`` sees, per parameter ``[R, ...]``."""
+    seen, step = [], agent.optimizer.step
+
+    def recording_step():
+        seen.append([p.grad.detach().clone() for p in agent.trainable_parameters()])
+        step()
+    agent.optimizer.step = recording_step
+    return seen
+
+
+def _updates_seen(agent, seeds, steps=3):
+    """``steps`` updates on ``_batch``: the gradients the optimizer saw and the metrics, per update."""
+    seen = _record_steps(agent)
+    metrics = [agent.update(_batch(seeds, t)) for t in range(steps)]
+    return seen, metrics
+
+
+@pytest.mark.parametrize("kernels", ["auto", "torch"])
+def test_value_clipping_is_torchs_clip_grad_value_per_replica(kernels):
+    seeds = (0, 1, 2)
+    plain, clipped = _agent(kernels=kernels), _agent(kernels=kernels, max_grad_value=0.05)
+    assert clipped.kernels == plain.kernels == ("numpy" if kernels == "auto" else "torch")
+    seen = _record_steps(clipped)
+    for t in range(3):
+        batch = _batch(seeds, t)
+        # the raw gradient at the clipped agent's current parameters, through the same kernels
+        plain.load_state_dict(clipped.state_dict())
+        plain.optimizer.zero_grad()
+        if kernels == "auto":
+            plain._host_gradients(batch)  # writes into the parameters' .grad memory
+        else:
+            plain.loss(batch)[0].sum().backward()
+        raw = [p.grad.detach().clone() for p in plain.trainable_parameters()]
+        clipped.update(batch)
+        assert any((g.abs() > 0.05).any() for g in raw)  # the clip is active
+        for r in range(len(seeds)):  # replica r alone through torch's function
+            alone = [torch.nn.Parameter(torch.zeros_like(g[r])) for g in raw]
+            for p, g in zip(alone, raw):
+                p.grad = g[r].clone()
+            torch.nn.utils.clip_grad_value_(alone, 0.05)
+            assert all(torch.equal(p.grad, g[r]) for p, g in zip(alone, seen[-1])), (t, r)
+
+
+@pytest.mark.parametrize("kernels", ["auto", "torch"])
+def test_value_clipping_is_replica_independent(kernels):
+    together = _agent(kernels=kernels, max_grad_value=0.05, max_grad_norm=0.5)
+    _updates_seen(together, (0, 1, 2))
+    for r, s in enumerate((0, 1, 2)):
+        alone = _agent(seeds=(s,), kernels=kernels, max_grad_value=0.05, max_grad_norm=0.5)
+        _updates_seen(alone, (s,))
+        assert alone.params_sha256()[0] == together.params_sha256()[r]
+
+
+def test_value_clamp_comes_before_norm_scaling():
+    from agents.agent import clip_grad_norm_per_replica
+    seeds = (0, 1, 2)
+    value_only = _agent(max_grad_value=0.05)
+    both = _agent(max_grad_value=0.05, max_grad_norm=0.1)
+    seen_value, _ = _updates_seen(value_only, seeds, steps=1)
+    seen_both, metrics = _updates_seen(both, seeds, steps=1)
+    clamped = [torch.nn.Parameter(torch.zeros_like(g)) for g in seen_value[0]]
+    for p, g in zip(clamped, seen_value[0]):
+        p.grad = g.clone()
+    norms = clip_grad_norm_per_replica(clamped, 0.1)
+    assert (norms > 0.1).all()  # the norm clip is active after the clamp
+    assert torch.equal(metrics[0]["grad_norm"], norms)  # grad_norm: the norm the scaling saw, after the clamp
+    assert all(torch.equal(p.grad, g) for p, g in zip(clamped, seen_both[0]))
+
+
+def test_inactive_value_clip_leaves_the_run_bitwise_unchanged():
+    """A bound no gradient reaches changes nothing; one that is reached changes the parameters."""
+    shas = {}
+    for value in (None, 1e30, 0.05):
+        agent = _agent(max_grad_value=value)
+        _updates_seen(agent, (0, 1, 2))
+        shas[value] = agent.params_sha256()
+    assert shas[None] == shas[1e30]
+    assert all(a != b for a, b in zip(shas[None], shas[0.05]))
