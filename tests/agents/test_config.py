@@ -71,3 +71,12 @@ def test_tau_range_on_soft_agent():
     assert cfg("dqn-soft", tau="1").tau == 1.0
     with pytest.raises(ConfigError, match="unknown config key 'tau'"):
         cfg("dqn", tau="0.1")  # the hard-target agent has no τ
+
+
+def test_isql_refuses_weight_decay():
+    """iS-QL's target head 0 is held fixed by its zero gradient alone; any decay would move it."""
+    with pytest.raises(ConfigError, match=r"weight_decay=0.01 \(with optimizer='adamw'\) is not valid for isql"):
+        cfg("isql", optimizer="adamw")  # AdamW's default decay
+    with pytest.raises(ConfigError, match=r"weight_decay=0.1 \(with optimizer='adam'\) is not valid for isql"):
+        cfg("isql", weight_decay="0.1")
+    assert cfg("isql", optimizer="adamw", weight_decay="0", amsgrad="true").weight_decay == 0.0
