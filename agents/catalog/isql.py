@@ -13,9 +13,10 @@ import numpy as np
 import torch
 
 from agents.agent import OBS_SCALE, QAgent
-from agents.config import AgentConfig, spec
+from agents.config import AgentConfig, ConfigError, spec
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork, build_q_network, network_for_family
+from agents.optim import FlatOptimizer
 from agents.registry import register
 from agents.replay import Batch
 from agents.seeding import numpy_rng
@@ -163,6 +164,15 @@ class ISQLConfig(AgentConfig):
         # one update per env step in this family: 200 gradient steps = 200 env steps, as before
         "tabular": {"shift_period": 200},
     }
+
+    def validate(self) -> None:
+        """The base checks, then: no weight decay (head 0 stays put only because its gradient is exactly zero)."""
+        super().validate()
+        decay = (FlatOptimizer.DEFAULT_WEIGHT_DECAY.get(self.optimizer, 0.0) if self.weight_decay is None
+                 else self.weight_decay)
+        if decay:
+            raise ConfigError(f"weight_decay={decay!r} (with optimizer={self.optimizer!r}) is not valid for isql: it "
+                              "would move the target head 0, which only a zero gradient keeps fixed; allowed: 0")
 
 
 @register("isql")

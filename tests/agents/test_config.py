@@ -32,6 +32,15 @@ def test_overrides_are_typed():
     assert c.loss == "huber" and c.buffer_size == 100_000
     assert cfg(max_grad_norm="none").max_grad_norm is None
 
+def test_optimizer_fields_are_typed_and_default_off():
+    c = cfg(optimizer="adamw", weight_decay="0.01", amsgrad="true", max_grad_value="100",
+            epsilon_schedule="exponential-gap")
+    assert (c.optimizer, c.weight_decay, c.amsgrad, c.max_grad_value, c.epsilon_schedule) == \
+        ("adamw", 0.01, True, 100.0, "exponential-gap")
+    # unset: torch's default decay for the optimizer, no AMSGrad, no value clipping
+    assert (cfg().weight_decay, cfg().amsgrad, cfg().max_grad_value) == (None, False, None)
+    assert cfg(optimizer="adam", amsgrad="true").amsgrad  # AMSGrad is Adam's option too
+
 
 @pytest.mark.parametrize("overrides, fragment", [
     ({"learning_rate": "-1"}, "learning_rate=-1.0 is out of range; allowed: (0, inf)"),
@@ -43,6 +52,13 @@ def test_overrides_are_typed():
     ({"train_frequency": "2.5"}, "train_frequency='2.5' is not valid; allowed: int"),
     ({"learning_rat": "1"}, "unknown config key 'learning_rat'"),
     ({"epsilon_end": "0.9", "epsilon_start": "0.5"}, "epsilon_end=0.9 is above epsilon_start=0.5"),
+    ({"optimizer": "adamax"}, "optimizer='adamax' is not valid; allowed: adam | adamw | rmsprop-centered | sgd"),
+    ({"weight_decay": "-0.01"}, "weight_decay=-0.01 is out of range; allowed: [0, inf)"),
+    ({"amsgrad": "maybe"}, "amsgrad='maybe' is not valid; allowed: bool"),
+    ({"optimizer": "sgd", "amsgrad": "true"}, "amsgrad=True is not valid with optimizer='sgd'; allowed: optimizer adam"),
+    ({"max_grad_value": "0"}, "max_grad_value=0.0 is out of range; allowed: (0, inf)"),
+    ({"max_grad_value": "-100"}, "max_grad_value=-100.0 is out of range; allowed: (0, inf)"),
+    ({"epsilon_schedule": "cosine"}, "epsilon_schedule='cosine' is not valid; allowed: linear | exponential"),
 ])
 def test_bad_values_are_one_line_errors(overrides, fragment):
     with pytest.raises(ConfigError) as err:
@@ -80,3 +96,12 @@ def test_iterated_defaults_count_gradient_steps_and_follow_the_authors():
     assert cfg("dqn", layer_norm="true").layer_norm is True and cfg("dqn").layer_norm is False
     with pytest.raises(ConfigError, match="layer_norm='maybe' is not valid; allowed: bool"):
         cfg("dqn", layer_norm="maybe")
+
+
+def test_isql_refuses_weight_decay():
+    """iS-QL's target head 0 is held fixed by its zero gradient alone; any decay would move it."""
+    with pytest.raises(ConfigError, match=r"weight_decay=0.01 \(with optimizer='adamw'\) is not valid for isql"):
+        cfg("isql", optimizer="adamw")  # AdamW's default decay
+    with pytest.raises(ConfigError, match=r"weight_decay=0.1 \(with optimizer='adam'\) is not valid for isql"):
+        cfg("isql", weight_decay="0.1")
+    assert cfg("isql", optimizer="adamw", weight_decay="0", amsgrad="true").weight_decay == 0.0
