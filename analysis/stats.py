@@ -196,9 +196,8 @@ def _matrix(tasks: Sequence[np.ndarray], key: str) -> np.ndarray:
     """rliable's ``(runs × tasks)`` matrix; one-line :class:`RaggedScoresError` when run counts differ."""
     sizes = task_sizes(tasks)
     if len(set(sizes.tolist())) > 1:
-        raise RaggedScoresError(f"engine rliable needs the same number of scored runs on every environment "
-                                f"(rliable takes a runs x tasks matrix); {key!r} has {sizes.tolist()} runs on its "
-                                f"{len(sizes)} environments; use engine fast")
+        raise RaggedScoresError(f"rliable needs the same number of scored runs on every environment (a runs x "
+                                f"tasks matrix); {key!r} has {sizes.tolist()} runs on its {len(sizes)} environments")
     return np.column_stack(tasks)
 
 
