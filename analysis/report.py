@@ -236,15 +236,20 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
     curves, x_label = curves_frame(scored, metrics, refs)
     if len(curves):
         eff = stats.sample_efficiency(curves, reps=curve_reps, seed=seed, engine=engine)
+        fell_back = int((eff["engine"] != engine).sum())
         timings["sample_efficiency"] = time.perf_counter() - t
         eff.to_csv(_mk(tab_dir) / "sample_efficiency.csv", index=False)
         result.tables.append(tab_dir / "sample_efficiency.csv")
         result.figures += _save(make_figures, lambda: figures.plot_sample_efficiency(eff, colours, x_label), fig_dir,
                                        "sample_efficiency")
+        fallback_txt = (f" {fell_back} of {len(eff)} points have unequal run counts per environment (runs that "
+                        "stopped early); rliable takes only a runs × environments matrix, so the fast engine computed "
+                        "those (column engine of tables/sample_efficiency.csv).") if fell_back else ""
         sections += ["## Sample efficiency", "",
                      "IQM normalised evaluation score against training progress with 95 % stratified-bootstrap "
-                     f"bands ({curve_reps:,} repetitions per point, engine {engine}): which agent learns faster, not only which ends "
-                     "higher.", "", f"![sample efficiency]({_rel(fig_dir / 'sample_efficiency.png', out_dir)})", ""]
+                     f"bands ({curve_reps:,} repetitions per point, engine {engine}): which agent learns faster, not "
+                     f"only which ends higher.{fallback_txt}", "",
+                     f"![sample efficiency]({_rel(fig_dir / 'sample_efficiency.png', out_dir)})", ""]
 
     # per environment
     t = time.perf_counter()

@@ -430,7 +430,9 @@ def sample_efficiency(curves: pd.DataFrame, reps: int = DEFAULT_REPS, seed: int 
     independently too).
 
     ``curves``: columns agent, x (env steps or fraction of the budget), env, seed, score — one row per run and
-    evaluation point. Returns agent, x, estimate, ci_low, ci_high, runs.
+    evaluation point. Returns agent, x, estimate, ci_low, ci_high, runs, engine. Runs that stopped early
+    (diverged, failed) leave later points with unequal run counts per task; under ``engine="rliable"`` those
+    points, which rliable cannot take, are computed by the fast engine and say so in the ``engine`` column.
     """
     _check_engine(engine)
     agg = _as_aggregate("statistic", statistic)
@@ -440,12 +442,13 @@ def sample_efficiency(curves: pd.DataFrame, reps: int = DEFAULT_REPS, seed: int 
         if not tasks:
             continue
         key = f"curve/{agent}/{x}"
-        if engine == "rliable":
+        used = engine if len(set(task_sizes(tasks).tolist())) == 1 else "fast"
+        if used == "rliable":
             est, lo, hi = (float(v[0]) for v in _rliable_intervals(_matrix(tasks, f"{agent} at {x}"), [agg], reps,
                                                                    seed, key, size))
         else:
             est = agg(tasks)
             lo, hi = percentile_interval(bootstrap_distribution(tasks, agg, reps, agent_rng(seed, key)), size)
         rows.append({"agent": agent, "x": float(x), "estimate": float(est), "ci_low": float(lo),
-                     "ci_high": float(hi), "runs": int(sum(len(t) for t in tasks))})
-    return pd.DataFrame(rows, columns=["agent", "x", "estimate", "ci_low", "ci_high", "runs"])
+                     "ci_high": float(hi), "runs": int(sum(len(t) for t in tasks)), "engine": used})
+    return pd.DataFrame(rows, columns=["agent", "x", "estimate", "ci_low", "ci_high", "runs", "engine"])
