@@ -29,13 +29,14 @@ BASELINE = "dqn"
 
 #: how the aggregates are defined (rliable's definitions; docs/algorithms.md), for the report's text
 AGGREGATE_RULE = ("IQM: mean of the middle 50 % of all runs pooled over environments; median and mean: over "
-                  "environments, of each environment's mean score; optimality gap: 1 − the mean over environments "
+                  "environments, of each environment's mean score; optimality gap: 1 minus the mean over environments "
                   "of each environment's mean of min(score, 1) (rliable's definitions; with unequal run counts every "
                   "environment still weighs the same in median, mean and gap, while the IQM pools runs).")
 #: what each bootstrap engine is, for the report's text
 ENGINE_TEXT = {"fast": "vectorised numpy stratified bootstrap (analysis.stats), rliable's definitions.",
                "rliable": "the rliable library's own stratified bootstrap (get_interval_estimates, "
-                          "create_performance_profile), numpy's global generator seeded from the seed per agent."}
+                          "create_performance_profile) on the same definitions; it draws from numpy's global generator "
+                          "(its random_state argument does not reach the draws), seeded here from the seed per agent."}
 
 
 def label_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -165,7 +166,8 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
     sections: list[str] = [f"# {title}", "",
                            f"{len(scored)} runs: {len(order)} agent{'s' if len(order) != 1 else ''} (or agent/variant "
                            f"labels) × {n_envs} environment{'s' if n_envs != 1 else ''}, up to {n_seeds} seeds each. Baseline: `{baseline}`. Bootstrap: {reps:,} repetitions (sample-efficiency curves "
-                           f"{curve_reps:,}), seed {seed}, engine `{engine}`: {engine_txt}", "", "Scoring: " + SCORING_RULE, ""]
+                           f"{curve_reps:,}), seed {seed}, engine `{engine}`: {engine_txt}", "",
+                           "Scoring: " + SCORING_RULE, ""]
 
     # aggregates
     t = time.perf_counter()
@@ -223,7 +225,8 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
             poi_disp, tab_dir, "poi", title="Probability of improvement",
             footnote=("P(X > Y): probability that a run of X scores higher than a run of Y on the same environment "
                       "(Mann–Whitney, ties count ½), averaged over environments; 95 % stratified-bootstrap "
-                      f"intervals, {reps:,} repetitions, engine {engine}. 0.5 = no difference. {SCORING_RULE}"), numbers=poi).values()
+                      f"intervals, {reps:,} repetitions, engine {engine}. 0.5 = no difference. {SCORING_RULE}"),
+            numbers=poi).values()
         if poi["probability"].notna().any():
             result.figures += _save(make_figures, lambda: figures.plot_poi(poi.dropna(subset=["probability"]), colours), fig_dir, "poi")
         sections += ["## Probability of improvement", "",
@@ -258,7 +261,8 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
     result.tables += tables.write_table(
         disp, tab_dir, "per_env", title="Final evaluation return per environment",
         footnote=("Raw final evaluation return over seeds: mean with a 95 % percentile-bootstrap interval over "
-                  f"seeds ({reps:,} resamples, always the fast engine: not an rliable aggregate), IQM raw and IQM normalised. {SCORING_RULE}"), numbers=num).values()
+                  f"seeds ({reps:,} resamples, always the fast engine: not an rliable aggregate), IQM raw and IQM "
+                  f"normalised. {SCORING_RULE}"), numbers=num).values()
     result.figures += _save(make_figures, lambda: figures.plot_per_env(scored, colours), fig_dir, "per_env")
     sections += ["## Per environment", "",
                  "Every run's raw final evaluation return per environment (filled dots completed, open dots "

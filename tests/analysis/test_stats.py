@@ -351,7 +351,8 @@ def test_sample_efficiency_points_rliable_cannot_take_use_fast():
     """A run that stopped early leaves the last point with 4 runs on e1 and 5 on e2, e3: that point (only) is
     computed by the fast engine under engine="rliable", and says so."""
     curves = _curves()
-    curves = curves[(curves["agent"] == "a") & ~((curves["x"] == 150) & (curves["env"] == "e1") & (curves["seed"] == 4))]
+    stopped = (curves["x"] == 150) & (curves["env"] == "e1") & (curves["seed"] == 4)
+    curves = curves[(curves["agent"] == "a") & ~stopped]
     eng = stats.sample_efficiency(curves, reps=100, seed=0, engine="rliable").set_index("x")
     assert list(eng["engine"]) == ["rliable", "rliable", "fast"] and eng.loc[150.0, "runs"] == 14
     fast = stats.sample_efficiency(curves, reps=100, seed=0).set_index("x")
