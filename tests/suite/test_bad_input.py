@@ -376,6 +376,8 @@ ROWS = [
         r"unknown table 'nosuch_table'; allowed: cartpole_dqn_ablation"),
     Row("reproduce-not-yet-table", "unknown-name", ["reproduce", "cleanrl_dqn", "--results", "{shared}"], 2,
         r"table 'cleanrl_dqn' cannot be reproduced yet"),
+    Row("analyze-unknown-engine", "unknown-name", ["analyze", "--results", "{shared}", "--engine", "scipy"], 2,
+        r"--engine: invalid choice: 'scipy' \(choose from '?fast'?, '?rliable'?\)"),
     Row("analyze-unknown-experiment", "unknown-name",
         ["analyze", "--results", "{shared}", "--experiment", "nosuch-exp", "--no-figures"], 2, r"'nosuch-exp'"),
     Row("convergence-unknown-rule", "unknown-name", ["convergence", "--mdp", "chain:5", "--rules", "hard,nope", "--json"],
