@@ -22,7 +22,8 @@ import torch
 
 from agents.bootstrap import BOOTSTRAP_RULES, BootstrapRule, td_target
 from agents.config import AgentConfig
-from agents.exploration import EpsilonGreedy, EpsilonSchedule, ExponentialSchedule, LinearSchedule
+from agents.exploration import (EpsilonGreedy, EpsilonSchedule, ExponentialGapSchedule, ExponentialSchedule,
+                                LinearSchedule)
 from agents.losses import td_loss
 from agents.nn.host_qnet import HostQNet, chunks, td_gradients, worker_pool
 from agents.family import FamilyFacts
@@ -111,7 +112,8 @@ class QAgent:
     # -- components (override points) ---------------------------------------------------------------------
     def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
         return build_q_network(self.architecture(), obs_shape, self.num_actions, generators,
-                               hidden_sizes=self.config.hidden_sizes, obs_scale=self.facts.obs_scale)
+                               hidden_sizes=self.config.hidden_sizes, obs_scale=self.facts.obs_scale,
+                               layer_norm=self.config.layer_norm)
 
     def architecture(self) -> str:
         """The network architecture: the config's, or the family's default when it says ``auto``."""
@@ -127,12 +129,14 @@ class QAgent:
     def make_optimizer(self, params: list[torch.nn.Parameter]) -> FlatOptimizer:
         """The online optimizer, over one flat buffer of ``params`` (see ``agents/optim.py`` for why)."""
         cfg = self.config
-        return FlatOptimizer(params, cfg.optimizer, cfg.learning_rate, eps=cfg.optimizer_eps, alpha=cfg.rmsprop_alpha)
+        return FlatOptimizer(params, cfg.optimizer, cfg.learning_rate, eps=cfg.optimizer_eps, alpha=cfg.rmsprop_alpha,
+                             weight_decay=cfg.weight_decay, amsgrad=cfg.amsgrad)
 
     def make_schedule(self, total_steps: int) -> EpsilonSchedule:
         cfg = self.config
         duration = cfg.epsilon_decay_steps or max(1, int(cfg.exploration_fraction * total_steps))
-        kind = LinearSchedule if cfg.epsilon_schedule == "linear" else ExponentialSchedule
+        kind = {"linear": LinearSchedule, "exponential": ExponentialSchedule,
+                "exponential-gap": ExponentialGapSchedule}[cfg.epsilon_schedule]
         return kind(cfg.epsilon_start, cfg.epsilon_end, duration)
 
     def _bind_kernels(self) -> None:
@@ -227,6 +231,10 @@ class QAgent:
             loss, metrics = self.loss(batch)
             self.optimizer.zero_grad()
             loss.sum().backward()
+        # value clamp, then norm scaling: the scaling (by at most 1) keeps the clamp's bound, and grad_norm is the
+        # norm the scaling sees (torch has no order of its own: each is a separate call between backward and step)
+        if self.config.max_grad_value is not None:
+            self.clip_gradient_values(self.config.max_grad_value)
         if self.config.max_grad_norm is not None:
             metrics["grad_norm"] = self.clip_gradients(self.config.max_grad_norm)
         self.optimizer.step()
@@ -257,6 +265,11 @@ class QAgent:
         """Clip each replica's gradient to ``max_norm``; returns the norms before clipping ``[R]``."""
         return clip_grad_norm_per_replica(self.trainable_parameters(), max_norm)
 
+    def clip_gradient_values(self, max_value: float) -> None:
+        """Clamp every gradient element to ``[-max_value, max_value]`` (``torch.nn.utils.clip_grad_value_``);
+        elementwise, so each replica is clipped on its own."""
+        torch.nn.utils.clip_grad_value_(self.trainable_parameters(), max_value)
+
     # -- records ------------------------------------------------------------------------------------------
     def replica_params(self, replica: int) -> dict[str, dict[str, torch.Tensor]]:
         """One replica's online (and target, if any) parameters, for per-seed artifacts."""
@@ -267,6 +280,11 @@ class QAgent:
     def parameter_count(self) -> int:
         """Trainable parameters of one replica (online network plus any trained target)."""
         return sum(p[0].numel() for p in self.trainable_parameters())
+
+    def replica_parameter_count(self, replica: int) -> int:
+        """``parameter_count`` of one replica; the same for every replica unless an agent's size changes per
+        replica while it trains (EauDeQN counts non-zero parameters)."""
+        return self.parameter_count()
 
     def target_bytes(self) -> int:
         """Bytes one replica holds for target parameters beyond its online network."""

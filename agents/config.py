@@ -121,19 +121,32 @@ class AgentConfig:
     network: Literal["auto", "mlp", "minatar-cnn", "nature-cnn"] = spec(
         "auto", "Q-network architecture; auto picks the family's (MLP / MinAtar CNN / Nature CNN)")
     hidden_sizes: tuple[int, ...] = spec((120, 84), "hidden layer widths of the MLP")
+    layer_norm: bool = spec(False, "LayerNorm between every hidden layer (dense or conv) and its ReLU, as the "
+                                   "iS-QL authors' networks; such networks run on torch kernels")
     gamma: float = spec(0.99, "discount factor", min=0.0, max=1.0, max_exclusive=True)
-    optimizer: Literal["adam", "rmsprop-centered", "sgd"] = spec("adam", "optimizer of the online network")
+    optimizer: Literal["adam", "adamw", "rmsprop-centered", "sgd"] = spec(
+        "adam", "optimizer of the online network (torch.optim's update rules)")
     learning_rate: float = spec(2.5e-4, "optimizer step size", min=0.0, min_exclusive=True)
     optimizer_eps: float = spec(1e-8, "epsilon of Adam / RMSProp", min=0.0, min_exclusive=True)
     rmsprop_alpha: float = spec(0.95, "RMSProp squared-gradient decay", min=0.0, max=1.0, max_exclusive=True)
+    weight_decay: float | None = spec(
+        None, "weight decay, torch's per optimizer: decoupled for adamw, added to the gradient (L2) for adam, "
+        "rmsprop-centered and sgd; none = torch's default (0.01 for adamw, 0 otherwise)", min=0.0)
+    amsgrad: bool = spec(False, "AMSGrad: adam / adamw normalise by the running maximum of the second moment")
     loss: Literal["mse", "huber"] = spec("mse", "TD loss (huber has delta 1)")
     max_grad_norm: float | None = spec(None, "clip each replica's gradient to this L2 norm; none = off",
                                        min=0.0, min_exclusive=True)
+    max_grad_value: float | None = spec(None, "clamp every gradient element to [-v, v] (torch's clip_grad_value_; "
+                                        "before max_grad_norm when both are set); none = off",
+                                        min=0.0, min_exclusive=True)
     buffer_size: int = spec(10_000, "replay capacity (transitions per replica)", min=1)
     batch_size: int = spec(128, "minibatch size per replica", min=1)
     learning_starts: int = spec(10_000, "env steps before the first update", min=0)
     train_frequency: int = spec(10, "one update every this many env steps", min=1)
-    epsilon_schedule: Literal["linear", "exponential"] = spec("linear", "shape of the epsilon decay")
+    epsilon_schedule: Literal["linear", "exponential", "exponential-gap"] = spec(
+        "linear", "shape of the epsilon decay: linear; exponential (start·r^t, reaching end when the decay ends); "
+        "exponential-gap (end + (start-end)·exp(-t/decay), the PyTorch DQN tutorial's; the decay steps are its "
+        "time constant)")
     epsilon_start: float = spec(1.0, "initial exploration epsilon", min=0.0, max=1.0)
     epsilon_end: float = spec(0.05, "final exploration epsilon", min=0.0, max=1.0)
     exploration_fraction: float = spec(0.5, "epsilon reaches its end after this fraction of the run",
@@ -193,6 +206,9 @@ class AgentConfig:
         if self.epsilon_end > self.epsilon_start:
             raise ConfigError(f"epsilon_end={self.epsilon_end} is above epsilon_start={self.epsilon_start}; "
                               "allowed: epsilon_end <= epsilon_start")
+        if self.amsgrad and self.optimizer not in ("adam", "adamw"):
+            raise ConfigError(f"amsgrad=True is not valid with optimizer={self.optimizer!r}; "
+                              "allowed: optimizer adam | adamw")
         if any(h < 1 for h in self.hidden_sizes) or not self.hidden_sizes:
             raise ConfigError(f"hidden_sizes={self.hidden_sizes} is not valid; allowed: one or more widths >= 1")
 

@@ -1,7 +1,8 @@
 """Tabular Q-learning with the TargetBench target rules, vectorised over independent runs.
 
-This is the tabular form of the rules in ``ALGORITHMS.md`` ("Tabular forms"), used to check each rule
-against value iteration on a known finite MDP. Everything is plain numpy: the MDP comes in as arrays
+This is the tabular form of the rules in ``docs/algorithms.md`` ("Tabular forms"), used to check each rule
+against value iteration on a known finite MDP. Each tabular rule is the same algorithm as its deep agent: same
+initialisation of the target, same choice of which target entries the tracking step moves. Everything is plain numpy: the MDP comes in as arrays
 ``P`` (S, A, S), ``R`` (S, A) and ``gamma``; the tables are (runs, S, A) arrays and every run is
 updated at once.
 
@@ -9,22 +10,30 @@ Conventions shared by all rules:
 
 * Rewards are the expected rewards ``R[s, a]`` (deterministic); the only sampling noise is the next
   state ``s' ~ P[s, a]``.
-* Both tables start at zero.
-* A *step* is one update of every run: in ``"sync"`` sampling every (s, a) pair of every run is updated
+* The online table starts at zero. The target table starts as a copy of it, except for the SGT2 rules with
+  ``target_init="independent"`` (their default, as the deep ``sgt2-dqn``): there it is an independent draw,
+  uniform in [-v, v] with v = max|R| / (1 - gamma) (the scale of the values, so the two tables start apart
+  whatever the reward unit), from a stream of its own per run, so the sampled transitions stay those of every
+  other rule with the same seed.* A *step* is one update of every run: in ``"sync"`` sampling every (s, a) pair of every run is updated
   once per step with its own sampled ``s'`` (the generative-model setting of the convergence proofs);
   in ``"trajectory"`` sampling each run makes one transition along its own behaviour trajectory.
 * Step sizes come from the number ``n`` of earlier updates of the pair (``n = 0`` at its first update),
   so in sync mode ``n`` is the iteration count ``t``: rescaled linear ``1 / (1 + (1 - gamma) n)``,
   polynomial ``1 / (1 + n) ** omega`` or a constant.
-* Hard, soft and AGT2 move the target *after* the online step, from the updated online table (the order
-  of a DQN training step: optimise, then update the target). SGT2 updates both tables from the old values.
-"""
+* Hard, soft, AGT2 and SGT2's mutual-tracking form move the target *after* the online step, from the updated
+  online table (the order of a DQN training step: optimise, then update the target). SGT2's joint-td form
+  updates both tables from the old values.
+* The tracking step of AGT2 and SGT2 mutual-tracking moves, by default, every action of each visited state,
+  ``Q-(s,.) += beta (Q(s,.) - Q-(s,.))``, because the deep tracking loss sums over all actions at the sampled
+  state; ``track="pair"`` moves only the visited pair (the deep agents' ``track`` field offers the same
+  choice). A state visited several times in one step (sync
+  sampling visits each state once per action) moves once."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -39,6 +48,9 @@ __all__ = [
     "SoftTarget",
     "AGT2",
     "SGT2",
+    "SGT2Mutual",
+    "TRACKING",
+    "TARGET_INITS",
     "make_rule",
     "StepSize",
     "TabularResult",
@@ -48,7 +60,11 @@ __all__ = [
     "run_tabular",
 ]
 
-RULES: tuple[str, ...] = ("target-free", "hard", "soft", "agt2", "sgt2")
+RULES: tuple[str, ...] = ("target-free", "hard", "soft", "agt2", "sgt2", "sgt2-mutual")
+#: which target entries a tracking step moves: every action of the visited state, or the visited pair only
+TRACKING: tuple[str, ...] = ("state", "pair")
+#: how the SGT2 rules start the target table: an independent random draw, or a copy of the online table
+TARGET_INITS: tuple[str, ...] = ("independent", "copy")
 SAMPLING_MODES: tuple[str, ...] = ("sync", "trajectory")
 STEP_SIZES: tuple[str, ...] = ("rescaled-linear", "polynomial", "constant")
 
@@ -221,6 +237,11 @@ class Batch:
         runs = np.arange(len(state))
         return cls((runs, state, action), reward[state, action], runs * reward.shape[0] + next_state, alpha)
 
+    @property
+    def state_index(self) -> tuple:
+        """Indexes the rows ``table[run, s, :]`` of the updated entries' states (every row in sync mode)."""
+        return self.index[:2]
+
     def next_max(self, table: np.ndarray) -> np.ndarray:
         """``max_a' table[run, s', a']`` for each updated entry."""
         return _max_over_actions(table).reshape(-1).take(self.flat_next)
@@ -246,8 +267,9 @@ class TargetRule(ABC):
 
     name: ClassVar[str]
 
-    def init_target(self, q: np.ndarray) -> np.ndarray:
-        """The initial target table (a copy of the online table)."""
+    def init_target(self, q: np.ndarray, draw: Callable[[], np.ndarray]) -> np.ndarray:
+        """The initial target table: a copy of the online table; ``draw()`` gives an independent random table
+        for the rules that start apart."""
         return q.copy()
 
     @abstractmethod
@@ -275,6 +297,31 @@ def _td_step(q: np.ndarray, bootstrap: np.ndarray, batch: Batch, gamma: float) -
     q[batch.index] += error
 
 
+def _check_beta(beta: float, rule: str) -> float:
+    if not 0.0 < beta <= 1.0:
+        raise ValueError(f"beta = {beta!r}, the {rule} target step size must be in (0, 1]")
+    return float(beta)
+
+
+def _check_eta(eta: float) -> float:
+    if not eta >= 0.0:
+        raise ValueError(f"eta = {eta!r}, the SGT2 coupling must be >= 0")
+    return float(eta)
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}, allowed: {', '.join(allowed)}")
+    return value
+
+
+def _track_step(q: np.ndarray, q_target: np.ndarray, batch: Batch, beta: float, track: str) -> None:
+    """The tracking step: one SGD step of size beta on 1/2 (Q - Q-)^2 summed over every action of each visited
+    state (``track="state"``, as the deep tracking loss) or at the visited pair only (``track="pair"``)."""
+    index = batch.state_index if track == "state" else batch.index
+    q_target[index] += beta * (q[index] - q_target[index])
+
+
 class TargetFree(TargetRule):
     """No target: Q(s,a) += alpha (r + gamma max Q(s',.) - Q(s,a)), classic Q-learning (Watkins 1989).
 
@@ -283,7 +330,7 @@ class TargetFree(TargetRule):
 
     name = "target-free"
 
-    def init_target(self, q: np.ndarray) -> np.ndarray:
+    def init_target(self, q: np.ndarray, draw: Callable[[], np.ndarray]) -> np.ndarray:
         """The online table itself, so the target error equals the online error."""
         return q
 
@@ -330,31 +377,32 @@ class SoftTarget(TargetRule):
 
 
 class AGT2(TargetRule):
-    """Asymmetric gradient target tracking, tabular form; our reading of Park, Lee, Lee 2025
-    (arXiv 2503.16700), see ALGORITHMS.md.
+    """Asymmetric gradient target tracking, tabular form; our **reading** of Park, Lee, Lee 2025
+    (arXiv 2503.16700), see docs/algorithms.md.
 
-    Online: Q(s,a) += alpha (r + gamma max Q-(s',.) - Q(s,a)). Target, after the online step and at the
-    updated pairs only: Q-(s,a) += beta (Q(s,a) - Q-(s,a)) (one SGD step of size beta on
-    1/2 (Q(s,a) - Q-(s,a))^2). In sync mode every pair is updated, so this equals soft with tau = beta;
-    the two differ in trajectory mode.
+    Online: Q(s,a) += alpha (r + gamma max Q-(s',.) - Q(s,a)). Target, after the online step: one SGD step of
+    size beta on the tracking loss. By default (``track="state"``) that loss is the deep agent's,
+    1/2 sum_a (Q(s,a) - Q-(s,a))^2 over every action of the visited state, so Q-(s,.) += beta (Q(s,.) - Q-(s,.));
+    ``track="pair"`` moves only Q-(s,a). The target starts as a copy of the online table, as the deep target.
+    In sync mode every state is visited, so both choices equal soft with tau = beta; they differ on
+    trajectories.
     """
 
     name = "agt2"
 
-    def __init__(self, beta: float) -> None:
-        if not 0.0 < beta <= 1.0:
-            raise ValueError(f"beta = {beta!r}, the AGT2 target step size must be in (0, 1]")
-        self.beta = float(beta)
+    def __init__(self, beta: float, track: str = "state") -> None:
+        self.beta = _check_beta(beta, "AGT2")
+        self.track = _check_choice("track", track, TRACKING)
 
     def update(self, q: np.ndarray, q_target: np.ndarray, batch: Batch, gamma: float, step: int) -> None:
-        """Online step from the target table, then pull the target toward Q at the updated pairs."""
+        """Online step from the target table, then pull the target toward Q at the visited states (or pairs)."""
         _td_step(q, q_target, batch, gamma)
-        q_target[batch.index] += self.beta * (q[batch.index] - q_target[batch.index])
+        _track_step(q, q_target, batch, self.beta, self.track)
 
 
 class SGT2(TargetRule):
-    """Symmetric gradient target tracking, tabular form; our reading of Park, Lee, Lee 2025
-    (arXiv 2503.16700), see ALGORITHMS.md.
+    """Symmetric gradient target tracking, joint-td form (the deep ``sgt2-dqn`` default), tabular form; our
+    **reading** of Park, Lee, Lee 2025 (arXiv 2503.16700), see docs/algorithms.md.
 
     Both tables learn, each bootstrapping from the other and coupled with strength ``eta``; both updates
     use the old values:
@@ -362,14 +410,21 @@ class SGT2(TargetRule):
     Q-(s,a) += alpha [(r + gamma max Q(s',.)  - Q-(s,a)) - eta (Q-(s,a) - Q(s,a))].
     The difference Q - Q- is multiplied by about (1 - alpha (1 + 2 eta)) per update, so it stays
     bounded when alpha (1 + 2 eta) <= 2; with alpha_0 = 1 this needs eta <= 0.5.
+
+    Started from equal tables this is exactly target-free Q-learning (the updates are symmetric), so by
+    default (``target_init="independent"``, as the deep agent) the target table starts as an independent
+    random draw; ``"copy"`` starts it equal to the online table.
     """
 
     name = "sgt2"
 
-    def __init__(self, eta: float) -> None:
-        if not eta >= 0.0:
-            raise ValueError(f"eta = {eta!r}, the SGT2 coupling must be >= 0")
-        self.eta = float(eta)
+    def __init__(self, eta: float, target_init: str = "independent") -> None:
+        self.eta = _check_eta(eta)
+        self.target_init = _check_choice("target_init", target_init, TARGET_INITS)
+
+    def init_target(self, q: np.ndarray, draw: Callable[[], np.ndarray]) -> np.ndarray:
+        """An independent random table (``target_init="independent"``) or a copy of the online table."""
+        return draw() if self.target_init == "independent" else q.copy()
 
     def update(self, q: np.ndarray, q_target: np.ndarray, batch: Batch, gamma: float, step: int) -> None:
         """Both tables step toward their bootstrap from the other table and toward each other."""
@@ -386,10 +441,42 @@ class SGT2(TargetRule):
         q_target[batch.index] += error_target
 
 
+class SGT2Mutual(SGT2):
+    """Symmetric gradient target tracking, mutual-tracking form (deep ``sgt2-dqn`` with
+    ``form=mutual-tracking``), tabular form; our **reading** of Park, Lee, Lee 2025 (arXiv 2503.16700), see
+    docs/algorithms.md.
+
+    Online: Q(s,a) += alpha [(r + gamma max Q-(s',.) - Q(s,a)) - eta (Q(s,a) - Q-(s,a))]. Target, after the
+    online step: AGT2's tracking step of size beta (every action of the visited state by default,
+    ``track="pair"`` for the visited pair only). The target starts as an independent draw by default
+    (``target_init``), as the deep agent's. With eta = 0 and ``target_init="copy"`` this is AGT2.
+    """
+
+    name = "sgt2-mutual"
+
+    def __init__(self, eta: float, beta: float, track: str = "state", target_init: str = "independent") -> None:
+        super().__init__(eta, target_init)
+        self.beta = _check_beta(beta, "SGT2 mutual-tracking")
+        self.track = _check_choice("track", track, TRACKING)
+
+    def update(self, q: np.ndarray, q_target: np.ndarray, batch: Batch, gamma: float, step: int) -> None:
+        """Online step from the target table with the pull toward it, then the tracking step of the target."""
+        old = q[batch.index]
+        error = _td_error(batch, old, q_target, gamma)
+        error -= self.eta * (old - q_target[batch.index])
+        error *= batch.alpha
+        q[batch.index] += error
+        _track_step(q, q_target, batch, self.beta, self.track)
+
+
 def make_rule(
-    name: str, *, period: int = 100, tau: float = 0.01, beta: float = 0.1, eta: float = 0.5
+    name: str, *, period: int = 100, tau: float = 0.01, beta: float = 0.1, eta: float = 0.5,
+    track: str = "state", target_init: str = "independent",
 ) -> TargetRule:
-    """The target rule called ``name`` (one of :data:`RULES`) with its knob; the other knobs are ignored.
+    """The target rule called ``name`` (one of :data:`RULES`) with its knobs; the other knobs are ignored.
+
+    ``track`` applies to agt2 and sgt2-mutual, ``target_init`` to sgt2 and sgt2-mutual (see :data:`TRACKING`,
+    :data:`TARGET_INITS`).
 
     Raises:
         ValueError: unknown name or knob out of range.
@@ -401,9 +488,11 @@ def make_rule(
     if name == "soft":
         return SoftTarget(tau)
     if name == "agt2":
-        return AGT2(beta)
+        return AGT2(beta, track)
     if name == "sgt2":
-        return SGT2(eta)
+        return SGT2(eta, target_init)
+    if name == "sgt2-mutual":
+        return SGT2Mutual(eta, beta, track, target_init)
     raise ValueError(f"unknown target rule {name!r}, allowed rules: {', '.join(RULES)}")
 
 
@@ -589,6 +678,8 @@ def check_settings(
     tau: float = 0.01,
     beta: float = 0.1,
     eta: float = 0.5,
+    track: str = "state",
+    target_init: str = "independent",
     epsilon: float = 0.1,
     restart_prob: float = 0.01,
     log_points: int = 50,
@@ -612,7 +703,10 @@ def check_settings(
         raise ValueError(f"epsilon = {epsilon!r}, the exploration rate must be in [0, 1]")
     if not 0.0 <= restart_prob <= 1.0:
         raise ValueError(f"restart_prob = {restart_prob!r}, the restart probability must be in [0, 1]")
-    target_rule = make_rule(rule, period=period, tau=tau, beta=beta, eta=eta)
+    # Checked whatever the rule, so a bad value is rejected even where the rule ignores it.
+    _check_choice("track", track, TRACKING)
+    _check_choice("target_init", target_init, TARGET_INITS)
+    target_rule = make_rule(rule, period=period, tau=tau, beta=beta, eta=eta, track=track, target_init=target_init)
     return target_rule, StepSize(step_size, gamma, omega=omega, alpha=alpha)
 
 
@@ -633,6 +727,8 @@ def run_tabular(
     tau: float = 0.01,
     beta: float = 0.1,
     eta: float = 0.5,
+    track: str = "state",
+    target_init: str = "independent",
     epsilon: float = 0.1,
     restart_prob: float = 0.01,
     q_star: np.ndarray | None = None,
@@ -651,8 +747,11 @@ def run_tabular(
         sampling: ``"sync"`` (every pair each step) or ``"trajectory"`` (epsilon-greedy behaviour with
             restarts).
         step_size, omega, alpha: step-size schedule, see :class:`StepSize`.
-        period, tau, beta, eta: knobs of hard (C), soft, AGT2 and SGT2; defaults converge within the
-            ``targetbench convergence`` default budget (200k sync steps) on small random MDPs.
+        period, tau, beta, eta: knobs of hard (C), soft, AGT2 / SGT2 mutual-tracking (beta) and the SGT2 forms
+            (eta); defaults converge within the ``targetbench convergence`` default budget (200k sync steps) on
+            small random MDPs.
+        track: which target entries the tracking step of agt2 and sgt2-mutual moves, see :data:`TRACKING`.
+        target_init: how sgt2 and sgt2-mutual start the target table, see :data:`TARGET_INITS`.
         epsilon: exploration rate of the trajectory behaviour (1 = uniform random actions).
         restart_prob: per-step probability of restarting a trajectory at a uniform random state.
         q_star: reference ``Q*``; computed by value iteration to 1e-10 when omitted.
@@ -667,8 +766,8 @@ def run_tabular(
     P, R, gamma = validate_mdp_arrays(P, R, gamma)
     target_rule, schedule = check_settings(
         rule, gamma=gamma, steps=steps, runs=runs, sampling=sampling, step_size=step_size, omega=omega,
-        alpha=alpha, period=period, tau=tau, beta=beta, eta=eta, epsilon=epsilon, restart_prob=restart_prob,
-        log_points=log_points,
+        alpha=alpha, period=period, tau=tau, beta=beta, eta=eta, track=track, target_init=target_init,
+        epsilon=epsilon, restart_prob=restart_prob, log_points=log_points,
     )
     steps, runs = int(steps), int(runs)
     if q_star is None:
@@ -677,14 +776,23 @@ def run_tabular(
     if q_star.shape != R.shape:
         raise ValueError(f"q_star has shape {q_star.shape}, must be (S, A) = {R.shape}")
 
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(runs)]
+    seqs = np.random.SeedSequence(seed).spawn(runs)
+    rngs = [np.random.default_rng(s) for s in seqs]
     if sampling == "sync":
         sampler: _SyncSampler | _TrajectorySampler = _SyncSampler(P, R, rngs, schedule)
     else:
         sampler = _TrajectorySampler(P, R, rngs, schedule, epsilon, restart_prob)
 
     q = np.zeros((runs,) + R.shape)
-    q_target = target_rule.init_target(q)
+
+    def draw() -> np.ndarray:
+        # Each run's own init stream (a child of its sampling seed): the sampling draws are untouched, and
+        # run i's table does not depend on the number of runs.
+        v = float(np.max(np.abs(R))) / (1.0 - gamma)
+        children = [np.random.SeedSequence(s.entropy, spawn_key=s.spawn_key + (0,)) for s in seqs]
+        return np.stack([np.random.default_rng(c).uniform(-v, v, R.shape) for c in children])
+
+    q_target = target_rule.init_target(q, draw)
     log_at = _log_steps(steps, log_points)
     err_online = np.empty((runs, len(log_at)))
     err_target = np.empty((runs, len(log_at)))

@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="bootstrap repetitions (default 2,000; 50,000 with --publication)")
     p.add_argument("--publication", action="store_true", help="publication quality: 50,000 bootstrap repetitions")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed: the same seed gives the same intervals")
+    p.add_argument("--engine", choices=("fast", "rliable"), default="fast",
+                   help="who computes the bootstrap intervals: fast (vectorised numpy, default) or rliable (the "
+                        "rliable library itself; slow, needs equal run counts per environment)")
     p.add_argument("--baseline", default="dqn", help="agent the probability of improvement compares to (default dqn)")
     p.add_argument("--pair", action="append", default=[], metavar="X:Y",
                    help="also report P(X > Y) for this pair of agent labels (repeatable)")
@@ -38,13 +41,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_analysis(*, uri: str, experiment: str, out: Path, results: Path, reps: int, seed: int = 0,
                  baseline: str = "dqn", pairs=(), refresh: bool = False, cache: bool = True, title: str | None = None,
-                 make_figures: bool = True, reference_files: Sequence[Path] = ()):
+                 make_figures: bool = True, engine: str = "fast", reference_files: Sequence[Path] = ()):
     """Load (through the cache) and build the report; returns the :class:`analysis.report.ReportResult`.
 
     ``reference_files``: more reference-score tables (environment families that ship their own)."""
     from analysis.normalization import reference_scores
     from analysis.report import build_report
     from analysis.runs import load_experiment
+    from analysis.stats import RaggedScoresError
 
     try:
         runs, metrics = load_experiment(uri, experiment, cache_dir=(results / "cache") if cache else None,
@@ -65,7 +69,9 @@ def run_analysis(*, uri: str, experiment: str, out: Path, results: Path, reps: i
         refs = reference_scores(extra=reference_files) if reference_files else None
         return build_report(runs, metrics, out, reps=reps, seed=seed, pairs=pairs, baseline=baseline,
                             title=title or f"TargetBench report: experiment {experiment}", make_figures=make_figures,
-                            refs=refs)
+                            engine=engine, refs=refs)
+    except RaggedScoresError as exc:  # --engine rliable on runs rliable cannot take
+        raise UsageError(f"--engine rliable: {exc}; use --engine fast") from None
     except OSError as exc:  # disk full or the like: the user's to fix, named in one line
         raise WriteError(f"cannot write the report under {out}: {exc.strerror or exc}") from exc
 
@@ -102,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     res = run_analysis(uri=uri, experiment=args.experiment or "targetbench", out=out, results=results, reps=reps,
                        seed=args.seed, baseline=args.baseline, pairs=pairs, refresh=args.refresh,
-                       cache=not args.no_cache, make_figures=not args.no_figures,
+                       cache=not args.no_cache, make_figures=not args.no_figures, engine=args.engine,
                        reference_files=getattr(args, "reference_files", ()))
     print(f"wrote {res.report} ({len(res.figures)} figure files, {len(res.tables)} table files) in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)

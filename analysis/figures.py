@@ -21,7 +21,8 @@ __all__ = ["agent_order", "agent_style", "save", "plot_aggregates", "plot_profil
            "plot_sample_efficiency", "plot_per_env", "plot_sensitivity", "COLUMN_WIDTH", "TEXT_WIDTH"]
 
 COLUMN_WIDTH, TEXT_WIDTH = 3.4, 7.0
-KNOWN_AGENTS = ["dqn", "double-dqn", "dqn-soft", "dqn-no-target", "agt2-dqn", "sgt2-dqn", "fr-dqn", "isql", "idqn"]
+KNOWN_AGENTS = ["dqn", "double-dqn", "dqn-soft", "dqn-no-target", "agt2-dqn", "sgt2-dqn", "fr-dqn", "isql", "idqn",
+                "eaudeqn"]
 _RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
        "legend.fontsize": 7, "axes.spines.top": False, "axes.spines.right": False, "pdf.fonttype": 42,
        "savefig.dpi": 200}

@@ -398,7 +398,7 @@ def _finish(trial: TrialSpec, agent: Any, runs: RunGroup, eval_returns: list, di
                 run_id=runs.run_ids[r], agent=trial.agent, env=trial.env, seed=seed, steps=step,
                 final_eval_return=final, eval_returns=eval_returns[r], params_sha256=hashes[r], wall_s=round(wall, 3),
                 sps=round(step / max(wall, 1e-9), 1), trial_hash=trial.trial_hash(seed), status=outcome,
-                diverged_step=diverged[r], parameter_count=agent.parameter_count(),
+                diverged_step=diverged[r], parameter_count=agent.replica_parameter_count(r),
                 target_bytes=agent.target_bytes(), device=str(device)))
     runs.background = False
     runs.flush()

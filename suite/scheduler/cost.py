@@ -19,7 +19,8 @@ __all__ = ["GroupCost", "estimate_group", "estimate"]
 # typical evaluation episode length) are in each family's record: ``EnvFamily.costs``.
 #: cost of one update relative to DQN's (more networks or heads, a second optimizer, ...)
 AGENT_UPDATE_FACTOR = {"idqn": 2.5, "isql": 1.3, "sgt2-dqn": 2.0, "agt2-dqn": 1.65, "fr-dqn": 1.4,
-                       "double-dqn": 1.1, "dqn-no-target": 0.9}
+                       "double-dqn": 1.1, "dqn-no-target": 0.9,
+                       "eaudeqn": 2.5}  # eaudeqn: K = 3 networks as idqn (a guess, not calibrated)
 PROCESS_START_S = 6.0
 
 

@@ -117,7 +117,7 @@ def test_greedy_actions_follow_live_parameters():
 def test_which_agents_use_the_numpy_kernels():
     expected = {"dqn": "numpy", "dqn-soft": "numpy", "double-dqn": "numpy", "dqn-no-target": "numpy",
                 "agt2-dqn": "numpy-act", "sgt2-dqn": "numpy-act", "fr-dqn": "numpy-act", "isql": "torch",
-                "idqn": "torch"}
+                "idqn": "torch", "eaudeqn": "torch"}
     deep = [s.name for s in list_agents() if issubclass(s.cls, QAgent)]
     assert sorted(deep) == sorted(expected), "a new deep agent: add it here with the kernels it should get"
     for name in deep:

@@ -33,10 +33,11 @@ def test_dqn_learns_cartpole(tmp_path, capsys):
 SHORT = ["--set", "learning_starts=1000", "--set", "train_frequency=4", "--set", "learning_rate=2.5e-4",
          "--set", "buffer_size=50000", "--set", "exploration_fraction=0.4", "--set", "train.eval_every=5000",
          "--set", "train.eval_episodes=10"]
-ALL_AGENTS = ["dqn", "dqn-soft", "double-dqn", "dqn-no-target", "agt2-dqn", "sgt2-dqn", "isql", "idqn", "fr-dqn"]
+ALL_AGENTS = ["dqn", "dqn-soft", "double-dqn", "dqn-no-target", "agt2-dqn", "sgt2-dqn", "isql", "idqn", "fr-dqn",
+              "eaudeqn"]
 
 
-def test_all_nine_agents_are_registered():
+def test_all_ten_agents_are_registered():
     from agents import list_agents
     assert sorted(a.name for a in list_agents()) == sorted(ALL_AGENTS)
 
