@@ -167,9 +167,7 @@ class AgentConfig:
     def family_defaults(cls, family: str, base_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Defaults for ``family``: ``base_defaults`` (the family-wide ones, from the family record), then the
         ``FAMILY_DEFAULTS`` entries for ``family`` merged along the class hierarchy (a subclass's entries win)."""
-        names = set(cls.field_names())
-        # A family-wide default for a field this config class lacks (another agent's knob) does not apply here.
-        merged: dict[str, Any] = {k: v for k, v in (base_defaults or {}).items() if k in names}
+        merged: dict[str, Any] = dict(base_defaults or {})
         for klass in reversed(cls.__mro__):
             table = klass.__dict__.get("FAMILY_DEFAULTS")
             if table and family in table:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from agents.config import AgentConfig
 from agents.family import FamilyFacts
 
 if TYPE_CHECKING:
@@ -168,8 +169,8 @@ class EnvFamily:
         ``get_state``/``set_state`` methods, ``TimeLimit`` and ``BenchEnvWrapper`` need no hook.
     Agents and budgets:
         ``facts`` (network, observation scale, frame stacking) go to the agent as plain data;
-        ``agent_defaults`` replace ``AgentConfig`` defaults for every agent on this family (an agent's own
-        per-family entries, keyed by family name, still win); ``train_defaults`` replace ``TrainConfig``
+        ``agent_defaults`` replace ``AgentConfig`` defaults (fields every agent has; checked at construction)
+        for every agent on this family (an agent's own per-family entries, keyed by family name, still win); ``train_defaults`` replace ``TrainConfig``
         defaults (``steps``, ``eval_every``, ``eval_episodes`` ...); ``costs`` feed the scheduler's estimate.
     Analysis:
         ``reference_scores`` is the CSV (columns env, random, reference, kind, source) of the reference scores
@@ -206,6 +207,13 @@ class EnvFamily:
         for spec in self.listed:
             if spec.family != self.name:
                 raise ValueError(f"family {self.name!r} lists {spec.id!r} as family {spec.family!r}")
+        # Family-wide defaults are for the fields every agent has; an agent's own knobs per family belong in its
+        # config's FAMILY_DEFAULTS. Checked here so that a misspelt key fails at registration, not silently.
+        shared = AgentConfig.field_names()
+        unknown = sorted(set(self.agent_defaults) - set(shared))
+        if unknown:
+            raise ValueError(f"family {self.name!r}: agent_defaults key {unknown[0]!r} is not an AgentConfig field; "
+                             f"allowed: {', '.join(shared)}")
 
     def suggestions(self, env_id: str) -> Sequence[str]:
         """Ids a "did you mean" hint for ``env_id`` may suggest."""

@@ -93,6 +93,8 @@ def test_record_validates_itself():
     with pytest.raises(ValueError, match="has facts for 'other'"):
         EnvFamily(name="mine", facts=FamilyFacts("other"), **common)
     assert EnvFamily(name="mine", **common).facts == FamilyFacts("mine")
+    with pytest.raises(ValueError, match="agent_defaults key 'learning_rat' is not an AgentConfig field"):
+        EnvFamily(name="mine", agent_defaults={"learning_rat": 1e-3}, **common)
 
 
 def test_a_second_record_under_a_taken_name_is_refused():
