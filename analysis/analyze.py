@@ -43,8 +43,7 @@ class OutputNotWritten(AnalysisError):
 
     def __init__(self, what: str, folder: Path, exc: OSError) -> None:
         place = "the cache" if what == "cache" else "the report"
-        reason = exc.strerror if what == "cache" else (exc.strerror or exc)
-        super().__init__(f"cannot write {place} under {folder}: {reason}")
+        super().__init__(f"cannot write {place} under {folder}: {exc.strerror or exc}")
         self.what, self.folder = what, folder
 
 
