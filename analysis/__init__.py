@@ -6,5 +6,8 @@
   (vectorised, or rliable's own: the engine), performance profiles, probability of improvement,
   sample-efficiency curves
 - :mod:`analysis.figures`, :mod:`analysis.tables`, :mod:`analysis.report` — figures, tables, ``report.md``
-- :mod:`analysis.analyze` — ``targetbench analyze``; :mod:`analysis.summary` — the benchmark's short table
+- :mod:`analysis.analyze` — the library behind ``targetbench analyze`` (its command line is :mod:`suite.analyze`);
+  :mod:`analysis.summary` — the benchmark's short table
+
+This package imports neither ``suite`` nor ``agents`` (``tests/test_layering.py``).
 """

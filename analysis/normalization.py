@@ -3,7 +3,7 @@
 ``normalised = (raw − random) / (reference − random)``: 0 is the uniform-random policy, 1 the reference.
 The table ``analysis/reference/scores.csv`` (comment lines give the sources) holds, per environment:
 
-* classic control: ``random`` measured by ``python -m analysis.measure_random 1000`` (uniform-random policy,
+* classic control: ``random`` measured by ``python -m suite.measure_random 1000`` (uniform-random policy,
   1,000 episodes, seed 0); ``reference`` = the environment's registered gymnasium ``reward_threshold`` (the
   "solved" score: CartPole-v1 475, Acrobot-v1 −100, MountainCar-v0 −110);
 * MinAtar: ``random`` measured the same way (MinAtar defaults, sticky actions 0.1); ``reference`` = DQN's final

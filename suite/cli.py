@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Sequence
 
 from suite.errors import EXIT_CODES, WRITE_ERRNOS, TargetBenchError, UsageError, WriteError
+from suite.preflight import check_writable
 
-__all__ = ["main", "build_parser", "check_writable"]
+__all__ = ["main", "build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,16 +99,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_writable(folder: Path, what: str = "results folder") -> None:
-    """Create ``folder`` if needed and check it can be written, before any work is spent (one-line UsageError)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{what} {folder} cannot be created: {exc.strerror}") from None
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"{what} {folder} is not writable")
-
-
 def _cmd_convergence(args: argparse.Namespace) -> int:
     from suite import convergence
 
@@ -124,11 +115,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from analysis import analyze
-    from suite.envs.registry import reference_files
+    from suite import analyze
 
-    # analysis/ knows no family: hand it the reference scores the families ship themselves
-    args.reference_files = reference_files()
     return analyze.main(args)
 
 
@@ -190,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("analyze", help="read an experiment back from MLflow: figures, tables and report.md")
-    from analysis import analyze
+    from suite import analyze
     analyze.add_arguments(p)
     p.set_defaults(func=_cmd_analyze)
 

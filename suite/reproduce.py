@@ -130,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(str(exc).replace("--seed ", "--seeds ", 1)) from None
     suite = dataclasses.replace(suite, seeds=tuple(seeds))
     experiment = args.experiment or (suite.default_experiment + ("-quick" if args.quick else ""))
-    from suite.cli import check_writable
+    from suite.preflight import check_writable
 
     check_writable(results)  # the table is written there, with or without --no-run
     if args.no_run and uri.startswith(("http://", "https://")):

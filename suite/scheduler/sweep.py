@@ -68,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
     if args.group_size is not None and args.group_size < 0:
         raise UsageError(f"--group-size {args.group_size} is not valid; allowed: an integer >= 0")
     if not args.dry_run:  # a dry run writes nothing
-        from suite.cli import check_writable
+        from suite.preflight import check_writable
 
         check_writable(results)
     suite = dataclasses.replace(suite, resources=dataclasses.replace(

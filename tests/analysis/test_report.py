@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.analyze import add_arguments, main
 from analysis.synthetic import make_store
+from suite.analyze import add_arguments, main
 from suite.errors import UsageError
 
 FIGURES = ["aggregates", "profiles", "poi", "sample_efficiency", "per_env", "sensitivity"]
