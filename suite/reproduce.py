@@ -124,10 +124,7 @@ def main(args: argparse.Namespace) -> int:
     overrides = dict(spec.quick_overrides) if args.quick else {}
     overrides.update(parse_overrides(args.set or []))
     steps = args.steps or (spec.quick_steps if args.quick else suite.steps)
-    try:
-        seeds = parse_seeds(args.seeds) if args.seeds else (spec.quick_seeds if args.quick else suite.seeds)
-    except UsageError as exc:  # parse_seeds speaks of `run`'s --seed; this command's flag is --seeds
-        raise UsageError(str(exc).replace("--seed ", "--seeds ", 1)) from None
+    seeds = parse_seeds(args.seeds, key="--seeds") if args.seeds else (spec.quick_seeds if args.quick else suite.seeds)
     suite = dataclasses.replace(suite, seeds=tuple(seeds))
     experiment = args.experiment or (suite.default_experiment + ("-quick" if args.quick else ""))
     from suite.cli import check_writable

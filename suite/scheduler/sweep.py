@@ -61,20 +61,12 @@ def main(args: argparse.Namespace) -> int:
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None
     suite = load_suite(args.suite)
     res = suite.resources
-    if args.num_cpus is not None and args.num_cpus <= 0:
-        raise UsageError(f"--num-cpus {args.num_cpus:g} is not valid; allowed: a number > 0")
-    if args.num_gpus is not None and args.num_gpus < 0:
-        raise UsageError(f"--num-gpus {args.num_gpus:g} is not valid; allowed: a number >= 0")
-    if args.group_size is not None and args.group_size < 0:
-        raise UsageError(f"--group-size {args.group_size} is not valid; allowed: an integer >= 0")
+    given = _resource_flags(args)
     if not args.dry_run:  # a dry run writes nothing
         from suite.cli import check_writable
 
         check_writable(results)
-    suite = dataclasses.replace(suite, resources=dataclasses.replace(
-        res, num_cpus=res.num_cpus if args.num_cpus is None else args.num_cpus,
-        num_gpus=res.num_gpus if args.num_gpus is None else args.num_gpus,
-        group_size=res.group_size if args.group_size is None else args.group_size))
+    suite = dataclasses.replace(suite, resources=dataclasses.replace(res, **given))
     summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri,
                         experiment=args.experiment, results_dir=results, overrides=parse_overrides(args.set or []),
                         steps=args.steps, dry_run=args.dry_run, progress=not (args.quiet or args.dry_run),
@@ -93,6 +85,23 @@ def main(args: argparse.Namespace) -> int:
               f"seed {failed[0].seed}: {failed[0].error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _resource_flags(args: argparse.Namespace) -> dict[str, float]:
+    """``--num-cpus``, ``--num-gpus``, ``--group-size`` as given, checked by the suite's ``resources`` fields."""
+    from agents.fields import ConfigError, fields_of
+    from suite.scheduler.spec import Resources
+
+    given = {}
+    for name, fld in fields_of(Resources).items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        try:
+            given[name] = fld.check(value)
+        except ConfigError:
+            raise UsageError(f"--{name.replace('_', '-')} {value:g} is not valid; allowed: {fld.bound_text()}") from None
+    return given
 
 
 def dry_run_text(summary, suite) -> str:
