@@ -7,6 +7,7 @@ options are all :class:`agents.fields.Field` s, with one error format.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -14,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from agents import get_agent
-from agents.fields import bad_value, resolve, spec, unknown_key
+from agents.fields import bad_value, fields_of, resolve, spec, unknown_key
 from suite.envs import get_family, get_spec, validate_env_options
 from suite.errors import UsageError
 
-__all__ = ["TrainConfig", "TrialSpec", "build_trial", "parse_seeds", "parse_overrides"]
+__all__ = ["TrainConfig", "TrialSpec", "build_trial", "parse_seeds", "parse_overrides", "add_set_argument",
+           "override_keys"]
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -94,6 +96,31 @@ def parse_overrides(items: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--set {item!r} is not valid; allowed: key=value")
         out[key.strip()] = value.strip()
     return out
+
+
+def override_keys() -> str:
+    """The keys ``--set`` takes, read from the typed fields (``train.*``) and the families' options (``env.*``)."""
+    from suite.envs import list_families
+
+    envs = "; ".join(f"{fam.name}: {', '.join(fam.options)}" for fam in list_families() if fam.options)
+    return (f"agent fields: see `targetbench agents`; train.FIELD: {', '.join(fields_of(TrainConfig))}; "
+            f"env.OPTION: {envs}")
+
+
+class _OnDemand:
+    """Text computed when argparse formats ``--help`` (``%(keys)s``), so building a parser loads no family."""
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+
+    def __str__(self) -> str:
+        return self._make()
+
+
+def add_set_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY=VALUE`` (repeatable), its help followed by the keys :func:`override_keys` lists."""
+    action = parser.add_argument("--set", action="append", metavar="KEY=VALUE", help=f"{help} (repeatable). %(keys)s")
+    action.keys = _OnDemand(override_keys)  # type: ignore[attr-defined]  # argparse fills %(NAME)s from the action
 
 
 def _canonical_hash(obj: Any) -> str:

@@ -19,6 +19,8 @@ __all__ = ["add_arguments", "main"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from suite.trial import add_set_argument
+
     p.add_argument("suite", nargs="?", default=None,
                    help="built-in suite name (see --list) or a path to a suite .yaml file")
     p.add_argument("--list", action="store_true", help="list the built-in suites and exit")
@@ -37,8 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///RESULTS/mlflow.db)")
     p.add_argument("--experiment", default=None, help="MLflow experiment (default: the suite's, sweep-<name>)")
     p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override for every trial: agent field, env.OPTION or train.FIELD (repeatable)")
+    add_set_argument(p, "override for every trial: agent field, env.OPTION or train.FIELD")
     p.add_argument("--steps", type=int, default=None, help="env steps per seed (replaces the suite's budget)")
     p.add_argument("--dry-run", action="store_true", help="print the trials and the estimated cost; run nothing")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
