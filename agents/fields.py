@@ -191,10 +191,11 @@ class Field:
 
     def allowed(self) -> str:
         """The allowed values: the type in words, then the range where there is one."""
-        text = describe_type(self.type)
+        tp, optional = _split_optional(self.type)
+        text = describe_type(tp)
         if self.min is not None or self.max is not None:
             text += " in " + self.range_text()
-        return text
+        return f"none or {text}" if optional else text
 
     def range_text(self) -> str:
         """The allowed range as an interval, ``[1, inf)``."""
@@ -242,8 +243,10 @@ class Field:
         return norm
 
     def describe(self) -> dict[str, Any]:
-        """Name, type, default and help (the rows of ``targetbench agents --json``)."""
-        return {"name": self.name, "type": describe_type(self.type), "default": self.default, "help": self.help}
+        """Name, type, default, help and allowed values (the field rows of ``targetbench agents --json`` and the
+        option rows of ``targetbench envs --json``)."""
+        return {"name": self.name, "type": describe_type(self.type), "default": self.default, "help": self.help,
+                "allowed": self.allowed()}
 
 
 def fields_of(cls: type) -> dict[str, Field]:

@@ -48,7 +48,7 @@ def _cmd_agents(args: argparse.Namespace) -> int:
 
 
 def _cmd_envs(args: argparse.Namespace) -> int:
-    from suite.envs import default_env_options, list_envs
+    from suite.envs import default_env_options, get_family, list_envs
 
     specs = list_envs()
     if args.json:
@@ -57,8 +57,10 @@ def _cmd_envs(args: argparse.Namespace) -> int:
                 options = default_env_options(s.id)
             except ValueError:
                 options = {}  # pattern entries (tabular/random:S,A,SEED) have no single default set
+            fields = [opt.field(k).describe() for k, opt in get_family(s.family).options.items()]
             print(json.dumps({"id": s.id, "family": s.family, "description": s.description,
-                              "max_episode_steps": s.default_max_episode_steps, "options": options}))
+                              "max_episode_steps": s.default_max_episode_steps, "options": options,
+                              "option_fields": fields}))
         return 0
     width = max(len(s.id) for s in specs)
     for s in specs:

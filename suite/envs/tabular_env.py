@@ -166,8 +166,10 @@ FAMILY = register_family(EnvFamily(
     known=tuple(_PATTERNS),
     candidates=lambda env_id: (),  # the listed entries are patterns, not ids
     options={
-        "max_episode_steps": EnvOption("int", _MAX_STEPS, lo=1),
-        "start_state": EnvOption("int", -1, lo=-1),  # -1: uniform random start state
+        "max_episode_steps": EnvOption("int", _MAX_STEPS, lo=1,
+                                       help="truncate episodes after this many steps"),
+        "start_state": EnvOption("int", -1, lo=-1,
+                                 help="start state index; -1 = uniform random"),
     },
     check_options=_check_options,
     make=make_tabular,

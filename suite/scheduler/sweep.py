@@ -101,7 +101,8 @@ def _resource_flags(args: argparse.Namespace) -> dict[str, float]:
         try:
             given[name] = fld.check(value)
         except ConfigError:
-            raise UsageError(f"--{name.replace('_', '-')} {value:g} is not valid; allowed: {fld.bound_text()}") from None
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} {value:g} is not valid; allowed: {fld.bound_text()}") from None
     return given
 
 
