@@ -53,6 +53,10 @@ Schema (only ``name``, ``agents`` and ``envs`` are required; unknown keys are er
     retries: 2                       # optional int >= 0: a failed group is retried this many times (resuming
                                      #   from its checkpoint), then its trials are recorded as failed
 
+The typed scalar keys (``steps``, ``retries``, ``eval.*``, ``resources.*``) are checked by the typed field layer
+(:mod:`agents.fields`) through :func:`typed_keys`, the same fields that check ``train.*`` settings and ``sweep``'s
+``--group-size`` / ``--num-cpus`` / ``--num-gpus``; ``targetbench sweep --help`` lists them.
+
 Override precedence, lowest first: ``eval`` < ``overrides`` < ``env_overrides[env]`` < per-agent overrides <
 variant overrides (fixed, then grid point) < call-time overrides (``run_sweep(overrides=...)``, ``--set``).
 
@@ -75,7 +79,7 @@ from agents.fields import ConfigError, Field, fields_of, spec
 from suite.errors import UsageError
 
 __all__ = ["SuiteSpec", "VariantSpec", "Resources", "load_suite", "parse_suite", "builtin_suites",
-           "SPECS_DIR", "stringify"]
+           "SPECS_DIR", "stringify", "typed_keys", "typed_keys_help"]
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 
@@ -210,6 +214,24 @@ class _Checker:
             return fld.check(value)
         except ConfigError:
             raise self.fail(key, f"is {value!r}", fld.bound_text()) from None
+
+
+def typed_keys() -> dict[str, Field]:
+    """The suite file's typed scalar keys and the fields that check them: ``steps`` and ``retries`` (declared on
+    :class:`SuiteSpec`), ``eval.*`` (the training settings' own ``eval_*`` fields) and ``resources.*`` (declared
+    on :class:`Resources`). The rest of the schema is structure (names, lists, mappings, overrides)."""
+    from suite.trial import TrainConfig  # imported here: suite.trial imports the environment families
+
+    suite, train = fields_of(SuiteSpec), fields_of(TrainConfig)
+    out = {"steps": suite["steps"], "retries": suite["retries"]}
+    out.update({f"eval.{k}": train[v.removeprefix("train.")] for k, v in _EVAL_KEYS.items()})
+    out.update({f"resources.{k}": f for k, f in fields_of(Resources).items()})
+    return out
+
+
+def typed_keys_help() -> str:
+    """The typed keys of a suite file and what each allows, for ``targetbench sweep --help``."""
+    return "typed keys of a suite file: " + "; ".join(f"{k}: {f.bound_text()}" for k, f in typed_keys().items())
 
 
 def _registered_agents() -> list[str]:
@@ -360,18 +382,12 @@ def parse_suite(data: Any, path: Path | None = None) -> SuiteSpec:
         if not _known_env(env):
             raise chk.fail("envs", f"names unknown env {env!r}", "ids listed by `targetbench envs`")
     seeds = _parse_seeds(chk, top["seeds"]) if "seeds" in top else (0,)
-    suite_fields = fields_of(SuiteSpec)
-    steps = chk.value("steps", suite_fields["steps"], top["steps"]) if top.get("steps") is not None else None
+    typed = typed_keys()
+    steps = chk.value("steps", typed["steps"], top["steps"]) if top.get("steps") is not None else None
 
     overrides: dict[str, str] = {}
-    eval_section = chk.mapping("eval", top.get("eval"), set(_EVAL_KEYS))
-    if eval_section:
-        from suite.trial import TrainConfig  # the eval shorthand is checked by the training settings' own fields
-
-        train_fields = fields_of(TrainConfig)
-        for ek, ev in eval_section.items():
-            fld = train_fields[_EVAL_KEYS[ek].removeprefix("train.")]
-            overrides[_EVAL_KEYS[ek]] = stringify(chk.value(f"eval.{ek}", fld, ev))
+    for ek, ev in chk.mapping("eval", top.get("eval"), set(_EVAL_KEYS)).items():
+        overrides[_EVAL_KEYS[ek]] = stringify(chk.value(f"eval.{ek}", typed[f"eval.{ek}"], ev))
     overrides.update(chk.overrides("overrides", top.get("overrides")))
     env_overrides = {}
     for env, over in chk.mapping("env_overrides", top.get("env_overrides")).items():
@@ -406,9 +422,9 @@ def parse_suite(data: Any, path: Path | None = None) -> SuiteSpec:
         raise chk.fail("variants", f"has the name {dup!r} twice", "distinct variant names")
 
     res = chk.mapping("resources", top.get("resources"), {f.name for f in dataclasses.fields(Resources)})
-    resources = Resources(**{name: chk.value(f"resources.{name}", fld, res.get(name, fld.default))
-                             for name, fld in fields_of(Resources).items()})
-    retries = chk.value("retries", suite_fields["retries"], top.get("retries", suite_fields["retries"].default))
+    resources = Resources(**{f.name: chk.value(f"resources.{f.name}", typed[f"resources.{f.name}"],
+                                               res.get(f.name, f.default)) for f in dataclasses.fields(Resources)})
+    retries = chk.value("retries", typed["retries"], top.get("retries", typed["retries"].default))
     return SuiteSpec(name=name, path=path, agents=agents, envs=envs, seeds=seeds, steps=steps, overrides=overrides,
                      env_overrides=env_overrides, variants=tuple(variants), resources=resources, retries=retries,
                      experiment=top.get("experiment"), description=top.get("description") or "")

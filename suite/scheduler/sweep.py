@@ -19,8 +19,10 @@ __all__ = ["add_arguments", "main"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from suite.scheduler.spec import typed_keys_help
     from suite.trial import add_set_argument
 
+    p.epilog = typed_keys_help() + " (the full schema is at the top of suite/scheduler/spec.py)"
     p.add_argument("suite", nargs="?", default=None,
                    help="built-in suite name (see --list) or a path to a suite .yaml file")
     p.add_argument("--list", action="store_true", help="list the built-in suites and exit")

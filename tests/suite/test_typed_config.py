@@ -98,3 +98,20 @@ def test_listings_and_help_come_from_the_fields(capsys):
                           timeout=120)
     flat = " ".join(proc.stdout.split())
     assert proc.returncode == 0 and "train.FIELD: steps, eval_every" in flat and "repeat_action_probability" in flat
+
+
+def test_suite_schema_keys_come_from_the_fields():
+    from suite.scheduler import spec
+    from suite.scheduler.sweep import add_arguments
+
+    typed = spec.typed_keys()
+    assert typed["eval.every"] is fields_of(TrainConfig)["eval_every"]
+    assert typed["resources.num_gpus"] is fields_of(Resources)["num_gpus"]
+    for key in typed:  # the documented schema names every typed key (its last part under its section)
+        assert f"\n    {key.split('.')[0]}:" in spec.__doc__ and f"{key.split('.')[-1]}:" in spec.__doc__, key
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    flat = " ".join(p.format_help().split())
+    assert "resources.num_cpus: a number > 0" in flat and "eval.every: an integer >= 1" in flat
