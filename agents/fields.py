@@ -86,8 +86,12 @@ def parse_value(key: str, tp: Any, raw: Any) -> Any:
             args = typing.get_args(tp)
             if type(None) in args and (raw is None or text.lower() in ("none", "null", "")):
                 return None
-            inner = [a for a in args if a is not type(None)]
-            return parse_value(key, inner[0], raw)
+            for alternative in (a for a in args if a is not type(None)):  # the first that parses wins
+                try:
+                    return parse_value(key, alternative, raw)
+                except ConfigError:
+                    continue
+            raise ValueError
         if origin is Literal:
             choices = typing.get_args(tp)
             if text not in [str(c) for c in choices]:
@@ -134,6 +138,12 @@ def _check_typed(tp: Any, value: Any) -> tuple[bool, Any]:
     if value is None:
         return optional, None
     origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):  # e.g. int | Literal["auto"]: the first that fits wins
+        for alternative in typing.get_args(tp):
+            ok, norm = _check_typed(alternative, value)
+            if ok:
+                return ok, norm
+        return False, None
     if origin is Literal:
         return (value in typing.get_args(tp) and not isinstance(value, bool)), value
     if origin is tuple:

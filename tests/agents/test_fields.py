@@ -87,3 +87,12 @@ def test_bound_text_for_flags_and_suite_files():
     assert Field("x", float, min=0, min_exclusive=True).bound_text() == "a number > 0"
     assert Field("p", float, min=0, max=1).bound_text() == "a number in [0, 1]"
     assert Field("s", int | None, min=1).bound_text() == "an integer >= 1"
+
+
+def test_a_union_takes_the_first_alternative_that_fits():
+    f = Field("threads", int | Literal["auto"], min=0)
+    assert (f.parse("4"), f.parse("auto"), f.check(2), f.check("auto")) == (4, "auto", 2, "auto")
+    with pytest.raises(ConfigError, match=r"^threads='many' is not valid; allowed: int \| auto$"):
+        f.parse("many")
+    with pytest.raises(ConfigError, match=r"^threads=-1 is out of range; allowed: \[0, inf\)$"):
+        f.check(-1)
