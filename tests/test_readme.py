@@ -68,7 +68,7 @@ def test_readme_family_example_registers_and_trains(tmp_path, readme_family, cap
     assert "corridor/N" in capsys.readouterr().out
     with pytest.raises(UsageError, match=r"unknown environment .corridor/99' \(N must be an integer in \[2, 50\]\)"):
         build_trial("dqn", "corridor/99", (0,))
-    with pytest.raises(UsageError, match=r"invalid option slip=2.0 for 'corridor/8': expected a number in"):
+    with pytest.raises(UsageError, match=r"env.slip=2.0 is out of range; allowed: \[0, 1\]"):
         build_trial("dqn", "corridor/8", (0,), overrides={"env.slip": "2"})
     # the family's defaults, and an agent's own per-family knob falls back to its generic default
     assert build_trial("dqn", "corridor/8", (0,)).train.steps == 20_000

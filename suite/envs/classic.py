@@ -148,7 +148,8 @@ FAMILY = register_family(EnvFamily(
     resolve=_resolve,
     listed=tuple(EnvSpec(k, "classic", d, n) for k, (n, d) in _IDS.items()),
     known=tuple(_IDS),
-    options={"max_episode_steps": EnvOption("int", None, lo=1)},  # default filled per id
+    options={"max_episode_steps": EnvOption(  # default filled per id
+        "int", None, lo=1, help="truncate episodes after this many steps (default: gymnasium's for the id)")},
     option_defaults=lambda spec: {"max_episode_steps": spec.default_max_episode_steps},
     make=make_classic,
     vector=VectorBackend(kind="classic_vec", make=_make_vec, min_replicas=_min_replicas,

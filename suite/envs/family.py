@@ -17,14 +17,12 @@ family module, so family modules import it without a cycle.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import numpy as np
-
 from agents.config import AgentConfig
+from agents.fields import Field
 from agents.family import FamilyFacts
 
 if TYPE_CHECKING:
@@ -58,52 +56,28 @@ class UnknownEnvError(ValueError):
 
 @dataclass(frozen=True)
 class EnvOption:
-    """One environment option: its kind, default and allowed range (``--set env.KEY=VALUE``)."""
+    """One environment option (``--set env.KEY=VALUE``): its kind, default, allowed range and help, declared
+    compactly for family records; :meth:`field` gives the typed field (:class:`agents.fields.Field`) that parses
+    and checks its values, like every other config value."""
 
     kind: str  # "int" | "float" | "bool"
     default: Any
     lo: float | None = None
     hi: float | None = None
     allow_none: bool = False
+    help: str = ""
 
-    def allowed(self) -> str:
-        """What values are allowed, for error messages."""
-        if self.kind == "bool":
-            text = "a bool"
-        elif self.lo is not None and self.hi is not None:
-            text = f"{'an int' if self.kind == 'int' else 'a number'} in [{self.lo}, {self.hi}]"
-        elif self.lo is not None:
-            text = f"{'an int' if self.kind == 'int' else 'a number'} >= {self.lo}"
-        else:
-            text = "an int" if self.kind == "int" else "a number"
-        return text + (" or None" if self.allow_none else "")
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"EnvOption kind={self.kind!r} is not valid; allowed: {' | '.join(_KINDS)}")
 
-    def coerce(self, value: Any) -> tuple[bool, Any]:
-        """(ok, normalised python value)."""
-        if value is None:
-            return self.allow_none, None
-        if self.kind == "bool":
-            if isinstance(value, (bool, np.bool_)):
-                return True, bool(value)
-            return False, None
-        # bool is an int subclass; True as a step count is almost surely a mistake
-        if isinstance(value, (bool, np.bool_)):
-            return False, None
-        if self.kind == "int":
-            if not isinstance(value, (int, np.integer)):
-                return False, None
-            value = int(value)
-        else:
-            if not isinstance(value, (int, float, np.integer, np.floating)):
-                return False, None
-            value = float(value)
-            if not math.isfinite(value):
-                return False, None
-        if self.lo is not None and value < self.lo:
-            return False, None
-        if self.hi is not None and value > self.hi:
-            return False, None
-        return True, value
+    def field(self, name: str) -> Field:
+        """This option as the typed field ``name``."""
+        tp = _KINDS[self.kind]
+        return Field(name, tp | None if self.allow_none else tp, self.default, self.help, self.lo, self.hi)
+
+
+_KINDS = {"int": int, "float": float, "bool": bool}
 
 
 @dataclass(frozen=True)

@@ -197,11 +197,15 @@ FAMILY = register_family(EnvFamily(
     listed=tuple(EnvSpec(f"{_PREFIX}{g}", "minatar", d, None) for g, d in _GAMES.items()),
     known=tuple(f"{_PREFIX}{g}" for g in _GAMES),
     options={
-        "sticky_action_prob": EnvOption("float", 0.1, lo=0.0, hi=1.0),
-        "difficulty_ramping": EnvOption("bool", True),
+        "sticky_action_prob": EnvOption("float", 0.1, lo=0.0, hi=1.0,
+                                        help="sticky actions: repeat the previous action with this probability"),
+        "difficulty_ramping": EnvOption("bool", True,
+                                        help="the games get harder as an episode goes on (MinAtar's default)"),
         # The MinAtar paper's DQN acts with all 6 actions.
-        "minimal_action_set": EnvOption("bool", False),
-        "max_episode_steps": EnvOption("int", None, lo=1, allow_none=True),
+        "minimal_action_set": EnvOption("bool", False,
+                                        help="only the game's own actions (false: all 6)"),
+        "max_episode_steps": EnvOption("int", None, lo=1, allow_none=True,
+                                       help="truncate episodes after this many steps; none = never"),
     },
     make=make_minatar,
     # MinAtarEnv has get_state/set_state: no layer hook needed.

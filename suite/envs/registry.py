@@ -25,6 +25,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.fields import unknown_key
 from suite.envs.family import EnvFamily, EnvSpec, UnknownEnvError, registered_families
 from suite.envs.wrappers import BenchEnvWrapper
 
@@ -143,8 +144,8 @@ def default_env_options(env_id: str) -> dict[str, Any]:
 def validate_env_options(env_id: str, options: dict[str, Any] | None) -> dict[str, Any]:
     """Return the defaults of ``env_id`` merged with ``options``, normalised to python types.
 
-    Raises ValueError (one line naming the key, the bad value and what is allowed)
-    for an unknown key or a bad value.
+    Raises :class:`agents.fields.ConfigError` (a ValueError; one line naming the key as ``env.KEY``, the bad
+    value and what is allowed) for an unknown key or a bad value: each option is a typed field.
     """
     spec = get_spec(env_id)
     fam = get_family(spec.family)
@@ -157,14 +158,8 @@ def validate_env_options(env_id: str, options: dict[str, Any] | None) -> dict[st
     for key, value in options.items():
         opt = schema.get(key)
         if opt is None:
-            raise ValueError(
-                f"unknown option {key!r}={value!r} for {spec.family} environment {env_id!r}; "
-                f"allowed: {', '.join(schema)}"
-            )
-        ok, norm = opt.coerce(value)
-        if not ok:
-            raise ValueError(f"invalid option {key}={value!r} for {env_id!r}: expected {opt.allowed()}")
-        resolved[key] = norm
+            raise unknown_key(f"env.{key}", env_id, [f"env.{k}" for k in schema])
+        resolved[key] = opt.field(key).check(value, f"env.{key}")
     if fam.check_options is not None:
         fam.check_options(env_id, resolved)
     return resolved

@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.family import FamilyFacts
+from agents.fields import bad_value
 from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, register_family
 from suite.envs.rng_state import generator_from_state, generator_state
 
@@ -153,10 +154,8 @@ def _check_options(env_id: str, resolved: dict[str, Any]) -> None:
     if resolved["start_state"] >= 0:
         n = load_mdp(env_id).num_states
         if resolved["start_state"] >= n:
-            raise ValueError(
-                f"invalid option start_state={resolved['start_state']!r} for {env_id!r}: "
-                f"expected -1 (uniform) or an int in [0, {n - 1}]"
-            )
+            raise bad_value("env.start_state", resolved["start_state"], f"is out of range for {env_id}",
+                            f"-1 (uniform) or [0, {n - 1}]")
 
 
 FAMILY = register_family(EnvFamily(
@@ -167,8 +166,10 @@ FAMILY = register_family(EnvFamily(
     known=tuple(_PATTERNS),
     candidates=lambda env_id: (),  # the listed entries are patterns, not ids
     options={
-        "max_episode_steps": EnvOption("int", _MAX_STEPS, lo=1),
-        "start_state": EnvOption("int", -1, lo=-1),  # -1: uniform random start state
+        "max_episode_steps": EnvOption("int", _MAX_STEPS, lo=1,
+                                       help="truncate episodes after this many steps"),
+        "start_state": EnvOption("int", -1, lo=-1,
+                                 help="start state index; -1 = uniform random"),
     },
     check_options=_check_options,
     make=make_tabular,
