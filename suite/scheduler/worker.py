@@ -16,6 +16,7 @@ in vain). A group whose training completed but whose records could not be writte
 from __future__ import annotations
 
 import json
+import os
 import re
 import resource
 import signal
@@ -84,9 +85,21 @@ def run_group(job: dict[str, Any], on_step: Callable[[int, bool], None] | None =
             delay = min(2 * delay, 30.0)
 
 
+class _SchedulerGone(KeyboardInterrupt):
+    """Our stdout pipe closed: the scheduler that reads it is gone. Raised from the progress callback, it stops
+    the attempt the way SIGTERM does (runs marked KILLED, the last checkpoint valid for the next sweep)."""
+
+
 def _emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Later writes (the error event, the exit-time flush) go to /dev/null: no second traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise _SchedulerGone("the scheduler closed the worker's stdout") from None
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -107,10 +120,16 @@ def main() -> int:
                             say=None if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
     except BaseException as exc:  # the parent decides on retries; it needs the reason in one line
         text = str(exc).strip().splitlines()
-        _emit({"event": "error", "error": f"{type(exc).__name__}: {text[0] if text else ''}"[:500]})
+        try:
+            _emit({"event": "error", "error": f"{type(exc).__name__}: {text[0] if text else ''}"[:500]})
+        except _SchedulerGone:
+            pass  # nobody is left to read it
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    _emit({"event": "result", "results": results, "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)})
+    try:
+        _emit({"event": "result", "results": results, "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)})
+    except _SchedulerGone:
+        return 130  # trained and recorded; only the report is lost (the next sweep finds the finished runs)
     return 0
 
 
