@@ -69,6 +69,7 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from suite.memory import check_memory
     from suite.trainer import train
     from suite.tracking import DEFAULT_EXPERIMENT, default_tracking_uri
     from suite.trial import build_trial, parse_overrides, parse_seeds
@@ -77,6 +78,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--steps {args.steps} is not valid; allowed: a positive integer")
     trial = build_trial(args.agent, args.env, parse_seeds(args.seed), steps=args.steps,
                         overrides=parse_overrides(args.set or []))
+    check_memory(trial)  # refuse, before anything is allocated, a group that cannot fit (one-line error)
     results_dir = _results_dir(args)
     check_writable(results_dir)
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results_dir)

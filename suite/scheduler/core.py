@@ -15,6 +15,7 @@ ends with a :class:`~suite.errors.TrackingError` (exit 3) naming ``targetbench p
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
@@ -26,7 +27,7 @@ from suite.errors import TrackingError, UsageError
 from suite.scheduler.backend import BACKENDS, Outcome, Task
 from suite.scheduler.cost import estimate
 from suite.scheduler.matrix import (Group, Trial, auto_group_size, available_gpus, default_workers, expand,
-                                    make_groups)
+                                    make_groups, memory_group_size)
 from suite.scheduler.progress import Progress, format_table
 from suite.scheduler.spec import SuiteSpec, load_suite
 from suite.scheduler.worker import STORE_WAIT_S
@@ -100,7 +101,9 @@ def _abs_uri(uri: str) -> str:
 
 
 def plan_sweep(suite: SuiteSpec, *, workers: int, overrides: Mapping[str, str] | None, steps: int | None,
-               finished: dict[str, Any]) -> _Plan:
+               finished: dict[str, Any], memory_budget: int | None = None) -> _Plan:
+    """Trials still to run, grouped; ``memory_budget`` (bytes of RAM the ``workers`` share) caps the group size
+    by the memory estimate (see :func:`suite.scheduler.matrix.memory_group_size`)."""
     _, trials = expand(suite, overrides=overrides, steps=steps)
     pending = [t for t in trials if t.trial_hash not in finished]
     if suite.resources.group_size:
@@ -109,6 +112,12 @@ def plan_sweep(suite: SuiteSpec, *, workers: int, overrides: Mapping[str, str] |
         n_configs = len({t.config.key for t in pending})
         most = max((sum(1 for t in pending if t.config.key == k) for k in {t.config.key for t in pending}), default=1)
         size = auto_group_size(n_configs, most, workers, gpus=available_gpus())
+    if memory_budget is not None or suite.resources.num_gpus > 0:
+        from suite.memory import gpu_memory
+
+        configs = list({t.config.key: t.config for t in pending}.values())
+        size = memory_group_size(configs, size, workers, host_bytes=memory_budget,
+                                 num_gpus=suite.resources.num_gpus, gpu_bytes=gpu_memory())
     return _Plan(suite, trials, finished, pending, make_groups(pending, size), size, workers)
 
 
@@ -171,7 +180,12 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
             store.prune_superseded(finished)
         except Exception as exc:  # bookkeeping must not stop the sweep
             print(f"[sweep] could not soft-delete superseded runs: {exc}", file=sys.stderr)
-    plan = plan_sweep(spec, workers=n_workers, overrides=overrides, steps=steps, finished=finished)
+    from suite.memory import available_memory
+
+    # Ray on a cluster: groups run on other nodes, whose memory each worker checks itself
+    budget = None if backend == "ray" and (ray_address or os.environ.get("RAY_ADDRESS")) else available_memory()
+    plan = plan_sweep(spec, workers=n_workers, overrides=overrides, steps=steps, finished=finished,
+                      memory_budget=budget)
     summary = SweepSummary(suite=spec.name, experiment=experiment, tracking_uri=uri, backend=backend,
                            groups=len(plan.groups), group_size=plan.group_size, workers=n_workers, dry_run=dry_run,
                            estimate=estimate(plan.groups, n_workers))

@@ -51,6 +51,9 @@ def run_group(job: dict[str, Any], on_step: Callable[[int, bool], None] | None =
     trial = build_trial(job["agent"], job["env"], job["seeds"], steps=job.get("steps"),
                         overrides=job.get("overrides") or {})
     tags = job_tags(job)
+    from suite.memory import check_memory
+
+    check_memory(trial)  # this node's memory (on a cluster the driver cannot see it): refuse rather than OOM
 
     def progress(msg: str) -> None:
         if on_step is not None:
