@@ -40,10 +40,12 @@ class TrainConfig:
     log_every: int = spec(1_000, "aggregate training metrics over this many env steps", min=1)
     checkpoint_every: int = spec(0, "env steps between checkpoints (0 = at every evaluation)", min=0)
     device: str = spec("auto", "torch device: auto, cpu, cuda or cuda:N")
-    # One thread suits these small networks and keeps replicas bitwise independent: with more, MKL may split
-    # a one-replica matrix product along its inner dimension, which changes the last bits.
-    threads: int = spec(1, "CPU threads: numpy-kernel agents split their replicas over them, other agents use "
-                           "them as torch intra-op threads (0 = all cores / torch's default)", min=0)
+    # auto: numpy-kernel agents split their replicas over the cores (bitwise the same for any count); torch
+    # agents keep one thread, since with more MKL may split a one-replica matrix product along its inner
+    # dimension, which changes the last bits. Resolved by suite/provenance.py, recorded as tag threads_resolved.
+    threads: str = spec("auto", "CPU threads: auto (numpy-kernel agents: min(cores, replicas/4), others: 1), or a "
+                                "count: numpy-kernel agents split their replicas over them, other agents use them "
+                                "as torch intra-op threads (0 = all cores / torch's default)")
     # Like device and threads, which code computes the (same) math is not part of a trial's identity; the run
     # records what was used (tag ``kernels``).
     kernels: str = spec("auto", "auto: numpy kernels for MLP/MinAtar-CNN agents with a copy-based target on the CPU "
@@ -62,6 +64,10 @@ class TrainConfig:
         cfg = cls(**values)
         for f in dataclasses.fields(cfg):
             AgentConfig._check_range(f, getattr(cfg, f.name))
+        if cfg.threads != "auto" and not cfg.threads.isdigit():
+            raise ConfigError(f"train.threads={cfg.threads!r} is not valid; allowed: auto or an integer >= 0")
+        if cfg.threads != "auto":
+            cfg = dataclasses.replace(cfg, threads=str(int(cfg.threads)))  # "02" and 2 (YAML) are "2"
         if cfg.kernels not in KERNELS:
             raise ConfigError(f"train.kernels={cfg.kernels!r} is not valid; allowed: {', '.join(KERNELS)}")
         return cfg

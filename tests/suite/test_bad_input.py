@@ -391,6 +391,8 @@ ROWS = [
         r"--steps: invalid int value: 'ten'"),
     Row("run-gamma-not-float", "wrong-type", [*RUN, "--set", "gamma=x", "--results", "{shared}"], 2,
         r"gamma='x' is not valid; allowed: float"),
+    Row("run-threads-not-int", "wrong-type", [*RUN, "--set", "train.threads=two", "--results", "{shared}"], 2,
+        r"train.threads='two' is not valid; allowed: auto or an integer >= 0"),
     Row("run-seed-not-int", "wrong-type", [*RUN, "--seed", "a,b", "--results", "{shared}"], 2,
         r"--seed 'a,b' is not valid"),
     Row("run-hidden-sizes-not-ints", "wrong-type", [*RUN, "--set", "hidden_sizes=a,b", "--results", "{shared}"], 2,
