@@ -21,6 +21,7 @@ import re
 import resource
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -45,7 +46,6 @@ def job_tags(job: dict[str, Any]) -> dict[str, str]:
 def run_group(job: dict[str, Any], on_step: Callable[[int, bool], None] | None = None,
               say: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Train the group described by ``job`` and return the per-seed results as JSON-able dicts."""
-    import suite.trainer as trainer
     from suite.trial import build_trial
 
     trial = build_trial(job["agent"], job["env"], job["seeds"], steps=job.get("steps"),
@@ -65,6 +65,22 @@ def run_group(job: dict[str, Any], on_step: Callable[[int, bool], None] | None =
         if say is not None:
             say(msg)
 
+    # Keep this group's trial leases live while it trains (the driver beats too; this covers a driver killed
+    # without its workers, whose trials a restarted driver must not run a second time).
+    from suite.scheduler.lease import heartbeat_leases
+
+    stop = threading.Event()
+    if job.get("leases"):
+        heartbeat_leases(job["tracking_uri"], job["leases"], stop)
+    try:
+        return _train_with_store_wait(job, trial, tags, progress)
+    finally:
+        stop.set()
+
+
+def _train_with_store_wait(job: dict[str, Any], trial: Any, tags: dict[str, str],
+                           progress: Callable[[str], None]) -> list[dict[str, Any]]:
+    import suite.trainer as trainer
     from suite.errors import TrackingError
 
     deadline = time.monotonic() + float(job.get("store_wait_s", STORE_WAIT_S))
