@@ -76,6 +76,8 @@ class SweepSummary:
     wall_s: float = 0.0
     estimate: dict[str, float] = field(default_factory=dict)
     dry_run: bool = False
+    packing: list[dict[str, Any]] = field(default_factory=list)  # dry run: groups per GPU and memory per config
+    nodes: list[dict[str, Any]] = field(default_factory=list)  # dry run: wall time and node-hours per node type
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -228,6 +230,12 @@ def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int 
                                                 error=f"being run by sweep {plan.held[t.trial_hash]} on this store")
         else:
             records[t.trial_hash] = TrialRecord(t.agent, t.variant, t.env, t.seed, t.trial_hash, "planned")
+    if dry_run and plan.groups:
+        from suite.scheduler.cost import gpu_packing, node_estimates
+
+        res = spec.resources
+        summary.packing = gpu_packing(plan.groups, res.num_gpus)
+        summary.nodes = node_estimates(plan.groups, res.num_cpus, res.num_gpus)
     if dry_run or not plan.groups:
         summary.trials = list(records.values())
         _count(summary)
