@@ -189,9 +189,14 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
         finished = store.finished()
         from suite.scheduler.lease import LeaseBook
 
-        leases = LeaseBook(store.client, store.experiment_id).__enter__()  # left in the `finally` below
+        try:
+            leases = LeaseBook(store.client, store.experiment_id).__enter__()  # left in the `finally` below
+        except Exception as exc:  # a store without a model registry: run as before, unprotected
+            print(f"[sweep] no trial leases in this store ({str(exc).splitlines()[0][:200]}); another sweep on it "
+                  "could run the same trials", file=sys.stderr)
         try:  # what a killed sweep could not settle: each finished trial keeps only its FINISHED run
-            store.prune_superseded(finished, live=leases.live())  # never a run another live sweep holds
+            # never a run whose trial another live sweep holds
+            store.prune_superseded(finished, live=leases.live() if leases is not None else ())
         except Exception as exc:  # bookkeeping must not stop the sweep
             print(f"[sweep] could not soft-delete superseded runs: {exc}", file=sys.stderr)
     from suite.memory import available_memory
@@ -249,7 +254,7 @@ def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int 
                "overrides": g.config.overrides, "variant": g.config.variant, "suite": spec.name,
                "tracking_uri": abs_uri, "experiment": experiment, "results_dir": str(results_dir.resolve()),
                "checkpoint_dir": str((results_dir / "checkpoints").resolve()), "store_wait_s": STORE_WAIT_S,
-               "leases": [lease_name(leases.experiment_id, h) for h in g.trial_hashes]}
+               "leases": [lease_name(leases.experiment_id, h) for h in g.trial_hashes] if leases else []}
         tasks.append(Task(g, job, spec.retries, spec.resources.num_cpus, spec.resources.num_gpus))
 
     lock = threading.Lock()
@@ -281,7 +286,8 @@ def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int 
                                          out.error or "failed", tags)
             except Exception as exc:  # bookkeeping must not stop the sweep
                 print(f"[sweep] could not update run tags for {g.label}: {exc}", file=sys.stderr)
-            leases.release(g.trial_hashes)  # settled: another sweep may take them (it finds them finished)
+            if leases is not None:
+                leases.release(g.trial_hashes)  # settled: another sweep may take them (it finds them finished)
             by_hash = {r["trial_hash"]: r for r in out.results}
             for s, h in zip(g.seeds, g.trial_hashes):
                 rec = records[h]

@@ -52,6 +52,20 @@ def _missing(exc: Exception) -> bool:
     return getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
 
 
+def _call(fn: Any, *args: Any, attempts: int = 6, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, retried with backoff on transient store errors ("database is locked" under many
+    writers, a server hiccup); the answers a lease is decided by (exists / missing / invalid) are not retried."""
+    for i in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            code = getattr(exc, "error_code", "")
+            if code in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") \
+                    or i == attempts - 1:
+                raise
+            time.sleep(0.2 * 2 ** i)
+
+
 class LeaseBook:
     """One sweep's leases on one experiment: acquire, keep alive, release.
 
@@ -74,7 +88,7 @@ class LeaseBook:
         return f"{_SWEEP}.{self.sweep_id}"
 
     def __enter__(self) -> "LeaseBook":
-        self.client.create_registered_model(self.sweep_name, tags={
+        _call(self.client.create_registered_model, self.sweep_name, tags={
             "host": socket.gethostname(), "pid": str(os.getpid()), "heartbeat": repr(self.clock())})
         self._thread = threading.Thread(target=self._beat_forever, name="sweep-heartbeat", daemon=True)
         self._thread.start()
@@ -86,7 +100,7 @@ class LeaseBook:
             self._thread.join(timeout=5)
         self.release(list(self.held))
         try:
-            self.client.delete_registered_model(self.sweep_name)
+            _call(self.client.delete_registered_model, self.sweep_name)
         except Exception:  # an expired record is harmless: nothing refers to a dead sweep once its leases go
             pass
 
@@ -107,8 +121,8 @@ class LeaseBook:
     def _search(self, filter_string: str) -> list[Any]:
         found, token = [], None
         while True:
-            page = self.client.search_registered_models(filter_string=filter_string, max_results=1000,
-                                                        page_token=token)
+            page = _call(self.client.search_registered_models, filter_string=filter_string, max_results=1000,
+                         page_token=token)
             found.extend(page)
             token = page.token
             if not token:
@@ -144,7 +158,7 @@ class LeaseBook:
                 continue
             # Expired: move it aside (kept for inspection until released), then race for a fresh one.
             try:
-                self.client.rename_registered_model(name, f"{name}.expired.{uuid.uuid4().hex[:8]}")
+                _call(self.client.rename_registered_model, name, f"{name}.expired.{uuid.uuid4().hex[:8]}")
             except Exception as exc:
                 if not _missing(exc):
                     raise
@@ -158,7 +172,8 @@ class LeaseBook:
 
     def _create(self, name: str) -> bool:
         try:
-            self.client.create_registered_model(name, tags={"owner": self.sweep_id, "heartbeat": repr(self.clock())})
+            _call(self.client.create_registered_model, name,
+                  tags={"owner": self.sweep_id, "heartbeat": repr(self.clock())})
             return True
         except Exception as exc:
             if _exists(exc):
@@ -171,8 +186,8 @@ class LeaseBook:
         for h in trial_hashes:
             name = lease_name(self.experiment_id, h)
             try:
-                if self.client.get_registered_model(name).tags.get("owner") == self.sweep_id:
-                    self.client.delete_registered_model(name)
+                if _call(self.client.get_registered_model, name).tags.get("owner") == self.sweep_id:
+                    _call(self.client.delete_registered_model, name)
             except Exception:  # gone already, or the store is down: it expires by itself
                 pass
             with self._lock:
