@@ -4,16 +4,18 @@ the old one still runs) record each trial once and never delete each other's liv
 The store's one atomic primitive that works the same on SQLite and on an MLflow server is a unique name: a
 registered model (MLflow's model registry, in the same database). So:
 
-* a sweep registers itself as ``targetbench-sweep.<sweep id>`` (tags ``host``, ``pid``, ``heartbeat``) and
-  refreshes ``heartbeat`` every :data:`HEARTBEAT_S` from a background thread while it runs;
+* a sweep registers itself as ``targetbench-sweep.<sweep id>`` (tags ``process`` = host:pid:start time,
+  ``heartbeat``) and refreshes ``heartbeat`` every :data:`HEARTBEAT_S` from a background thread while it runs;
 * before planning, it leases each trial it would run by *creating* ``targetbench-lease.<experiment id>.<trial
   hash>`` (tags ``owner`` = sweep id, ``heartbeat``). Creation either succeeds (the trial is ours) or fails with
   "already exists" (another sweep holds it);
-* the worker that trains a group refreshes its trials' lease ``heartbeat`` too (so a group outlives a driver
-  killed without its workers, as a restarted driver finds it);
-* a lease is live while ``max(its heartbeat, its owner sweep's heartbeat)`` is less than :data:`LEASE_TTL_S`
-  old. A second sweep skips the trials another live sweep holds (reported ``leased``) and takes over expired
-  leases (renamed aside first, then created anew: the create decides who wins);
+* the worker that trains a group beats its trials' leases too (tags ``worker`` = host:pid:start time,
+  ``worker_heartbeat``), so a group outlives a driver killed without its workers;
+* a lease is live while its owner sweep or its worker is: on this host, whether that process still exists
+  (exact and immediate, so a sweep restarted after a kill takes its trials over at once); on another host,
+  whether its heartbeat is less than :data:`LEASE_TTL_S` old. A second sweep skips the trials another live
+  sweep holds (reported ``leased``) and takes over dead leases (renamed aside first, then created anew: the
+  create decides who wins);
 * leases are released (deleted) when their group has been settled, and all of a sweep's at its end.
 
 Pruning (``StoreView.prune_superseded``) leaves alone the runs of trials whose lease is live. Heartbeats are
@@ -88,8 +90,8 @@ class LeaseBook:
         return f"{_SWEEP}.{self.sweep_id}"
 
     def __enter__(self) -> "LeaseBook":
-        _call(self.client.create_registered_model, self.sweep_name, tags={
-            "host": socket.gethostname(), "pid": str(os.getpid()), "heartbeat": repr(self.clock())})
+        _call(self.client.create_registered_model, self.sweep_name,
+              tags={"process": process_id(), "heartbeat": repr(self.clock())})
         self._thread = threading.Thread(target=self._beat_forever, name="sweep-heartbeat", daemon=True)
         self._thread.start()
         return self
@@ -112,11 +114,10 @@ class LeaseBook:
                 pass
 
     # -- reading ------------------------------------------------------------------------------------------
-    def _sweep_beats(self) -> dict[str, float]:
-        out = {}
-        for m in self._search(f"name LIKE '{_SWEEP}.%'"):
-            out[m.name[len(_SWEEP) + 1:]] = float(m.tags.get("heartbeat", 0) or 0)
-        return out
+    def _live_sweeps(self) -> set[str]:
+        now = self.clock()
+        return {m.name[len(_SWEEP) + 1:] for m in self._search(f"name LIKE '{_SWEEP}.%'")
+                if _holder_alive(m.tags.get("process", ""), m.tags.get("heartbeat"), now, self.ttl_s)}
 
     def _search(self, filter_string: str) -> list[Any]:
         found, token = [], None
@@ -130,13 +131,16 @@ class LeaseBook:
 
     def live(self) -> dict[str, str]:
         """trial_hash -> owner sweep id, for every live lease of this experiment (ours included)."""
-        now, beats = self.clock(), self._sweep_beats()
+        now, sweeps = self.clock(), self._live_sweeps()
         prefix = lease_name(self.experiment_id, "")
         out = {}
         for m in self._search(f"name LIKE '{prefix}%'"):
             owner = m.tags.get("owner", "")
-            beat = max(float(m.tags.get("heartbeat", 0) or 0), beats.get(owner, 0.0))
-            if now - beat < self.ttl_s:
+            if ".expired." in m.name:
+                continue
+            if owner in sweeps or ("worker" in m.tags and _holder_alive(m.tags["worker"],
+                                                                         m.tags.get("worker_heartbeat"), now,
+                                                                         self.ttl_s)):
                 out[m.name[len(prefix):]] = owner
         return out
 
@@ -200,20 +204,50 @@ class LeaseBook:
                     pass
 
 
+def process_id() -> str:
+    """``host:pid:start time`` of this process (the start time tells a reused pid apart)."""
+    import psutil
+
+    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.3f}"
+
+
+def _holder_alive(process: str, heartbeat: str | None, now: float, ttl_s: float) -> bool:
+    """Whether the process behind a lease still runs: checked directly on this host, else by its heartbeat."""
+    host, _, rest = process.partition(":")
+    pid, _, started = rest.partition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        import psutil
+
+        try:
+            return abs(psutil.Process(int(pid)).create_time() - float(started or 0)) < 1.0
+        except (psutil.Error, ValueError):
+            return False
+    try:
+        return now - float(heartbeat or 0) < ttl_s
+    except ValueError:
+        return False
+
+
 def heartbeat_leases(uri: str, names: Sequence[str], stop: threading.Event,
                      interval_s: float = HEARTBEAT_S) -> threading.Thread:
     """Refresh the ``heartbeat`` of the leases ``names`` every ``interval_s`` until ``stop`` is set (the worker
     that trains their group runs this, so the leases stay live as long as the training does)."""
     from suite.scheduler.store import _client
 
+    me = process_id()
+
     def beat() -> None:
         client = _client(uri)
-        while not stop.wait(interval_s):
+        first = True
+        while first or not stop.wait(interval_s):
             for name in names:
                 try:
-                    client.set_registered_model_tag(name, "heartbeat", repr(time.time()))
+                    if first:
+                        client.set_registered_model_tag(name, "worker", me)
+                    client.set_registered_model_tag(name, "worker_heartbeat", repr(time.time()))
                 except Exception:  # released (the group was settled) or the store is down
                     pass
+            first = False
 
     thread = threading.Thread(target=beat, name="lease-heartbeat", daemon=True)
     thread.start()

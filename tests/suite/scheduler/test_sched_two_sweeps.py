@@ -3,6 +3,7 @@
 and be recorded once, and no run is deleted: the pruning at sweep start never touches a trial another live
 sweep holds."""
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ import pytest
 import yaml
 from mlflow.entities import ViewType
 
-from suite.scheduler.lease import LeaseBook, lease_name
+from suite.scheduler.lease import LeaseBook, lease_name, process_id
 
 pytestmark = pytest.mark.fault
 
@@ -57,7 +58,7 @@ def test_two_sweeps_at_once_record_each_trial_once(tmp_path, fault_log):
               leased=sum(s["leased"] for s in summaries))
 
 
-def test_expired_lease_is_taken_over_and_live_one_is_not(tmp_path):
+def test_dead_lease_is_taken_over_and_live_one_is_not(tmp_path):
     uri = f"sqlite:///{tmp_path}/m.db"
     from suite.tracking import ensure_store, open_experiment
 
@@ -65,17 +66,27 @@ def test_expired_lease_is_taken_over_and_live_one_is_not(tmp_path):
     client, exp_id = open_experiment(uri, "e", tmp_path / "artifacts")
     now = [1000.0]
     with LeaseBook(client, exp_id, clock=lambda: now[0]) as first:
-        assert first.acquire(["t1", "t2"]) == (["t1", "t2"], {})
+        assert first.acquire(["t1", "t2", "t4"]) == (["t1", "t2", "t4"], {})
         with LeaseBook(client, exp_id, clock=lambda: now[0]) as second:
             assert second.acquire(["t1", "t3"]) == (["t3"], {"t1": first.sweep_id})
-            assert set(second.live()) == {"t1", "t2", "t3"}
-            now[0] += 61  # no heartbeat from the first sweep for longer than the TTL: its leases expire
-            second.client.set_registered_model_tag(second.sweep_name, "heartbeat", repr(now[0]))
-            client.set_registered_model_tag(lease_name(exp_id, "t3"), "heartbeat", repr(now[0]))
+            assert set(second.live()) == {"t1", "t2", "t3", "t4"}
+            # The first sweep as if it ran on another host: judged by its heartbeat, live until the TTL passes.
+            client.set_registered_model_tag(first.sweep_name, "process", "elsewhere:1:0")
+            client.set_registered_model_tag(first.sweep_name, "heartbeat", repr(now[0]))
+            now[0] += 30
+            assert set(second.live()) == {"t1", "t2", "t3", "t4"}
+            now[0] += 31  # no heartbeat for longer than the TTL
             assert set(second.live()) == {"t3"}
             assert second.acquire(["t2"]) == (["t2"], {})
-            owner = client.get_registered_model(lease_name(exp_id, "t2")).tags["owner"]
-            assert owner == second.sweep_id
+            assert client.get_registered_model(lease_name(exp_id, "t2")).tags["owner"] == second.sweep_id
             first.release(["t2"])  # the first sweep's release leaves the new owner's lease alone
             assert client.get_registered_model(lease_name(exp_id, "t2")).tags["owner"] == second.sweep_id
+            # On this host a dead process is seen at once (a sweep restarted after a kill goes on at once) ...
+            client.set_registered_model_tag(first.sweep_name, "process", f"{socket.gethostname()}:999999999:0")
+            client.set_registered_model_tag(first.sweep_name, "heartbeat", repr(now[0]))
+            assert "t4" not in second.live()
+            # ... and a worker still training keeps the lease live even when its driver is gone.
+            client.set_registered_model_tag(lease_name(exp_id, "t4"), "worker", process_id())
+            assert second.live()["t4"] == first.sweep_id
+            assert second.acquire(["t4"]) == ([], {"t4": first.sweep_id})
     assert not client.search_registered_models(filter_string="name LIKE 'targetbench-%'")
