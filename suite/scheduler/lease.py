@@ -102,7 +102,7 @@ class LeaseBook:
             self._thread.join(timeout=5)
         self.release(list(self.held))
         try:
-            _call(self.client.delete_registered_model, self.sweep_name)
+            self.client.delete_registered_model(self.sweep_name)
         except Exception:  # an expired record is harmless: nothing refers to a dead sweep once its leases go
             pass
 
@@ -190,8 +190,9 @@ class LeaseBook:
         for h in trial_hashes:
             name = lease_name(self.experiment_id, h)
             try:
-                if _call(self.client.get_registered_model, name).tags.get("owner") == self.sweep_id:
-                    _call(self.client.delete_registered_model, name)
+                # One try: a store that is down must not hold up the sweep; our dead lease is taken over anyway.
+                if self.client.get_registered_model(name).tags.get("owner") == self.sweep_id:
+                    self.client.delete_registered_model(name)
             except Exception:  # gone already, or the store is down: it expires by itself
                 pass
             with self._lock:
