@@ -26,7 +26,7 @@ from agents.exploration import EpsilonGreedy
 from agents.seeding import derive_seed, numpy_rng
 from suite.checkpoint import load_checkpoint, save_checkpoint
 from suite.envs import ReplicaEnvs, get_family
-from suite.provenance import provenance_tags, resolve_device, set_cpu_threads
+from suite.provenance import apply_cpu_threads, provenance_tags, replica_threads, resolve_device
 from suite.errors import TrackingError
 from suite.tracking import RunGroup, ensure_store, flatten, open_experiment
 from suite.trial import TrialSpec
@@ -172,10 +172,8 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
     agent = spec.cls(trial.agent_config, obs_shape=envs.observation_shape, obs_dtype=envs.observation_dtype,
                      num_actions=envs.num_actions, seeds=trial.seeds, family=get_family(trial.family).facts,
                      total_steps=cfg.steps, device=device, kernels=cfg.kernels,
-                     threads=cfg.threads or os.cpu_count() or 1)
-    # numpy-kernel agents split their replicas over `threads` themselves; their torch ops (optimizer, copies) and
-    # BLAS calls are small and run fastest on one thread each (2 torch threads made 16 CartPole seeds 2x slower)
-    set_cpu_threads(1 if agent.kernels == "numpy" else cfg.threads, 1 if cfg.threads else 0)
+                     threads=replica_threads(cfg.threads))
+    apply_cpu_threads(cfg.threads, agent)  # numpy kernels: split replicas over cores; torch: 1 unless told
     target_rule = agent.target_rule.name
 
     try:

@@ -120,6 +120,22 @@ def dry_run_text(summary, suite) -> str:
              f"plan: {est['groups']} groups of <= {summary.group_size} seeds, {est['env_steps']:,} env steps; "
              f"estimated {est['worker_hours']:.2f} worker-hours, about {_human(est['wall_s'])} wall with "
              f"{est['workers']} workers (local CPU model; Atari assumes one GPU per worker; +-50 %)"]
+    if summary.packing:
+        lines.append("packing (memory by suite/memory.py's estimate):")
+        for r in summary.packing:
+            gpu = (f"{r['num_gpus']:g} GPU each, {r['groups_per_gpu']} groups per GPU, {r['gpu_gib']:.2f} GiB GPU "
+                   "memory each" if r["num_gpus"] > 0 else "CPU only")
+            v = "" if r["variant"] == "default" else f"[{r['variant']}] "
+            lines.append(f"  {v}{r['agent']} {r['env']}: {r['groups']} groups of {r['seeds_per_group']} seeds; "
+                         f"{gpu}; {r['host_gib']:.2f} GiB RAM each")
+    if summary.nodes:
+        lines.append("on one node of each type (node-hours: multiply by its hourly price):")
+        for n in summary.nodes:
+            shape = f"{n['cores']} cores, {n['ram_gib']:g} GiB" + (f", {n['gpus']}x{n['gpu_gib']:g} GiB GPU"
+                                                                    if n["gpus"] else "")
+            what = (f"{n['groups_at_once']} groups at once, about {_human(n['wall_h'] * 3600)} = "
+                    f"{n['node_hours']:.2f} node-hours" if n["groups_at_once"] else f"cannot run it ({n['why']})")
+            lines.append(f"  {n['node']:<12} ({shape}): {what}")
     return "\n".join(lines)
 
 
