@@ -147,7 +147,8 @@ def push_checkpoint(path: Path, *, tracking_uri: str | None = None, results_dir:
     points and tags, its artifacts and final tags, and mark the runs FINISHED. Trains nothing; returns the
     per-seed :class:`~suite.trainer.SeedResult`. Raises :class:`CheckpointError` for a checkpoint that is
     not complete or cannot be rebuilt, :class:`TrackingError` when the store cannot be written."""
-    from suite.trainer import checkpoint_path, train
+    from suite.checkpoint import checkpoint_path
+    from suite.trainer import train
 
     path = Path(path)
     meta = _peek(path)
@@ -165,7 +166,8 @@ def push_checkpoint(path: Path, *, tracking_uri: str | None = None, results_dir:
     results.mkdir(parents=True, exist_ok=True)  # artifacts are staged in a temporary folder there
     return train(trial, tracking_uri=tracking_uri or meta["tracking_uri"], experiment=meta["experiment"],
                  results_dir=results, checkpoint_dir=path.parent, resume=True,
-                 progress=progress or (lambda m: None), extra_tags=meta.get("extra_tags") or {})
+                 progress=progress or (lambda m: None), extra_tags=meta.get("extra_tags") or {},
+                 adopt_checkpoint=tracking_uri is not None)  # --tracking-uri: the same store, another address
 
 
 def push(checkpoint_dir: Path, *, tracking_uri: str | None = None, results_dir: Path | None = None,

@@ -31,7 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from suite.errors import TrackingError
 
-__all__ = ["default_tracking_uri", "ensure_store", "open_experiment", "RunGroup", "flatten", "public_uri"]
+__all__ = ["default_tracking_uri", "ensure_store", "open_experiment", "RunGroup", "flatten", "public_uri",
+           "missing_runs"]
 
 DEFAULT_EXPERIMENT = "targetbench"
 _MAX_PARAM_LEN = 6000
@@ -216,6 +217,24 @@ def flatten(prefix: str, values: Mapping[str, Any]) -> dict[str, str]:
         else:
             out[name] = str(value)
     return out
+
+
+def missing_runs(client: Any, run_ids: Sequence[str]) -> list[str]:
+    """The runs of ``run_ids`` that the store does not have as active runs (absent or deleted). Raises
+    :class:`TrackingError` when the store cannot be read."""
+    mlflow = _import_mlflow()
+    gone = []
+    for rid in run_ids:
+        try:
+            if client.get_run(rid).info.lifecycle_stage != "active":
+                gone.append(rid)
+        except mlflow.exceptions.MlflowException as exc:
+            if getattr(exc, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                raise TrackingError(f"tracking store cannot be read: {_one_line(exc)}") from None
+            gone.append(rid)
+        except Exception as exc:
+            raise TrackingError(f"tracking store cannot be read: {_one_line(exc)}") from None
+    return gone
 
 
 class _SqliteMetricWriter:
