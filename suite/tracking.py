@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
+from suite import record_names as names
 from suite.errors import TrackingError
 
 __all__ = ["default_tracking_uri", "ensure_store", "open_experiment", "RunGroup", "flatten", "public_uri",
@@ -368,7 +369,7 @@ class RunGroup:
             self.run_ids = []
             for name, run_tags, run_params in zip(run_names, tags, params):
                 run = client.create_run(experiment_id, run_name=name,
-                                        tags={**run_tags, "mlflow.runName": name})
+                                        tags={**run_tags, names.MLFLOW_RUN_NAME: name})
                 rid = run.info.run_id
                 items = [Param(k, str(v)[:_MAX_PARAM_LEN]) for k, v in run_params.items()]
                 for i in range(0, len(items), _PARAMS_PER_BATCH):
