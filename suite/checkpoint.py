@@ -21,7 +21,7 @@ from suite.errors import CheckpointError, WriteError
 if TYPE_CHECKING:
     from suite.trial import TrialSpec
 
-__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_path", "remove_stale_tmp", "FORMAT_VERSION",
+__all__ = ["save_checkpoint", "load_checkpoint", "peek_checkpoint", "checkpoint_path", "remove_stale_tmp", "FORMAT_VERSION",
            "REQUIRED_KEYS"]
 
 FORMAT_VERSION = 1
@@ -136,6 +136,19 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
             raise WriteError(f"cannot write checkpoint {path}: {exc.strerror or exc}; the previous checkpoint, "
                              "if any, is kept") from exc
         raise
+
+
+def peek_checkpoint(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The entries ``keys`` of a checkpoint, without reading its tensors (``mmap``: replay buffers are not
+    read); same checks as :func:`load_checkpoint` except the trial hash."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # torch raises many kinds for truncated or foreign files
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a TargetBench checkpoint "
+                              f"({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path} has an unknown format; expected format_version {FORMAT_VERSION}")
+    return {k: data[k] for k in keys if k in data}
 
 
 def load_checkpoint(path: Path, expected_trial: str) -> dict[str, Any]:

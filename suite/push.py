@@ -69,20 +69,10 @@ class _Checkpoint:
 
 
 def _peek(path: Path) -> dict[str, Any]:
-    """The entries of ``_META`` of a checkpoint, without reading its tensors (``mmap``); same checks as
-    :func:`suite.checkpoint.load_checkpoint` except the trial hash."""
-    import torch
+    """The entries of ``_META`` of a checkpoint (a cheap, memory-mapped look)."""
+    from suite.checkpoint import peek_checkpoint
 
-    from suite.checkpoint import FORMAT_VERSION
-
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # torch raises many kinds for truncated or foreign files
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a TargetBench checkpoint "
-                              f"({type(exc).__name__})") from None
-    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path} has an unknown format; expected format_version {FORMAT_VERSION}")
-    return {k: data[k] for k in _META if k in data}
+    return peek_checkpoint(path, _META)
 
 
 def trial_from_checkpoint(meta: dict[str, Any]) -> Any:

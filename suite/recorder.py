@@ -36,7 +36,7 @@ import torch
 import yaml
 
 from suite import record_names as names
-from suite.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from suite.checkpoint import checkpoint_path, load_checkpoint, peek_checkpoint, save_checkpoint
 from suite.errors import CheckpointError, TrackingError
 from suite.provenance import provenance_tags
 from suite.tracking import RunGroup, ensure_store, flatten, missing_runs, open_experiment, public_uri
@@ -152,7 +152,11 @@ class Recorder:
         self.saved_step = -1
         self._last_return: list[float | None] = [None] * len(trial.seeds)
         self.resume = resume
-        self.state = self._load(resume, adopt_checkpoint) if resume else None
+        if resume:
+            self.state = self._load(adopt_checkpoint)
+        else:
+            self.state = None
+            self._keep_foreign()
         # A complete checkpoint (the run ended; only its records may be missing) trains nothing when resumed: it
         # writes the kept points and finishes the runs (that is what `targetbench push` does).
         # (Checkpoints from before the flag was recorded are complete when they are at the last step.)
@@ -160,7 +164,20 @@ class Recorder:
             self.state.get("complete", int(self.state["step"]) >= trial.train.steps))
 
     # -- the checkpoint to resume ----------------------------------------------------------------------------
-    def _load(self, resume: bool, adopt: bool) -> dict[str, Any] | None:
+    def _keep_foreign(self) -> None:
+        """A fresh run overwrites its trial's checkpoint at its first checkpoint; one whose runs live in another
+        store is moved aside first (unreadable ones are overwritten, as always)."""
+        if not self.path.exists():
+            return
+        try:
+            meta = peek_checkpoint(self.path, ("tracking_uri", "experiment"))
+        except CheckpointError:
+            return
+        if not self._ours(meta):
+            aside = self._move_aside(self.path, store_key(meta["tracking_uri"], meta["experiment"]))
+            self.say(f"{self.label} checkpoint {self.path.name} of store {meta['tracking_uri']} kept as {aside}")
+
+    def _load(self, adopt: bool) -> dict[str, Any] | None:
         group = self.trial.group_hash()
         state = load_checkpoint(self.path, group) if self.path.exists() else None
         if state is not None and not adopt and not self._ours(state):

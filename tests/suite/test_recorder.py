@@ -111,6 +111,17 @@ def test_a_checkpoint_of_another_store_is_moved_aside_and_comes_back(tmp_path):
     assert (tmp_path / "checkpoints" / OTHER_STORES / store_key(b, "t") / ck.name).exists()
 
 
+def test_a_fresh_run_in_another_store_does_not_overwrite_the_checkpoint(tmp_path):
+    trial = tiny(100)
+    a = f"sqlite:///{tmp_path}/A/m.db"
+    train(trial, tracking_uri=a, experiment="t", results_dir=tmp_path, progress=lambda m: None)
+    ck = checkpoint_path(trial, tmp_path / "checkpoints")
+    a_bytes = ck.read_bytes()
+    train(trial, tracking_uri=a, experiment="other", results_dir=tmp_path, progress=lambda m: None)
+    assert (tmp_path / "checkpoints" / OTHER_STORES / store_key(a, "t") / ck.name).read_bytes() == a_bytes
+    assert load_checkpoint(ck, trial.group_hash())["experiment"] == "other"
+
+
 def test_an_old_checkpoint_whose_runs_are_not_in_the_store_is_a_clear_error(tmp_path):
     trial = tiny(100)
     train(trial, tracking_uri=f"sqlite:///{tmp_path}/A/m.db", experiment="t", results_dir=tmp_path,
