@@ -152,11 +152,14 @@ class Recorder:
         self.saved_step = -1
         self._last_return: list[float | None] = [None] * len(trial.seeds)
         self.resume = resume
-        if resume:
-            self.state = self._load(adopt_checkpoint)
-        else:
-            self.state = None
-            self._keep_foreign()
+        # Checkpoint files are moved only in open(), once the store answered: a command that fails on its store
+        # changes nothing on disk.
+        self._foreign: tuple[str, str] | None = None  # (uri, experiment) of a checkpoint at `path` to move aside
+        self._move_back: Path | None = None  # where this store's checkpoint was kept aside
+        self.source = self.path  # the file the resumed state was read from
+        self.state = self._load(adopt_checkpoint) if resume else None
+        if not resume:
+            self._note_foreign()
         # A complete checkpoint (the run ended; only its records may be missing) trains nothing when resumed: it
         # writes the kept points and finishes the runs (that is what `targetbench push` does).
         # (Checkpoints from before the flag was recorded are complete when they are at the last step.)
@@ -164,7 +167,7 @@ class Recorder:
             self.state.get("complete", int(self.state["step"]) >= trial.train.steps))
 
     # -- the checkpoint to resume ----------------------------------------------------------------------------
-    def _keep_foreign(self) -> None:
+    def _note_foreign(self) -> None:
         """A fresh run overwrites its trial's checkpoint at its first checkpoint; one whose runs live in another
         store is moved aside first (unreadable ones are overwritten, as always)."""
         if not self.path.exists():
@@ -174,31 +177,39 @@ class Recorder:
         except CheckpointError:
             return
         if not self._ours(meta):
-            aside = self._move_aside(self.path, store_key(meta["tracking_uri"], meta["experiment"]))
-            self.say(f"{self.label} checkpoint {self.path.name} of store {meta['tracking_uri']} kept as {aside}")
+            self._foreign = (str(meta["tracking_uri"]), str(meta["experiment"]))
 
     def _load(self, adopt: bool) -> dict[str, Any] | None:
         group = self.trial.group_hash()
         state = load_checkpoint(self.path, group) if self.path.exists() else None
         if state is not None and not adopt and not self._ours(state):
-            aside = self._move_aside(self.path, store_key(state["tracking_uri"], state["experiment"]))
-            self.say(f"{self.label} checkpoint {self.path.name} records its runs in {state['tracking_uri']} "
-                     f"(experiment {state['experiment']}), not in {public_uri(self.tracking_uri)} (experiment "
-                     f"{self.experiment}): kept as {aside}; starting fresh in this store")
+            self._foreign = (str(state["tracking_uri"]), str(state["experiment"]))
             state = None
         if state is None:  # a checkpoint of this store moved aside by an earlier run against another store
             kept = self.checkpoint_dir / OTHER_STORES / store_key(self.tracking_uri, self.experiment) / self.path.name
             if kept.exists():
                 candidate = load_checkpoint(kept, group)
                 if self._ours(candidate):
-                    os.replace(kept, self.path)
-                    state = load_checkpoint(self.path, group)
-                    self.say(f"{self.label} continuing checkpoint {self.path.name} of this store (moved back "
-                             f"from {kept.parent})")
+                    state, self._move_back, self.source = candidate, kept, kept
         if state is None:
             self.say(f"[{self.trial.agent} {self.trial.env}] no checkpoint {self.path.name} to resume from; "
                      "starting fresh")
         return state
+
+    def _settle_files(self) -> None:
+        """Move a checkpoint of another store aside, and this store's kept one back (the store answered)."""
+        if self._foreign is not None and self.path.exists():
+            uri, experiment = self._foreign
+            aside = self._move_aside(self.path, store_key(uri, experiment))
+            self.say(f"{self.label} checkpoint {self.path.name} records its runs in {uri} (experiment "
+                     f"{experiment}), not in {public_uri(self.tracking_uri)} (experiment {self.experiment}): kept "
+                     f"as {aside}; this store's runs start fresh")
+        if self._move_back is not None:
+            os.replace(self._move_back, self.path)
+            self.say(f"{self.label} continuing checkpoint {self.path.name} of this store (moved back from "
+                     f"{self._move_back.parent})")
+            self.source = self.path
+        self._foreign = self._move_back = None
 
     def _ours(self, state: Mapping[str, Any]) -> bool:
         """Whether a checkpoint's runs live in this store and experiment (one without a recorded store, from
@@ -233,6 +244,7 @@ class Recorder:
             client, experiment_id = open_experiment(self.tracking_uri, self.experiment, self.results_dir / "artifacts")
             if state is not None:
                 self._check_runs_exist(client, list(state["run_ids"]))
+            self._settle_files()
         except TrackingError as exc:
             if self.complete:
                 raise UnpushedError(self._unpushed_message(exc, kept_points)) from None
@@ -282,7 +294,7 @@ class Recorder:
         gone = missing_runs(client, run_ids)
         if gone:
             raise CheckpointError(
-                f"checkpoint {self.path} continues run {gone[0]}, which is not an active run of tracking store "
+                f"checkpoint {self.source} continues run {gone[0]}, which is not an active run of tracking store "
                 f"{public_uri(self.tracking_uri)} (deleted, or the runs were recorded in another store): pass "
                 f"--tracking-uri with the store its runs live in, or move the checkpoint away to start afresh")
 
@@ -408,8 +420,8 @@ class Recorder:
 
     def _unpushed_message(self, exc: Exception, points: int) -> str:
         return (f"{exc}; training is complete and its {points} unwritten metric points and final records are kept "
-                f"in checkpoint {self.path}: once the store is back, run `targetbench push --checkpoint-dir "
-                f"{self.path.parent}` (or rerun the same command with --resume)")
+                f"in checkpoint {self.source}: once the store is back, run `targetbench push --checkpoint-dir "
+                f"{self.source.parent}` (or rerun the same command with --resume)")
 
     # -- the end -------------------------------------------------------------------------------------------------
     def fail(self, exc: BaseException) -> None:

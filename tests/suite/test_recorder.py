@@ -100,7 +100,7 @@ def test_a_checkpoint_of_another_store_is_moved_aside_and_comes_back(tmp_path):
     (rb,) = train(trial, tracking_uri=b, experiment="t", results_dir=tmp_path, resume=True, progress=said.append)
     kept = tmp_path / "checkpoints" / OTHER_STORES / store_key(a, "t") / ck.name
     assert kept.read_bytes() == a_bytes
-    assert any("not in" in m and "starting fresh" in m for m in said)
+    assert any("not in" in m and "kept as" in m and "start fresh" in m for m in said)
     assert [r.info.run_id for r in finished_runs(a, "t")] == [ra.run_id]
     assert [r.info.run_id for r in finished_runs(b, "t")] == [rb.run_id]
     assert rb.params_sha256 == ra.params_sha256  # trained afresh, same seed: same result
