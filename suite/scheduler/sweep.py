@@ -70,10 +70,19 @@ def main(args: argparse.Namespace) -> int:
 
         check_writable(results)
     suite = dataclasses.replace(suite, resources=dataclasses.replace(res, **given))
-    summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri,
-                        experiment=args.experiment, results_dir=results, overrides=parse_overrides(args.set or []),
-                        steps=args.steps, dry_run=args.dry_run, progress=not (args.quiet or args.dry_run),
-                        ray_address=args.ray_address)
+    from suite.errors import TrackingError
+
+    try:
+        summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri,
+                            experiment=args.experiment, results_dir=results,
+                            overrides=parse_overrides(args.set or []), steps=args.steps, dry_run=args.dry_run,
+                            progress=not (args.quiet or args.dry_run), ray_address=args.ray_address)
+    except TrackingError as exc:
+        # Trials trained but unpushed: the summary (with its `unpushed` count) is still printed for --json
+        # readers; the exit status stays that of the error (3).
+        if args.json and getattr(exc, "summary", None) is not None:
+            print(json.dumps(exc.summary.to_json()), flush=True)
+        raise
     if args.json:
         print(json.dumps(summary.to_json()))
     elif args.dry_run:
