@@ -6,6 +6,8 @@
   (vectorised, or rliable's own: the engine), performance profiles, probability of improvement,
   sample-efficiency curves
 - :mod:`analysis.figures`, :mod:`analysis.tables`, :mod:`analysis.report` — figures, tables, ``report.md``
+- :mod:`analysis.record_names` — the names of what a run records (tags, metrics, MLflow system tags), shared
+  with the writer in ``suite``
 - :mod:`analysis.analyze` — the library behind ``targetbench analyze`` (its command line is :mod:`suite.analyze`);
   :mod:`analysis.summary` — the benchmark's short table
 

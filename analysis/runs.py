@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from suite import record_names as names
+from analysis import record_names as names
 
 __all__ = ["load_runs", "load_metric", "load_metrics", "load_experiment", "DEFAULT_METRICS", "RUN_COLUMNS"]
 

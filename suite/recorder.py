@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import yaml
 
-from suite import record_names as names
+from analysis import record_names as names
 from suite.checkpoint import checkpoint_path, load_checkpoint, peek_checkpoint, save_checkpoint
 from suite.errors import CheckpointError, TrackingError
 from suite.provenance import provenance_tags

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from suite import record_names as names
+from analysis import record_names as names
 from suite.errors import TrackingError
 
 __all__ = ["default_tracking_uri", "ensure_store", "open_experiment", "RunGroup", "flatten", "public_uri",

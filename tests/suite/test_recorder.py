@@ -12,7 +12,7 @@ import mlflow
 import pytest
 import torch
 
-from suite import record_names as names
+from analysis import record_names as names
 from suite.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from suite.errors import CheckpointError
 from suite.recorder import OTHER_STORES, store_key

@@ -1,6 +1,7 @@
 """Names of what TargetBench records in MLflow: run tags, metric keys and the MLflow system tags it sets.
 
-One place for the trainer (:mod:`suite.recorder`), push, the scheduler and :mod:`analysis.runs`. The names are
+One place for the writer (:mod:`suite.recorder`, push, the scheduler) and the reader (:mod:`analysis.runs`); it lives
+in ``analysis`` because the reader defines what it reads and ``analysis`` may import nothing from ``suite``. The names are
 public (users filter runs by them, e.g. ``tags.agent = 'dqn'``): add names, never rename one.
 """
 from __future__ import annotations
