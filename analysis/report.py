@@ -7,7 +7,8 @@ and then writes each section of the report in order (:mod:`analysis.sections`, a
 * ``figures/<name>.pdf`` and ``.png`` when it draws a figure;
 * ``tables/<name>.md``, ``.tex`` and ``.csv`` for a displayed table, or only ``tables/<name>.csv`` for the data
   behind a figure;
-* in ``report.md``: its heading, one paragraph on what it shows, the figure and the table.
+* in ``report.md``: its heading, one paragraph on what it shows, the figure (linked only when written) and the
+  table.
 
 The built-in sections write ``aggregates``, ``profiles``, ``poi``, ``sample_efficiency``, ``per_env`` and (for
 sweeps with variants that change a knob) ``sensitivity``. Agents are labelled by name, or ``agent/variant`` when an
@@ -23,14 +24,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-import analysis.sections  # noqa: F401  (the built-in sections register on import, in report order)
 from analysis import figures, stats, tables
 from analysis.normalization import SCORING_RULE, reference_scores, score_runs
 from analysis.section import ReportContext, Section, registered_sections, score_dict, task_scores
 from analysis.sections import AGGREGATE_RULE, curves_frame, sensitivity_frame
 
-__all__ = ["label_runs", "build_report", "write_section", "ReportResult", "score_dict", "task_scores", "curves_frame",
-           "sensitivity_frame", "BASELINE", "AGGREGATE_RULE", "ENGINE_TEXT"]
+__all__ = ["label_runs", "build_report", "write_section", "ReportResult", "score_dict", "task_scores",
+           "curves_frame", "sensitivity_frame", "BASELINE", "AGGREGATE_RULE", "ENGINE_TEXT"]
 
 BASELINE = "dqn"
 

@@ -146,7 +146,16 @@ class Section:
 
 
 _SECTIONS: list[Section] = []
+_builtins_loaded = False
 S = TypeVar("S", bound=type)
+
+
+def _load_builtins() -> None:
+    """Register the built-in sections first (once), so the report starts with them whoever imports first."""
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        import analysis.sections  # noqa: F401  (the built-in sections register on import, in report order)
 
 
 def register_section(cls: S | None = None, *, after: str | None = None) -> S | Callable[[S], S]:
@@ -154,6 +163,7 @@ def register_section(cls: S | None = None, *, after: str | None = None) -> S | C
     section named ``after``. ``@register_section`` and ``@register_section(after="per_env")`` both work."""
 
     def decorate(c: S) -> S:
+        _load_builtins()
         if not (isinstance(c, type) and issubclass(c, Section)) or not c.name or not c.heading:
             raise TypeError(f"{getattr(c, '__qualname__', c)!r} is not a Section subclass with a name and a heading")
         names = [s.name for s in _SECTIONS]
@@ -176,5 +186,6 @@ def unregister_section(name: str) -> None:
 
 
 def registered_sections() -> list[Section]:
-    """The registered sections in report order (:mod:`analysis.report` imports the built-in ones first)."""
+    """The report's sections in order: the built-in ones (:mod:`analysis.sections`), then those registered."""
+    _load_builtins()
     return list(_SECTIONS)
