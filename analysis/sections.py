@@ -51,8 +51,8 @@ class Aggregates(Section):
 
     def table(self, ctx: ReportContext, data) -> Table:
         _, agg = data
-        footnote = (f"Score: final evaluation return (mean greedy return, ε_eval, of the last evaluation of each run), "
-                    f"min–max normalised per environment (0 = uniform-random policy, 1 = reference; "
+        footnote = (f"Score: final evaluation return (mean greedy return, ε_eval, of the last evaluation of each "
+                    f"run), min–max normalised per environment (0 = uniform-random policy, 1 = reference; "
                     f"analysis/reference/scores.csv). Intervals: 95 % stratified bootstrap over runs within each "
                     f"environment, {ctx.reps:,} repetitions, seed {ctx.seed}, engine {ctx.engine}. {AGGREGATE_RULE} "
                     f"{SCORING_RULE}"
@@ -292,7 +292,8 @@ def _wide(long: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
         row = {"agent": agent}
         for name in stats.AGGREGATES:
             k = name.lower().replace(" ", "_")
-            row[k], row[f"{k}_ci_low"], row[f"{k}_ci_high"] = (sub.loc[name, c] for c in ("estimate", "ci_low", "ci_high"))
+            row[k], row[f"{k}_ci_low"], row[f"{k}_ci_high"] = (sub.loc[name, c]
+                                                                 for c in ("estimate", "ci_low", "ci_high"))
         row["runs"], row["tasks"] = sub["runs"].iloc[0], sub["tasks"].iloc[0]
         rows.append(row)
     return pd.DataFrame(rows)

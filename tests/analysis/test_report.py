@@ -163,26 +163,26 @@ def test_end_to_end_smoke_run_then_analyze(tmp_path):
     assert list((tmp_path / "cache").glob("smoke-*"))  # the run tables were cached under results/cache
 
 
-def test_every_linked_figure_exists_and_no_reference_means_no_figure_link(tmp_path):
-    """Runs only on an environment without a reference score: no normalised aggregate, so the aggregates and
-    probability-of-improvement figures are not drawn and report.md links neither (nor any missing file)."""
+def test_every_linked_figure_exists_and_no_reference_means_no_figure_link(store, tmp_path):
+    """No environment has a reference score: no normalised aggregate, so the aggregates and probability-of-
+    improvement figures are not drawn and report.md links neither (nor any missing file)."""
     import re
 
+    from analysis.normalization import reference_scores
     from analysis.report import build_report
     from analysis.runs import load_experiment
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    make_store(uri, "raw", [{"agent": a, "env": "Pendulum-v1", "seed": s, "final": -300.0 + 10 * s + 50 * i}
-                            for i, a in enumerate(("dqn", "dqn-soft")) for s in range(2)], steps=1000, evals=2)
-    runs, metrics = load_experiment(uri, "raw", cache_dir=None)
-    res = build_report(runs, metrics, tmp_path / "out", reps=100)
+    uri, _ = store
+    runs, metrics = load_experiment(uri, "synthetic", cache_dir=None)
+    res = build_report(runs, metrics, tmp_path / "out", reps=100, refs=reference_scores().iloc[:0])
     report = res.report.read_text()
     links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", report)
     assert links == ["figures/per_env.png"] and (tmp_path / "out" / links[0]).stat().st_size > 1000
     assert sorted(p.name for p in res.figures) == ["per_env.pdf", "per_env.png"]
     assert "## Aggregate scores" in report and "## Probability of improvement" in report  # tables still there
-    assert "Environments without a reference score (Pendulum-v1)" in report
-    assert "## Performance profiles" not in report and "## Sample efficiency" not in report
+    assert "Environments without a reference score (Acrobot-v1, CartPole-v1)" in report
+    for absent in ("## Performance profiles", "## Sample efficiency", "## Sensitivity"):
+        assert absent not in report
 
 
 def test_section_registry_order_and_bad_sections():
