@@ -1,8 +1,8 @@
 """The full analysis: scores → statistics → figures, tables and ``report.md``.
 
 :func:`build_report` takes the two tables of :func:`analysis.runs.load_experiment`, scores and labels the runs,
-and then writes each section of the report in order (:mod:`analysis.sections`, and any registered with
-:func:`analysis.section.register_section`): for a section named ``name``
+and then writes each section of the report in order (:func:`analysis.sections.registered_sections`: the built-in
+ones and any added with ``@register_section``): for a section named ``name``
 
 * ``figures/<name>.pdf`` and ``.png`` when it draws a figure;
 * ``tables/<name>.md``, ``.tex`` and ``.csv`` for a displayed table, or only ``tables/<name>.csv`` for the data
@@ -26,8 +26,8 @@ import pandas as pd
 
 from analysis import figures, stats, tables
 from analysis.normalization import SCORING_RULE, reference_scores, score_runs
-from analysis.section import ReportContext, Section, registered_sections, score_dict, task_scores
-from analysis.sections import AGGREGATE_RULE, curves_frame, sensitivity_frame
+from analysis.section import ReportContext, Section, score_dict, task_scores
+from analysis.sections import AGGREGATE_RULE, curves_frame, registered_sections, sensitivity_frame
 
 __all__ = ["label_runs", "build_report", "write_section", "ReportResult", "score_dict", "task_scores",
            "curves_frame", "sensitivity_frame", "BASELINE", "AGGREGATE_RULE", "ENGINE_TEXT"]
@@ -71,7 +71,7 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
     ``make_figures=False`` writes the tables and the report text only (the report then links no figures).
     ``engine``: who computes the bootstrap intervals, ``fast`` or ``rliable`` (:mod:`analysis.stats`); the
     report states it with the repetition counts. ``sections``: the sections to write, in order (default: every
-    registered section, :func:`analysis.section.registered_sections`)."""
+    registered section, :func:`analysis.sections.registered_sections`)."""
     t0 = time.perf_counter()
     if engine not in ENGINE_TEXT:
         raise ValueError(f"engine {engine!r} is not valid; allowed: {', '.join(ENGINE_TEXT)}")

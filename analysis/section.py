@@ -1,4 +1,4 @@
-"""One section of ``report.md``: what a figure or table of the report is, and the ordered list of them.
+"""One section of ``report.md``: what a figure or table of the report is, and what it may read.
 
 A section is a small object with one job: from the report's :class:`ReportContext` it computes its data
 (:meth:`Section.compute`), and from that data it gives a :class:`Table`, a matplotlib figure and the sentence the
@@ -6,21 +6,20 @@ report prints under its heading. It writes nothing itself: :func:`analysis.repor
 section's files (``figures/<name>.pdf|png``, ``tables/<name>.md|tex|csv``) and its Markdown in one place, so
 file names, timings and layout are the same for every section.
 
-``@register_section`` on a :class:`Section` subclass appends it to the report (or places it after a named
-section); the built-in sections are in :mod:`analysis.sections`, in report order. A new figure is one class.
+The ordered list of sections, ``@register_section`` and the built-in sections are :mod:`analysis.sections`.
+A new figure is one class there (or in any module imported before the report is built).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ReportContext", "Section", "Table", "register_section", "unregister_section", "registered_sections",
-           "task_scores", "score_dict"]
+__all__ = ["ReportContext", "Section", "Table", "task_scores", "score_dict"]
 
 
 def task_scores(scored: pd.DataFrame, column: str = "score") -> dict[str, dict[str, np.ndarray]]:
@@ -143,49 +142,3 @@ class Section:
     def text(self, ctx: ReportContext, data: Any) -> str:
         """The paragraph under the heading: what the figure or table shows and how to read it."""
         raise NotImplementedError
-
-
-_SECTIONS: list[Section] = []
-_builtins_loaded = False
-S = TypeVar("S", bound=type)
-
-
-def _load_builtins() -> None:
-    """Register the built-in sections first (once), so the report starts with them whoever imports first."""
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        import analysis.sections  # noqa: F401  (the built-in sections register on import, in report order)
-
-
-def register_section(cls: S | None = None, *, after: str | None = None) -> S | Callable[[S], S]:
-    """Class decorator adding a :class:`Section` subclass to the report: at the end, or right after the
-    section named ``after``. ``@register_section`` and ``@register_section(after="per_env")`` both work."""
-
-    def decorate(c: S) -> S:
-        _load_builtins()
-        if not (isinstance(c, type) and issubclass(c, Section)) or not c.name or not c.heading:
-            raise TypeError(f"{getattr(c, '__qualname__', c)!r} is not a Section subclass with a name and a heading")
-        names = [s.name for s in _SECTIONS]
-        if c.name in names and type(_SECTIONS[names.index(c.name)]) is not c:
-            raise ValueError(f"report section {c.name!r} is already registered by "
-                             f"{type(_SECTIONS[names.index(c.name)]).__qualname__}")
-        if c.name in names:
-            return c
-        if after is not None and after not in names:
-            raise ValueError(f"report section {after!r} (after=) is not registered; registered: {', '.join(names)}")
-        _SECTIONS.insert(names.index(after) + 1 if after is not None else len(_SECTIONS), c())
-        return c
-
-    return decorate(cls) if cls is not None else decorate
-
-
-def unregister_section(name: str) -> None:
-    """Remove the section ``name`` from the report (tests and notebooks that registered their own)."""
-    _SECTIONS[:] = [s for s in _SECTIONS if s.name != name]
-
-
-def registered_sections() -> list[Section]:
-    """The report's sections in order: the built-in ones (:mod:`analysis.sections`), then those registered."""
-    _load_builtins()
-    return list(_SECTIONS)

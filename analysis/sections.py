@@ -1,4 +1,5 @@
-"""The built-in sections of ``report.md``, in report order: one :class:`analysis.section.Section` class each.
+"""The sections of ``report.md`` in order: the registry (``@register_section``) and the built-in sections, one
+:class:`analysis.section.Section` class each, registered below in report order.
 
 =================== ============================== ======================================== ======================
 section             figure (``figures/``)          table (``tables/``)                      when
@@ -12,21 +13,60 @@ sensitivity         sensitivity                    sensitivity .md .tex .csv    
 =================== ============================== ======================================== ======================
 
 Statistics are :mod:`analysis.stats` (rliable's definitions; docs/algorithms.md), plots :mod:`analysis.figures`,
-table cells :mod:`analysis.tables`. A new figure is one more class here with ``@register_section``.
+table cells :mod:`analysis.tables`. A new figure is one more class here with ``@register_section`` (or in any
+module imported before the report is built; importing this module first registers the built-in ones).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from analysis import figures, stats, tables
 from analysis.normalization import SCORING_RULE
-from analysis.section import ReportContext, Section, Table, register_section
+from analysis.section import ReportContext, Section, Table
 
-__all__ = ["Aggregates", "Profiles", "ProbabilityOfImprovement", "SampleEfficiency", "PerEnv", "Sensitivity",
-           "curves_frame", "sensitivity_frame", "baseline_label", "AGGREGATE_RULE"]
+__all__ = ["register_section", "unregister_section", "registered_sections", "Aggregates", "Profiles",
+           "ProbabilityOfImprovement", "SampleEfficiency", "PerEnv", "Sensitivity", "curves_frame", "sensitivity_frame",
+           "baseline_label", "AGGREGATE_RULE"]
+
+#: the report's sections, in report order
+_SECTIONS: list[Section] = []
+S = TypeVar("S", bound=type)
+
+
+def register_section(cls: S | None = None, *, after: str | None = None) -> S | Callable[[S], S]:
+    """Class decorator adding a :class:`Section` subclass to the report: at the end, or right after the
+    section named ``after``. ``@register_section`` and ``@register_section(after="per_env")`` both work."""
+
+    def decorate(c: S) -> S:
+        if not (isinstance(c, type) and issubclass(c, Section)) or not c.name or not c.heading:
+            raise TypeError(f"{getattr(c, '__qualname__', c)!r} is not a Section subclass with a name and a heading")
+        names = [s.name for s in _SECTIONS]
+        if c.name in names and type(_SECTIONS[names.index(c.name)]) is not c:
+            raise ValueError(f"report section {c.name!r} is already registered by "
+                             f"{type(_SECTIONS[names.index(c.name)]).__qualname__}")
+        if c.name in names:
+            return c
+        if after is not None and after not in names:
+            raise ValueError(f"report section {after!r} (after=) is not registered; registered: {', '.join(names)}")
+        _SECTIONS.insert(names.index(after) + 1 if after is not None else len(_SECTIONS), c())
+        return c
+
+    return decorate(cls) if cls is not None else decorate
+
+
+def unregister_section(name: str) -> None:
+    """Remove the section ``name`` from the report (tests and notebooks that registered their own)."""
+    _SECTIONS[:] = [s for s in _SECTIONS if s.name != name]
+
+
+def registered_sections() -> list[Section]:
+    """The report's sections in order: the built-in ones below, then those registered (or where ``after`` put
+    them)."""
+    return list(_SECTIONS)
+
 
 #: how the aggregates are defined (rliable's definitions; docs/algorithms.md), for the report's text
 AGGREGATE_RULE = ("IQM: mean of the middle 50 % of all runs pooled over environments; median and mean: over "

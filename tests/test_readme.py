@@ -94,7 +94,7 @@ def test_readme_family_example_registers_and_trains(tmp_path, readme_family, cap
 
 @pytest.fixture
 def readme_figure():
-    from analysis.section import unregister_section
+    from analysis.sections import unregister_section
 
     namespace: dict = {}
     exec(compile(example_code("## Adding a figure"), "README.md", "exec"), namespace)
@@ -107,7 +107,7 @@ def test_readme_figure_example_adds_a_section(tmp_path, readme_figure):
     per-environment one; the other sections and their files are unchanged."""
     from analysis.report import build_report
     from analysis.runs import load_experiment
-    from analysis.section import registered_sections
+    from analysis.sections import registered_sections
     from analysis.synthetic import make_store
 
     names = [s.name for s in registered_sections()]

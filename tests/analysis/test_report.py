@@ -186,8 +186,8 @@ def test_every_linked_figure_exists_and_no_reference_means_no_figure_link(store,
 
 
 def test_section_registry_order_and_bad_sections():
-    from analysis.section import Section, register_section, registered_sections, unregister_section
-    from analysis.sections import PerEnv
+    from analysis.section import Section
+    from analysis.sections import PerEnv, register_section, registered_sections, unregister_section
 
     names = [s.name for s in registered_sections()]
     assert names[:6] == FIGURES
