@@ -38,7 +38,7 @@ SUITE ?= default
 BACKEND ?= local
 WORKERS ?=
 benchmark: $(STAMP)
-	$(BIN)/python -m suite.benchmark --suite $(SUITE) --backend $(BACKEND) --results $(RESULTS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS))
+	$(BIN)/python -m suite.benchmark --suite $(SUITE) --backend $(BACKEND) --results $(RESULTS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) $(if $(CHECKPOINT_URI),--checkpoint-uri $(CHECKPOINT_URI))
 
 # the default benchmark's experiment; `make benchmark STEPS=N` writes to benchmark-default-stepsN
 EXPERIMENT ?= benchmark-default

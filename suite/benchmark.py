@@ -29,6 +29,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--backend", default="local", choices=["local", "ray"])
     p.add_argument("--tracking-uri", default=None, help="default: sqlite:///RESULTS/mlflow.db")
     p.add_argument("--experiment", default=None, help="MLflow experiment (default: the suite's)")
+    p.add_argument("--checkpoint-uri", default=None, help="where checkpoints live (see `targetbench sweep -h`)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--no-figures", action="store_true", help="only results/benchmark.md, not the full analysis")
     return p.parse_args(argv)
@@ -60,7 +61,8 @@ def _run(args: argparse.Namespace) -> int:
     # (a different seed set only adds or skips trials of the same budget).
     experiment = args.experiment or (suite.default_experiment + (f"-steps{args.steps}" if args.steps else ""))
     summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri, experiment=experiment,
-                        results_dir=args.results, steps=args.steps, progress=not args.quiet)
+                        results_dir=args.results, steps=args.steps, progress=not args.quiet,
+                        checkpoint_uri=args.checkpoint_uri)
 
     from analysis.runs import load_runs
     from analysis.summary import summarise, to_markdown

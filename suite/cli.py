@@ -85,10 +85,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     results_dir = _results_dir(args)
     check_writable(results_dir)
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results_dir)
+    from suite.checkpoint_store import is_remote_uri, open_checkpoint_store
+
+    experiment = args.experiment or DEFAULT_EXPERIMENT
+    checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else None
+    store = None
+    if args.checkpoint_uri and not is_remote_uri(args.checkpoint_uri):
+        if checkpoint_dir is not None and checkpoint_dir.resolve() != Path(args.checkpoint_uri).resolve():
+            raise UsageError(f"--checkpoint-uri {args.checkpoint_uri} is a folder other than --checkpoint-dir "
+                             f"{checkpoint_dir}; allowed: one of them, or a remote --checkpoint-uri")
+        checkpoint_dir = Path(args.checkpoint_uri)
+    elif args.checkpoint_uri:
+        store = open_checkpoint_store(args.checkpoint_uri, tracking_uri=uri, experiment=experiment,
+                                      checkpoint_dir=checkpoint_dir or results_dir / "checkpoints")
     try:
-        results = train(trial, tracking_uri=uri, experiment=args.experiment or DEFAULT_EXPERIMENT,
-                        results_dir=results_dir,
-                        checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
+        results = train(trial, tracking_uri=uri, experiment=experiment, results_dir=results_dir,
+                        checkpoint_dir=checkpoint_dir, checkpoint_store=store,
                         resume=args.resume, progress=(lambda m: None) if args.quiet else None)
     except OSError as exc:
         if exc.errno not in WRITE_ERRNOS:
@@ -167,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///results/mlflow.db)")
     p.add_argument("--experiment", default=None, help="MLflow experiment name (default: targetbench)")
     p.add_argument("--checkpoint-dir", default=None, help="checkpoint folder (default: results/checkpoints)")
+    p.add_argument("--checkpoint-uri", default=None,
+                   help="where checkpoints live: a path (like --checkpoint-dir), an fsspec URL (file://, s3://, "
+                        "...), mlflow-artifacts:/... or 'tracking' (the tracking server's artifact store); remote "
+                        "ones are mirrored from the local checkpoint folder (see docs/cluster.md)")
     p.add_argument("--resume", action="store_true", help="continue from this trial's checkpoint and MLflow runs")
     p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
     p.add_argument("--json", action="store_true", help="print one JSON object per seed")

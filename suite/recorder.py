@@ -15,6 +15,9 @@ MLflow runs (:class:`~suite.tracking.RunGroup`), the checkpoint file and their c
   push --checkpoint-dir`` that folder pushes it) and the trial starts fresh. A later resume against that store
   moves it back and continues it. A checkpoint without a recorded store (older versions) is continued by
   whatever store resumes it; if that store lacks its runs, the resume stops with a one-line CheckpointError.
+* Where checkpoints live (:mod:`suite.checkpoint_store`): always a local working file; a remote store
+  (``--checkpoint-uri``: fsspec URL, the tracking server's artifact store) is fetched from before a resume and
+  uploaded to after every checkpoint write, before the points it covers are flushed.
 * Progress: a line at every evaluation and at least every ``progress_interval_s`` seconds (step, env steps/s,
   ETA, latest training return), through the ``say`` callback (stderr for ``targetbench run``).
 """
@@ -37,6 +40,7 @@ import yaml
 
 from analysis import record_names as names
 from suite.checkpoint import checkpoint_path, load_checkpoint, peek_checkpoint, save_checkpoint
+from suite.checkpoint_store import CheckpointStore, LocalStore
 from suite.errors import CheckpointError, TrackingError
 from suite.provenance import provenance_tags
 from suite.tracking import RunGroup, ensure_store, flatten, missing_runs, open_experiment, public_uri
@@ -132,13 +136,14 @@ class Recorder:
     def __init__(self, trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: Path,
                  checkpoint_dir: Path, resume: bool, say: Callable[[str], None],
                  extra_tags: Mapping[str, str] | None = None, adopt_checkpoint: bool = False,
-                 progress_interval_s: float = 30.0) -> None:
+                 progress_interval_s: float = 30.0, checkpoint_store: CheckpointStore | None = None) -> None:
         self.trial = trial
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.results_dir = Path(results_dir)
         self.checkpoint_dir = Path(checkpoint_dir)
         self.path = checkpoint_path(trial, self.checkpoint_dir)
+        self.store = checkpoint_store or LocalStore(self.checkpoint_dir)
         self.say = say
         self.extra_tags = dict(extra_tags or {})
         self.progress_interval_s = progress_interval_s
@@ -157,6 +162,8 @@ class Recorder:
         self._foreign: tuple[str, str] | None = None  # (uri, experiment) of a checkpoint at `path` to move aside
         self._move_back: Path | None = None  # where this store's checkpoint was kept aside
         self.source = self.path  # the file the resumed state was read from
+        if resume and self.store.remote:
+            self._fetch()
         self.state = self._load(adopt_checkpoint) if resume else None
         if not resume:
             self._note_foreign()
@@ -167,6 +174,46 @@ class Recorder:
             self.state.get("complete", int(self.state["step"]) >= trial.train.steps))
 
     # -- the checkpoint to resume ----------------------------------------------------------------------------
+    def _fetch(self) -> None:
+        """A remote store's checkpoint becomes the local working file, unless the local one (of this store) is
+        further along (its upload failed): the group continues from the furthest checkpoint it can read."""
+        incoming = self.path.with_name(self.path.name + ".remote")
+        try:
+            found = self.store.fetch(self.path.name, incoming)
+        except Exception as exc:
+            raise CheckpointError(f"cannot read checkpoint {self.path.name} from {self.store.uri}: "
+                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+                                  ) from None
+        if not found:
+            return
+        keys = ("step", "tracking_uri", "experiment")
+        try:
+            local = peek_checkpoint(self.path, keys) if self.path.exists() else None
+        except CheckpointError:
+            local = None
+        if local is not None and self._ours(local) and int(local.get("step", -1)) > int(
+                peek_checkpoint(incoming, keys).get("step", -1)):
+            incoming.unlink()
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(incoming, self.path)
+        self.say(f"{self.label} fetched checkpoint {self.path.name} from {self.store.uri}")
+
+    def _upload(self) -> None:
+        """Mirror the checkpoint just written to a remote store, before its points are flushed (so a node that
+        dies after the flush leaves a checkpoint that covers them). A store that fails keeps the previous remote
+        checkpoint: training goes on (a resume elsewhere re-sends the points; the tracking store ignores those
+        it has)."""
+        if not self.store.remote:
+            return
+        try:
+            self.store.put(self.path)
+        except Exception as exc:
+            text = str(exc).strip().splitlines()
+            self.say(f"{self.label} could not upload checkpoint {self.path.name} to {self.store.uri} "
+                     f"({type(exc).__name__}: {text[0][:200] if text else ''}); kept locally, retrying at the "
+                     "next checkpoint")
+
     def _note_foreign(self) -> None:
         """A fresh run overwrites its trial's checkpoint at its first checkpoint; one whose runs live in another
         store is moved aside first (unreadable ones are overwritten, as always)."""
@@ -400,6 +447,7 @@ class Recorder:
             "accumulator": self.acc.state_dict(), "pending": RunGroup.pack(runs.pending),
             "pending_tags": runs.pending_tags, "complete": final, **self._push_info})
         self.saved_step = step
+        self._upload()
         self._flush(final)
 
     def _flush(self, final: bool) -> None:

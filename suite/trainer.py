@@ -67,14 +67,16 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
           checkpoint_dir: Path | None = None, resume: bool = False,
           progress: Callable[[str], None] | None = None,
           extra_tags: Mapping[str, str] | None = None, adopt_checkpoint: bool = False,
-          progress_interval_s: float = 30.0) -> list[SeedResult]:
+          progress_interval_s: float = 30.0, checkpoint_store: Any = None) -> list[SeedResult]:
     """Train ``trial``'s seeds together and record one MLflow run per seed. Returns one result per seed.
 
     ``extra_tags`` are added to every run (the scheduler records ``variant`` and ``suite`` this way). Progress
     lines (at every evaluation, and at least every ``progress_interval_s`` seconds; negative: only at
     evaluations) have the stable forms ``[...] step S/N ...`` and ``[...] resumed at step S`` (the scheduler
     parses them). ``adopt_checkpoint``: resume the checkpoint even if it records another tracking store
-    (``targetbench push --tracking-uri``: the same store under another address).
+    (``targetbench push --tracking-uri``: the same store under another address). ``checkpoint_store``
+    (:class:`suite.checkpoint_store.CheckpointStore`): a remote store the checkpoints are mirrored to and
+    resumed from (default: the checkpoint folder alone).
     """
     cfg = trial.train
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -83,7 +85,7 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
     recorder = Recorder(trial, tracking_uri=tracking_uri, experiment=experiment, results_dir=results_dir,
                         checkpoint_dir=checkpoint_dir or results_dir / "checkpoints", resume=resume, say=say,
                         extra_tags=extra_tags, adopt_checkpoint=adopt_checkpoint,
-                        progress_interval_s=progress_interval_s)
+                        progress_interval_s=progress_interval_s, checkpoint_store=checkpoint_store)
 
     envs = ReplicaEnvs(trial.env, [derive_seed(s, "env") for s in trial.seeds], options=trial.env_options)
     agent = spec.cls(trial.agent_config, obs_shape=envs.observation_shape, obs_dtype=envs.observation_dtype,

@@ -141,13 +141,18 @@ def _store_exists(uri: str) -> bool:
 def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers: int | None = None,
               tracking_uri: str | None = None, experiment: str | None = None, results_dir: Path = Path("results"),
               overrides: Mapping[str, str] | None = None, steps: int | None = None, dry_run: bool = False,
-              progress: bool = True, ray_address: str | None = None) -> SweepSummary:
+              progress: bool = True, ray_address: str | None = None,
+              checkpoint_uri: str | None = None) -> SweepSummary:
     """Run every trial of ``suite`` that the tracking store does not have yet; see the module docstring.
 
     ``workers``: groups running at a time (local: default one per core; ray: CPUs of the local instance it
     starts, default one per core). ``overrides`` (``--set`` strings) apply to every trial on top of the suite's.
     ``steps`` replaces the suite's step budget. ``dry_run`` only plans: trials are ``planned`` (or ``skipped``
-    when an existing store already has them) and ``estimate`` says the cost.
+    when an existing store already has them) and ``estimate`` says the cost. ``checkpoint_uri``: where the
+    groups' checkpoints live (:mod:`suite.checkpoint_store`; default ``RESULTS/checkpoints``, and for the Ray
+    backend with an http(s) tracking URI the tracking server's artifact store). With a remote checkpoint store
+    on Ray, each worker keeps its files in a folder of its own node (``$TARGETBENCH_NODE_DIR``, default
+    ``<tmp>/targetbench-node``): the nodes share nothing but the MLflow server (and the checkpoint store).
     """
     from suite.tracking import default_tracking_uri
 
@@ -163,6 +168,13 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
     uri = tracking_uri or default_tracking_uri(results_dir)
     experiment = experiment or spec.default_experiment
     t0 = time.perf_counter()
+    from suite.checkpoint_store import TRACKING, is_remote_uri, open_checkpoint_store
+
+    if checkpoint_uri is None and backend == "ray" and uri.startswith(("http://", "https://")):
+        checkpoint_uri = TRACKING  # a cluster: the MLflow server is the one thing every node reaches
+    if is_remote_uri(checkpoint_uri):  # a bad URL is a usage error before anything runs
+        open_checkpoint_store(checkpoint_uri, tracking_uri=uri, experiment=experiment,
+                              checkpoint_dir=results_dir / "checkpoints")
 
     # Validate the whole matrix before touching the store.
     expand(spec, overrides=overrides, steps=steps)
@@ -207,7 +219,8 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
         return _run_planned(spec, backend=backend, n_workers=n_workers, workers=workers, uri=uri,
                             experiment=experiment, results_dir=results_dir, overrides=overrides, steps=steps,
                             dry_run=dry_run, progress=progress, ray_address=ray_address, store=store,
-                            finished=finished, budget=budget, leases=leases, t0=t0)
+                            finished=finished, budget=budget, leases=leases, t0=t0,
+                            checkpoint_uri=checkpoint_uri)
     finally:
         if leases is not None:
             leases.__exit__(None, None, None)
@@ -216,7 +229,7 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
 def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int | None, uri: str, experiment: str,
                  results_dir: Path, overrides: Mapping[str, str] | None, steps: int | None, dry_run: bool,
                  progress: bool, ray_address: str | None, store: Any, finished: dict[str, Any],
-                 budget: int | None, leases: Any, t0: float) -> SweepSummary:
+                 budget: int | None, leases: Any, t0: float, checkpoint_uri: str | None = None) -> SweepSummary:
     """The sweep once the store is open: plan (leasing the trials it runs), run the groups, settle them."""
     plan = plan_sweep(spec, workers=n_workers, overrides=overrides, steps=steps, finished=finished,
                       memory_budget=budget, claim=None if leases is None else (lambda hs: leases.acquire(hs)[1]))
@@ -248,12 +261,17 @@ def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int 
         return summary
 
     abs_uri = _abs_uri(uri)
+    from suite.checkpoint_store import is_remote_uri
+
+    remote = is_remote_uri(checkpoint_uri)
+    checkpoint_dir = Path(checkpoint_uri) if checkpoint_uri and not remote else results_dir / "checkpoints"
     tasks = []
     for g in plan.groups:
         job = {"agent": g.config.agent, "env": g.config.env, "seeds": list(g.seeds), "steps": g.config.steps,
                "overrides": g.config.overrides, "variant": g.config.variant, "suite": spec.name,
                "tracking_uri": abs_uri, "experiment": experiment, "results_dir": str(results_dir.resolve()),
-               "checkpoint_dir": str((results_dir / "checkpoints").resolve()), "store_wait_s": STORE_WAIT_S,
+               "checkpoint_dir": str(checkpoint_dir.resolve()), "store_wait_s": STORE_WAIT_S,
+               "checkpoint_uri": checkpoint_uri if remote else None, "node_local": remote and backend == "ray",
                "leases": [lease_name(leases.experiment_id, h) for h in g.trial_hashes] if leases else []}
         tasks.append(Task(g, job, spec.retries, spec.resources.num_cpus, spec.resources.num_gpus))
 
@@ -318,7 +336,7 @@ def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int 
     finally:
         bar.close()
     if unpushed:
-        _push_unpushed(unpushed, records, store, progress)
+        _push_unpushed(unpushed, records, store, progress, uri, experiment)
     summary.trials = list(records.values())
     _count(summary)
     summary.wall_s = round(time.perf_counter() - t0, 2)
@@ -338,9 +356,12 @@ def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int 
     return summary
 
 
-def _push_unpushed(tasks: list[Task], records: dict[str, TrialRecord], store: Any, progress: bool) -> None:
+def _push_unpushed(tasks: list[Task], records: dict[str, TrialRecord], store: Any, progress: bool, uri: str,
+                   experiment: str) -> None:
     """One more try, at the end of the sweep, to write the records of groups that finished training while the
-    store was away (the outage may be over). Only complete checkpoints are pushed: nothing trains here."""
+    store was away (the outage may be over). Only complete checkpoints are pushed: nothing trains here. A
+    remote checkpoint store's checkpoint is fetched into this machine's checkpoint folder first."""
+    from suite.checkpoint_store import open_checkpoint_store
     from suite.push import push_checkpoint
     from suite.scheduler.worker import job_tags
     from suite.trainer import checkpoint_path
@@ -354,8 +375,11 @@ def _push_unpushed(tasks: list[Task], records: dict[str, TrialRecord], store: An
         try:
             trial = build_trial(job["agent"], job["env"], job["seeds"], steps=job.get("steps"),
                                 overrides=job.get("overrides") or {})
-            results = push_checkpoint(checkpoint_path(trial, Path(job["checkpoint_dir"])),
-                                      results_dir=Path(job["results_dir"]))
+            path = checkpoint_path(trial, Path(job["checkpoint_dir"]))
+            if job.get("checkpoint_uri"):
+                open_checkpoint_store(job["checkpoint_uri"], tracking_uri=uri, experiment=experiment,
+                                      checkpoint_dir=path.parent).fetch(path.name, path)
+            results = push_checkpoint(path, results_dir=Path(job["results_dir"]))
         except Exception as exc:  # still unreachable, or anything else: the trials stay unpushed, with the reason
             for h in task.group.trial_hashes:
                 records[h].error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"[:500]

@@ -40,6 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///RESULTS/mlflow.db)")
     p.add_argument("--experiment", default=None, help="MLflow experiment (default: the suite's, sweep-<name>)")
+    p.add_argument("--checkpoint-uri", default=None,
+                   help="where checkpoints live: a path, an fsspec URL, mlflow-artifacts:/... or 'tracking' (the "
+                        "tracking server's artifact store; the default for --backend ray with an http(s) tracking "
+                        "URI, so the MLflow server is all the nodes share); default: RESULTS/checkpoints")
     p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
     add_set_argument(p, "override for every trial: agent field, env.OPTION or train.FIELD")
     p.add_argument("--steps", type=int, default=None, help="env steps per seed (replaces the suite's budget)")
@@ -76,7 +80,8 @@ def main(args: argparse.Namespace) -> int:
         summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri,
                             experiment=args.experiment, results_dir=results,
                             overrides=parse_overrides(args.set or []), steps=args.steps, dry_run=args.dry_run,
-                            progress=not (args.quiet or args.dry_run), ray_address=args.ray_address)
+                            progress=not (args.quiet or args.dry_run), ray_address=args.ray_address,
+                            checkpoint_uri=args.checkpoint_uri)
     except TrackingError as exc:
         # Trials trained but unpushed: the summary (with its `unpushed` count) is still printed for --json
         # readers; the exit status stays that of the error (3).

@@ -12,6 +12,11 @@ its checkpoints). A store that does not answer when the group *starts* is waited
 in vain). A group whose training completed but whose records could not be written ends with an
 ``UnpushedError``: its final checkpoint holds them, for a retry, the scheduler's end-of-sweep push or
 ``targetbench push``.
+
+Checkpoints: ``job["checkpoint_uri"]`` names a remote checkpoint store (:mod:`suite.checkpoint_store`), fetched
+from before training and uploaded to at every checkpoint; with ``job["node_local"]`` (Ray with a remote store)
+the worker's files live in ``$TARGETBENCH_NODE_DIR`` (default ``<tmp>/targetbench-node``), not in the driver's
+results folder, so a group resumes on any node.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import re
 import resource
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,6 +34,8 @@ from typing import Any, Callable
 
 __all__ = ["run_group", "job_tags", "main", "STORE_WAIT_S"]
 
+#: a node's own folder for working checkpoints and staged artifacts when checkpoints live in a remote store
+NODE_DIR_ENV = "TARGETBENCH_NODE_DIR"
 #: how long a group waits for a tracking store that does not answer when it starts (seconds)
 STORE_WAIT_S = 120.0
 
@@ -81,16 +89,25 @@ def run_group(job: dict[str, Any], on_step: Callable[[int, bool], None] | None =
 def _train_with_store_wait(job: dict[str, Any], trial: Any, tags: dict[str, str],
                            progress: Callable[[str], None]) -> list[dict[str, Any]]:
     import suite.trainer as trainer
+    from suite.checkpoint_store import open_checkpoint_store
     from suite.errors import TrackingError
 
+    results_dir = Path(job["results_dir"])
+    checkpoint_dir = Path(job["checkpoint_dir"]) if job.get("checkpoint_dir") else results_dir / "checkpoints"
+    if job.get("node_local"):
+        # Nothing shared but the servers: this node's own folder for the working checkpoint and staged files
+        results_dir = Path(os.environ.get(NODE_DIR_ENV) or Path(tempfile.gettempdir()) / "targetbench-node")
+        checkpoint_dir = results_dir / "checkpoints"
+        results_dir.mkdir(parents=True, exist_ok=True)
+    store = open_checkpoint_store(job.get("checkpoint_uri"), tracking_uri=job["tracking_uri"],
+                                  experiment=job["experiment"], checkpoint_dir=checkpoint_dir)
     deadline = time.monotonic() + float(job.get("store_wait_s", STORE_WAIT_S))
     delay = 2.0
     while True:
         try:
             results = trainer.train(trial, tracking_uri=job["tracking_uri"], experiment=job["experiment"],
-                                    results_dir=Path(job["results_dir"]),
-                                    checkpoint_dir=Path(job["checkpoint_dir"]) if job.get("checkpoint_dir") else None,
-                                    resume=True, progress=progress, extra_tags=tags)
+                                    results_dir=results_dir, checkpoint_dir=checkpoint_dir,
+                                    checkpoint_store=store, resume=True, progress=progress, extra_tags=tags)
             return [r.to_json() for r in results]
         except trainer.UnpushedError:
             raise  # trained and checkpointed: free the worker; the records are pushed later
