@@ -187,14 +187,18 @@ def _one_line(exc: BaseException) -> str:
 
 def open_experiment(uri: str, name: str, artifact_root: Path | None) -> tuple[Any, str]:
     """(client, experiment_id) for experiment ``name``, created if missing with artifacts under
-    ``artifact_root`` (for the embedded store) or the server's default."""
+    ``artifact_root`` (for the embedded store) or the server's default (an http(s) server: ``artifact_root`` is
+    ignored)."""
     mlflow = _import_mlflow()
     client = mlflow.MlflowClient(uri)
     try:
         exp = client.get_experiment_by_name(name)
         if exp is not None:
             return client, exp.experiment_id
-        location = artifact_root.resolve().as_uri() if artifact_root is not None else None
+        # A server keeps the artifacts itself (its artifact store): a path of this machine would be unreachable
+        # from the other nodes of a cluster, which write the runs' artifacts and checkpoints there too.
+        remote = uri.startswith(("http://", "https://", "databricks"))
+        location = artifact_root.resolve().as_uri() if artifact_root is not None and not remote else None
         try:
             return client, client.create_experiment(name, artifact_location=location)
         except mlflow.exceptions.MlflowException:

@@ -70,6 +70,7 @@ class SweepSummary:
     unpushed: int = 0
     planned: int = 0
     leased: int = 0
+    lost_attempts: int = 0  # ray: group attempts resubmitted because their node or worker died
     groups: int = 0
     group_size: int = 0
     workers: int = 1
@@ -332,7 +333,11 @@ def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int 
         else:
             from suite.scheduler.ray_backend import RayBackend
 
-            RayBackend(workers, ray_address).run(tasks, bar, on_outcome)
+            ray_backend = RayBackend(workers, ray_address)
+            try:
+                ray_backend.run(tasks, bar, on_outcome)
+            finally:
+                summary.lost_attempts = ray_backend.lost
     finally:
         bar.close()
     if unpushed:

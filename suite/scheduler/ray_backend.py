@@ -5,7 +5,13 @@ let several small groups share one device).
 instance is started (and shut down at the end). On a cluster every node needs this package installed (the
 same image), and the tracking URI must be reachable from every node (an MLflow server; a SQLite file only
 works when all workers share its filesystem). Retries are the scheduler's, not Ray's: a failed or crashed
-attempt is resubmitted, resuming from the group's checkpoint (which must then be on shared storage).
+attempt is resubmitted, resuming from the group's checkpoint, which any node reaches when checkpoints live in a
+remote store (``--checkpoint-uri``; the default with an http(s) tracking URI is the tracking server's artifact
+store, see :mod:`suite.checkpoint_store`).
+
+Node loss: an attempt whose node (or worker process) died is resubmitted without using one of the group's
+``retries`` (the group did nothing wrong), up to :data:`MAX_LOST` times per group; Ray places it on a live node,
+where it resumes from the group's last uploaded checkpoint and continues the same MLflow runs.
 """
 from __future__ import annotations
 
@@ -15,7 +21,19 @@ from typing import Any, Callable, Sequence
 from suite.errors import UsageError
 from suite.scheduler.backend import Outcome, Task
 
-__all__ = ["RayBackend"]
+__all__ = ["RayBackend", "MAX_LOST"]
+
+#: attempts of one group lost to dead nodes or workers that are resubmitted without counting as retries
+MAX_LOST = 3
+
+
+def _lost_node(exc: BaseException) -> bool:
+    """Whether ``ray.get`` failed because the task's node or worker process died (not the task's own error)."""
+    import ray.exceptions as rex
+
+    kinds = tuple(getattr(rex, n) for n in ("NodeDiedError", "WorkerCrashedError", "LocalRayletDiedError",
+                                           "ObjectLostError", "OwnerDiedError") if hasattr(rex, n))
+    return isinstance(exc, kinds)
 
 
 def _run_remote(job: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +57,7 @@ class RayBackend:
             raise UsageError("--backend ray needs Ray; allowed: install it with `pip install 'targetbench[ray]'` "
                              "or use --backend local") from None
         self.workers = workers
+        self.lost = 0  # attempts resubmitted because their node or worker died
         self.address = address or os.environ.get("RAY_ADDRESS")
 
     def _init(self) -> bool:
@@ -61,6 +80,7 @@ class RayBackend:
         try:
             outcomes: list[Outcome | None] = [None] * len(tasks)
             pending: dict[Any, tuple[int, int]] = {}
+            lost = [0] * len(tasks)
 
             def submit(i: int, attempt: int) -> None:
                 t = tasks[i]
@@ -80,6 +100,12 @@ class RayBackend:
                 except Exception as exc:  # the worker process died (crash, OOM, node lost)
                     text = str(exc).strip().splitlines()
                     reply = {"ok": False, "error": f"{type(exc).__name__}: {text[0] if text else ''}"[:500]}
+                    if _lost_node(exc) and lost[i] < MAX_LOST:
+                        lost[i] += 1
+                        self.lost += 1
+                        progress.attempt_failed(task.group, reply["error"], final=False)
+                        submit(i, attempt)  # the same attempt again, on a live node: not one of its retries
+                        continue
                 if reply["ok"]:
                     progress.finish(task.group, reply["results"])
                     outcomes[i] = Outcome(True, reply["results"], None, attempt)
