@@ -4,11 +4,21 @@ numpy arrays (environment states) are stored as tensors with a marker and restor
 ``<name>.pt<random>.tmp`` next to the checkpoint and is renamed over it; a process killed during a write leaves
 that file behind, so every write and load first removes the stale temporary files of the same checkpoint (one
 writer per checkpoint: a trial group is trained by one process at a time).
+
+Large tensors (replay buffers: an Atari replay at 1M transitions is ~7 GB per replica) are written
+incrementally: a tensor of at least :data:`CHUNK_MIN_BYTES` is cut into :data:`CHUNK_BYTES` pieces stored as
+content-addressed files ``<name>.pt.chunks/<blake2b>`` and the checkpoint file holds only their list. A piece
+already on disk is not written again, so a checkpoint writes only what changed since the previous one (the ring
+slots filled since then), plus the hashing (about 1 GB/s). Order: new pieces (fsync), then the checkpoint file
+(atomic rename), then the pieces no longer referenced are deleted: a kill at any point leaves the previous
+checkpoint complete. Loading reassembles the tensors bit for bit (each piece checked against its hash).
 """
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,10 +32,16 @@ if TYPE_CHECKING:
     from suite.trial import TrialSpec
 
 __all__ = ["save_checkpoint", "load_checkpoint", "peek_checkpoint", "checkpoint_path", "remove_stale_tmp", "FORMAT_VERSION",
+           "chunk_dir", "move_checkpoint", "CHUNK_MIN_BYTES", "CHUNK_BYTES",
            "REQUIRED_KEYS"]
 
 FORMAT_VERSION = 1
 _ND = "__ndarray__"
+_CHUNKED = "__chunked__"
+#: tensors at least this large are stored as content-addressed pieces next to the checkpoint (see above)
+CHUNK_MIN_BYTES = 64 << 20
+#: size of one piece
+CHUNK_BYTES = 16 << 20
 #: the training state every checkpoint the trainer writes holds and reads back on resume. A checkpoint with
 #: part of it is refused at load, before a resume touches the tracking store, rather than failing later with a
 #: KeyError deep in the trainer (payloads with none of it, written by other tools, are returned as they are)
@@ -86,6 +102,99 @@ class _WriteRecorder:
         self.f.flush()
 
 
+def chunk_dir(path: Path) -> Path:
+    """The folder of checkpoint ``path``'s large-tensor pieces."""
+    return Path(path).parent / f"{Path(path).name}.chunks"
+
+
+def _digest(data: memoryview) -> str:
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def _split_large(obj: Any, folder: Path, used: set[str], written: list[int]) -> Any:
+    """``obj`` with each large tensor replaced by the list of its pieces; new pieces are written to ``folder``."""
+    if isinstance(obj, torch.Tensor) and obj.numel() * obj.element_size() >= CHUNK_MIN_BYTES:
+        try:
+            flat = obj.detach().cpu().contiguous().numpy().reshape(-1).view(np.uint8)
+        except (TypeError, RuntimeError):  # dtypes numpy lacks (bfloat16): stored inline
+            return obj
+        pieces = []
+        for start in range(0, flat.size, CHUNK_BYTES):
+            data = memoryview(flat[start:start + CHUNK_BYTES])
+            key = _digest(data)
+            pieces.append(key)
+            if key not in used and not (folder / key).exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=key, suffix=".tmp")
+                try:
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(data)
+                        f.flush()
+                        os.fsync(f.fileno())
+                    os.replace(tmp, folder / key)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+                written[0] += len(data)
+            used.add(key)
+        return {_CHUNKED: pieces, "dtype": str(obj.dtype).removeprefix("torch."), "shape": list(obj.shape)}
+    if isinstance(obj, dict):
+        return {k: _split_large(v, folder, used, written) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_split_large(v, folder, used, written) for v in obj]
+    return obj
+
+
+def _join_large(obj: Any, folder: Path) -> Any:
+    if isinstance(obj, dict):
+        if _CHUNKED in obj:
+            buf = bytearray()
+            for key in obj[_CHUNKED]:
+                try:
+                    data = (folder / key).read_bytes()
+                except FileNotFoundError:
+                    raise CheckpointError(f"checkpoint piece {folder / key} is missing; delete the checkpoint to "
+                                          "start the trial afresh") from None
+                if _digest(memoryview(data)) != key:
+                    raise CheckpointError(f"checkpoint piece {folder / key} is corrupt; delete the checkpoint to "
+                                          "start the trial afresh")
+                buf += data
+            dtype = getattr(torch, obj["dtype"])
+            return torch.frombuffer(buf, dtype=torch.uint8).view(dtype).reshape(obj["shape"]).clone() \
+                if buf else torch.empty(obj["shape"], dtype=dtype)
+        return {k: _join_large(v, folder) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_join_large(v, folder) for v in obj]
+    return obj
+
+
+def _prune_chunks(folder: Path, used: set[str]) -> None:
+    """Delete the pieces the current checkpoint does not reference (and stale temporary ones)."""
+    if not folder.is_dir():
+        return
+    for piece in folder.iterdir():
+        if piece.name not in used:
+            piece.unlink(missing_ok=True)
+    if not used:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def move_checkpoint(src: Path, dest: Path) -> None:
+    """Move checkpoint ``src`` (with its pieces) to ``dest``: pieces first, then the file (atomic rename)."""
+    pieces = chunk_dir(src)
+    if pieces.is_dir():
+        target = chunk_dir(dest)
+        target.mkdir(parents=True, exist_ok=True)
+        for piece in pieces.iterdir():
+            if not piece.name.endswith(".tmp"):
+                os.replace(piece, target / piece.name)
+        shutil.rmtree(pieces, ignore_errors=True)
+    os.replace(src, dest)
+
+
 def checkpoint_path(trial: "TrialSpec", checkpoint_dir: Path) -> Path:
     """Where the checkpoint of ``trial``'s group lives in ``checkpoint_dir``."""
     name = trial.env.replace("/", "_").replace(":", "_")
@@ -106,17 +215,21 @@ def remove_stale_tmp(path: Path) -> int:
     return removed
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> int:
     """Write ``payload`` to ``path`` atomically: a crash or a full disk leaves the previous checkpoint intact.
+    Returns the bytes written (the checkpoint file and the large-tensor pieces that were not on disk yet).
 
     Raises:
         WriteError: the file could not be written (disk full, quota, read-only file system, ...).
     """
-    data = {"format_version": FORMAT_VERSION, **_to_storable(payload)}
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(path)
+        used: set[str] = set()
+        written = [0]
+        data = {"format_version": FORMAT_VERSION,
+                **_split_large(_to_storable(payload), chunk_dir(path), used, written)}
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             out = _WriteRecorder(f)
@@ -129,6 +242,9 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        tmp = None
+        _prune_chunks(chunk_dir(path), used)
+        return written[0] + path.stat().st_size
     except BaseException as exc:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
@@ -170,6 +286,6 @@ def load_checkpoint(path: Path, expected_trial: str) -> dict[str, Any]:
     if missing and len(missing) < len(REQUIRED_KEYS):
         raise CheckpointError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}; delete it to start "
                               "the trial afresh")
-    state = _Checkpoint(_from_storable(data))
+    state = _Checkpoint(_from_storable(_join_large(data, chunk_dir(path))))
     state.path = path
     return state

@@ -8,8 +8,10 @@ A trial group always checkpoints to a local working file (``<checkpoint dir>/<na
   (``--checkpoint-uri tracking``: the tracking server's artifact store, reached through the MLflow client's
   artifact API; or an explicit ``mlflow-artifacts:`` URI).
 
-Remote layout, per checkpoint ``name``: ``<root>/<name>/<step>-<random>.pt`` (a new object per write, never
-overwritten) and ``<root>/<name>/LATEST`` (a one-line pointer to the current object). A write uploads the new
+Remote layout, per checkpoint ``name``: ``<root>/<name>/<random>.pt`` (a new object per write, never
+overwritten), ``<root>/<name>/LATEST`` (a one-line pointer to the current object) and ``<root>/<name>/chunks/``
+(the content-addressed pieces of its large tensors, see :mod:`suite.checkpoint`: only pieces the store lacks are
+uploaded, so a replay buffer costs only its new slots per checkpoint). A write uploads the new
 object first and then replaces the pointer, then deletes the object it superseded: a reader sees either the old or
 the new checkpoint, never a partial one, and a writer killed mid-upload leaves the previous checkpoint current
 (an orphan object at most). One writer per checkpoint (a group is trained by one process at a time: trial leases).
@@ -86,6 +88,7 @@ class _VersionedStore(CheckpointStore):
 
     def __init__(self) -> None:
         self._current: dict[str, str] = {}  # name -> object written or read last (deleted when superseded)
+        self._pieces: dict[str, set[str]] = {}  # name -> pieces known to be in the store
 
     # primitives: paths are relative to the store's root, '/'-separated
     def _write(self, rel: str, local: Path) -> None:
@@ -100,6 +103,9 @@ class _VersionedStore(CheckpointStore):
     def _list(self) -> list[str]:
         raise NotImplementedError
 
+    def _list_pieces(self, name: str) -> set[str]:
+        raise NotImplementedError
+
     def fetch(self, name: str, dest: Path) -> bool:
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -111,14 +117,36 @@ class _VersionedStore(CheckpointStore):
                 obj = pointer.read_text().strip()
                 local = Path(tmp) / "object.pt"
                 if obj and self._read(f"{name}/{obj}", local):
+                    self._fetch_pieces(name, dest.parent / f"{name}.chunks")
                     os.replace(local, dest)
                     self._current[name] = obj
                     return True
         return False
 
+    def _fetch_pieces(self, name: str, folder: Path) -> None:
+        remote = self._list_pieces(name)
+        self._pieces[name] = set(remote)
+        missing = [p for p in remote if not (folder / p).exists()]
+        if missing:
+            folder.mkdir(parents=True, exist_ok=True)
+        for piece in missing:
+            part = folder / f"{piece}.part.tmp"
+            if self._read(f"{name}/chunks/{piece}", part):
+                os.replace(part, folder / piece)
+
     def put(self, src: Path) -> None:
         src = Path(src)
         name = src.name
+        from suite.checkpoint import chunk_dir
+
+        local_pieces = {p.name for p in chunk_dir(src).iterdir() if not p.name.endswith(".tmp")} \
+            if chunk_dir(src).is_dir() else set()
+        known = self._pieces.get(name)
+        if known is None:
+            known = self._pieces[name] = set(self._list_pieces(name))
+        for piece in sorted(local_pieces - known):  # pieces first: the object that references them comes after
+            self._write(f"{name}/chunks/{piece}", chunk_dir(src) / piece)
+            known.add(piece)
         obj = f"{uuid.uuid4().hex[:16]}.pt"
         with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
             staged = Path(tmp) / obj  # the object's own name (artifact repositories upload under the file's name)
@@ -132,11 +160,14 @@ class _VersionedStore(CheckpointStore):
             self._write(f"{name}/{_POINTER}", pointer)
         old = self._current.get(name)
         self._current[name] = obj
-        if old and old != obj:
-            try:
+        try:  # tidying only: an orphan object or piece costs space, not correctness
+            if old and old != obj:
                 self._delete(f"{name}/{old}")
-            except Exception:  # tidying only: an orphan object costs space, not correctness
-                pass
+            for piece in sorted(known - local_pieces):
+                self._delete(f"{name}/chunks/{piece}")
+                known.discard(piece)
+        except Exception:
+            pass
 
     def names(self) -> list[str]:
         return sorted(self._list())
@@ -177,6 +208,12 @@ class FsspecStore(_VersionedStore):
 
     def _delete(self, rel: str) -> None:
         self.fs.rm(self._path(rel))
+
+    def _list_pieces(self, name: str) -> set[str]:
+        folder = self._path(f"{name}/chunks")
+        if not self.fs.exists(folder):
+            return set()
+        return {p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)}
 
     def _list(self) -> list[str]:
         if not self.fs.exists(self.root):
@@ -238,6 +275,11 @@ class MlflowArtifactStore(_VersionedStore):
     def _delete(self, rel: str) -> None:
         folder, leaf = rel.rsplit("/", 1)
         self._repo(folder).delete_artifacts(leaf)
+
+    def _list_pieces(self, name: str) -> set[str]:
+        if self._base(False) is None:
+            return set()
+        return {Path(f.path).name for f in self._repo(name).list_artifacts("chunks") if not f.is_dir}
 
     def _list(self) -> list[str]:
         base = self._base(False)

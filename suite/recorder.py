@@ -39,7 +39,8 @@ import torch
 import yaml
 
 from analysis import record_names as names
-from suite.checkpoint import checkpoint_path, load_checkpoint, peek_checkpoint, save_checkpoint
+from suite.checkpoint import (checkpoint_path, load_checkpoint, move_checkpoint, peek_checkpoint,
+                              save_checkpoint)
 from suite.checkpoint_store import CheckpointStore, LocalStore
 from suite.errors import CheckpointError, TrackingError
 from suite.provenance import provenance_tags
@@ -195,8 +196,7 @@ class Recorder:
                 peek_checkpoint(incoming, keys).get("step", -1)):
             incoming.unlink()
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(incoming, self.path)
+        os.replace(incoming, self.path)  # its pieces were fetched into this checkpoint's piece folder
         self.say(f"{self.label} fetched checkpoint {self.path.name} from {self.store.uri}")
 
     def _upload(self) -> None:
@@ -252,7 +252,7 @@ class Recorder:
                      f"{experiment}), not in {public_uri(self.tracking_uri)} (experiment {self.experiment}): kept "
                      f"as {aside}; this store's runs start fresh")
         if self._move_back is not None:
-            os.replace(self._move_back, self.path)
+            move_checkpoint(self._move_back, self.path)
             self.say(f"{self.label} continuing checkpoint {self.path.name} of this store (moved back from "
                      f"{self._move_back.parent})")
             self.source = self.path
@@ -274,7 +274,7 @@ class Recorder:
         while dest.exists():  # never overwrite a checkpoint kept earlier
             dest = folder / f"{path.stem}.{n}{path.suffix}"
             n += 1
-        os.replace(path, dest)
+        move_checkpoint(path, dest)
         return dest
 
     # -- store and runs ----------------------------------------------------------------------------------------
