@@ -4,9 +4,11 @@ For each family (classic: CartPole-v1, MinAtar: breakout, Atari: Pong) a DQN gro
 builds it (the family's default agent config: its buffer size), its replay filled with ``--fill`` synthetic
 transitions per replica (random observations of the env's shape and dtype; for Atari, consistent 4-frame stacks,
 so the frame deduplication behaves as in training), and one checkpoint of the whole group is written
-(``suite.checkpoint.save_checkpoint``: agent incl. replay, env states, records) and read back; optionally it is
-also uploaded to an fsspec store (``--upload file:///...``: the object + pointer write of
-``suite.checkpoint_store``). Prints a Markdown table (docs/cluster.md quotes it).
+(``suite.checkpoint.save_checkpoint``: agent incl. replay, env states, records) and read back; then
+``--between`` (default 10 %) more transitions are stored and the next checkpoint is written: large tensors are
+written incrementally (only their changed pieces), so this one costs less. Optionally both are also uploaded to
+an fsspec store (``--upload file:///...``: the object + pointer + pieces write of ``suite.checkpoint_store``).
+Prints a Markdown table (docs/cluster.md quotes it).
 
     python benchmarks/bench_checkpoint.py                       # default fills
     python benchmarks/bench_checkpoint.py --fill atari=100000 --seeds 1
@@ -29,7 +31,7 @@ FAMILIES = {"classic": "CartPole-v1", "minatar": "MinAtar/breakout", "atari": "A
 DEFAULT_FILL = {"classic": 10_000, "minatar": 100_000, "atari": 100_000}
 
 
-def measure(family: str, fill: int, seeds: int, upload: str | None) -> dict:
+def measure(family: str, fill: int, seeds: int, upload: str | None, between: float) -> dict:
     import torch
 
     from agents import get_agent
@@ -57,39 +59,51 @@ def measure(family: str, fill: int, seeds: int, upload: str | None) -> dict:
         return rng.random((n, *shape)).astype(dtype)
 
     cur = frame_like(seeds) if not stacked else np.stack([frame_like(seeds) for _ in range(shape[0])], axis=1)
+    state = {"t": 0}
+
+    def add(n: int) -> None:
+        nonlocal cur
+        for _ in range(n):
+            t = state["t"] = state["t"] + 1
+            if stacked:
+                nxt = np.concatenate([cur[:, 1:], frame_like(seeds)[:, None]], axis=1)
+            else:
+                nxt = frame_like(seeds)
+            end = np.full(seeds, t % 1000 == 0)
+            agent.observe(cur, rng.integers(0, envs.num_actions, seeds), rng.random(seeds).astype(np.float32),
+                          nxt, end, np.zeros(seeds, bool))
+            cur = nxt if not end[0] else (np.stack([frame_like(seeds) for _ in range(shape[0])], axis=1)
+                                          if stacked else frame_like(seeds))
+
     t0 = time.perf_counter()
-    for t in range(fill):
-        if stacked:
-            nxt = np.concatenate([cur[:, 1:], frame_like(seeds)[:, None]], axis=1)
-        else:
-            nxt = frame_like(seeds)
-        end = np.full(seeds, (t + 1) % 1000 == 0)
-        agent.observe(cur, rng.integers(0, envs.num_actions, seeds), rng.random(seeds).astype(np.float32), nxt,
-                      end, np.zeros(seeds, bool))
-        cur = nxt if not end[0] else (np.stack([frame_like(seeds) for _ in range(shape[0])], axis=1)
-                                      if stacked else frame_like(seeds))
+    add(fill)
     fill_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         path = Path(tmp) / "ck.pt"
-        t0 = time.perf_counter()
-        save_checkpoint(path, {"trial_hash": trial.group_hash(), "step": fill, "wall_s": 0.0,
-                               "agent": agent.state_dict(), "envs": envs.get_state(), "obs": obs, "run_ids": [],
-                               "eval_returns": [], "diverged": [], "accumulator": {}, "pending": []})
-        save_s = time.perf_counter() - t0
-        size = path.stat().st_size
-        t0 = time.perf_counter()
-        load_checkpoint(path, trial.group_hash())
-        load_s = time.perf_counter() - t0
-        up_s = None
+        store = None
         if upload:
             from suite.checkpoint_store import FsspecStore
 
+            store = FsspecStore(upload.rstrip("/") + f"/{family}-{os.getpid()}")
+        out = {"family": family, "env": env_id, "seeds": seeds, "fill": fill, "fill_s": fill_s}
+        for which in ("first", "next"):
+            if which == "next":
+                add(max(1, int(fill * between)))
             t0 = time.perf_counter()
-            FsspecStore(upload.rstrip("/") + f"/{family}").put(path)
-            up_s = time.perf_counter() - t0
+            written = save_checkpoint(path, {
+                "trial_hash": trial.group_hash(), "step": state["t"], "wall_s": 0.0, "agent": agent.state_dict(),
+                "envs": envs.get_state(), "obs": obs, "run_ids": [], "eval_returns": [], "diverged": [],
+                "accumulator": {}, "pending": []})
+            out[f"{which}_s"], out[f"{which}_bytes"] = time.perf_counter() - t0, written
+            if store is not None:
+                t0 = time.perf_counter()
+                store.put(path)
+                out[f"{which}_upload_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        load_checkpoint(path, trial.group_hash())
+        out["load_s"] = time.perf_counter() - t0
     envs.close()
-    return {"family": family, "env": env_id, "seeds": seeds, "fill": fill, "bytes": size, "save_s": save_s,
-            "load_s": load_s, "upload_s": up_s, "fill_s": fill_s}
+    return out
 
 
 def main() -> int:
@@ -97,20 +111,26 @@ def main() -> int:
     p.add_argument("--families", default="classic,minatar,atari")
     p.add_argument("--fill", action="append", default=[], help="FAMILY=N transitions per replica (repeatable)")
     p.add_argument("--seeds", type=int, default=1, help="replicas in the group")
+    p.add_argument("--between", type=float, default=0.1,
+                   help="transitions stored between the two checkpoints, as a fraction of the fill (default 0.1)")
     p.add_argument("--upload", default=None, help="also time the upload to this fsspec URL (e.g. file:///tmp/ck)")
     args = p.parse_args()
     fills = dict(DEFAULT_FILL)
     for item in args.fill:
         k, _, v = item.partition("=")
         fills[k] = int(v)
-    print("| family | env | seeds | replay fill / replica | checkpoint bytes | write s | read s | upload s | MB/s write |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| family | env | seeds | replay fill / replica | first checkpoint: MB written, s (upload s) | "
+          f"next after +{args.between:.0%}: MB written, s (upload s) | read s |")
+    print("|---|---|---|---|---|---|---|")
+
+    def cell(r: dict, which: str) -> str:
+        up = f" ({r[which + '_upload_s']:.2f})" if which + "_upload_s" in r else ""
+        return f"{r[which + '_bytes'] / 1e6:,.1f} MB, {r[which + '_s']:.2f} s{up}"
+
     for fam in args.families.split(","):
-        r = measure(fam, fills[fam], args.seeds, args.upload)
-        up = f"{r['upload_s']:.2f}" if r["upload_s"] is not None else "-"
-        print(f"| {fam} | {r['env']} | {r['seeds']} | {r['fill']:,} | {r['bytes'] / 1e6:,.1f} MB | "
-              f"{r['save_s']:.2f} | {r['load_s']:.2f} | {up} | {r['bytes'] / 1e6 / max(r['save_s'], 1e-9):.0f} |",
-              flush=True)
+        r = measure(fam, fills[fam], args.seeds, args.upload, args.between)
+        print(f"| {fam} | {r['env']} | {r['seeds']} | {r['fill']:,} | {cell(r, 'first')} | {cell(r, 'next')} | "
+              f"{r['load_s']:.2f} |", flush=True)
     return 0
 
 
