@@ -230,6 +230,8 @@ class MlflowArtifactStore(_VersionedStore):
 
     def __init__(self, tracking_uri: str, experiment: str, root: str | None = None) -> None:
         super().__init__()
+        # MLflow draws a progress bar per download on stderr: one per piece would drown the progress lines
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         self.tracking_uri, self.experiment, self._root = tracking_uri, experiment, root
         self.uri = root or TRACKING
         self._repos: dict[str, Any] = {}

@@ -119,3 +119,32 @@ def test_large_tensors_are_written_incrementally_and_resume_exactly(tmp_path, mo
     assert torch.equal(full["big"], payload["big"])
     test_resume_on_another_node_from_a_remote_store_is_exact(tmp_path / "resume")
     assert list((tmp_path / "resume" / "node-b" / "checkpoints").glob("*.pt.chunks/*"))
+
+
+def test_tracking_artifact_store_with_pieces(tmp_path, monkeypatch):
+    """`--checkpoint-uri tracking` through the MLflow client's artifact repository (here the SQLite store's local
+    artifact location; an http server goes through the same calls, see test_node_loss.py)."""
+    import mlflow
+
+    import suite.checkpoint as ck
+    from suite.checkpoint_store import MlflowArtifactStore
+
+    monkeypatch.setattr(ck, "CHUNK_MIN_BYTES", 4096)
+    monkeypatch.setattr(ck, "CHUNK_BYTES", 4096)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    store = open_checkpoint_store("tracking", tracking_uri=uri, experiment="e", checkpoint_dir=tmp_path / "x")
+    assert isinstance(store, MlflowArtifactStore) and store.fetch("a.pt", tmp_path / "y.pt") is False
+    mlflow.MlflowClient(uri).create_experiment("e", artifact_location=(tmp_path / "art").as_uri())
+    payload = {"trial_hash": "g", "n": 1, "big": torch.arange(50_000, dtype=torch.int32)}
+    path = tmp_path / "node-a" / "a.pt"
+    for step in (1, 2):
+        payload["n"], payload["big"][:5] = step, step
+        ck.save_checkpoint(path, payload)
+        store.put(path)
+    remote = tmp_path / "art" / "checkpoints" / "a.pt"
+    assert len(list((remote / "chunks").iterdir())) == len(list(ck.chunk_dir(path).iterdir())) == 49
+    other = MlflowArtifactStore(uri, "e")
+    dest = tmp_path / "node-b" / "a.pt"
+    assert other.fetch("a.pt", dest) and store.names() == ["a.pt"]
+    state = ck.load_checkpoint(dest, "g")
+    assert state["n"] == 2 and torch.equal(state["big"], payload["big"])
