@@ -4,7 +4,7 @@ Published tables are the CSVs in ``analysis/published/`` (each carries its sourc
 its values are as ``#`` comment lines). For each one that can be reproduced, a suite in ``suite/specs/`` holds one variant per published
 row. The command runs that suite with :func:`suite.scheduler.run_sweep` (trials already in the store are
 skipped), reads the runs back from the tracking store (the analysis package only) and writes
-``<results>/tables/reproduce-<TABLE>[-quick].md/.tex/.csv``: per row the published value, ours (the statistic
+``<results>/tables/reproduce-<TABLE>[-quick].md/.tex/.csv`` (``--out`` picks another folder): per row the published value, ours (the statistic
 the source reports, with a 95 % bootstrap interval over seeds) and a verdict: **inside** (the published value
 lies in our interval), **outside**, or **not comparable** (with the reason).
 
@@ -68,6 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///results/mlflow.db)")
     p.add_argument("--experiment", default=None, help="MLflow experiment (default: the suite's, + '-quick')")
     p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
+    p.add_argument("--out", default=None, help="folder for the table files (default: RESULTS/tables)")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap repetitions (default 2,000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra override for every trial")
@@ -133,6 +134,8 @@ def main(args: argparse.Namespace) -> int:
     from suite.cli import check_writable
 
     check_writable(results)  # the table is written there, with or without --no-run
+    if getattr(args, "out", None):
+        check_writable(Path(args.out), "output folder")
     if args.no_run and uri.startswith(("http://", "https://")):
         from suite.tracking import ensure_store  # one health request, 5 s timeout: a one-line TrackingError
 
@@ -167,7 +170,8 @@ def main(args: argparse.Namespace) -> int:
                 "episodes; failed runs are counted in the runs column. Verdict: inside = the published value lies "
                 "in our interval; outside = it does not; not comparable = see the reason.")
     name = f"reproduce-{spec.name}" + ("-quick" if args.quick else "")
-    paths = write_table(table, results / "tables", name, title=title, footnote=footnote)
+    paths = write_table(table, Path(args.out) if getattr(args, "out", None) else results / "tables", name,
+                        title=title, footnote=footnote)
     print(paths["md"].read_text())
     print(f"wrote {paths['md']}, {paths['tex']}, {paths['csv']}", file=sys.stderr)
     return 0

@@ -221,7 +221,7 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
                     t.job["store_wait_s"] = 0
             try:
                 if out.ok:
-                    store.settle(g.trial_hashes, [r["run_id"] for r in out.results], tags)
+                    store.settle(g.trial_hashes, [r["run_id"] for r in out.results], {**tags, **_cost_tags(out)})
                 else:
                     store.record_failure([{"agent": g.config.agent, "env": g.config.env, "seed": s,
                                            "trial_hash": h} for s, h in zip(g.seeds, g.trial_hashes)],
@@ -276,6 +276,19 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
         err.summary = summary  # type: ignore[attr-defined]  (callers that want the table still get it)
         raise err
     return summary
+
+
+def _cost_tags(out: Outcome) -> dict[str, str]:
+    """What the group cost, for the reference-results tables (analysis/results.py): ``group_wall_s`` (training
+    wall time over every resumed attempt) and ``group_cpu_s`` (CPU time of the last attempt's worker process,
+    where the backend reports it)."""
+    first = out.results[0] if out.results else {}
+    tags = {}
+    if first.get("wall_s") is not None:
+        tags["group_wall_s"] = str(first["wall_s"])
+    if first.get("group_cpu_s") is not None:
+        tags["group_cpu_s"] = str(first["group_cpu_s"])
+    return tags
 
 
 def _push_unpushed(tasks: list[Task], records: dict[str, TrialRecord], store: Any, progress: bool) -> None:
