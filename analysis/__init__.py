@@ -6,4 +6,5 @@
   profiles, probability of improvement, sample-efficiency curves
 - :mod:`analysis.figures`, :mod:`analysis.tables`, :mod:`analysis.report` — figures, tables, ``report.md``
 - :mod:`analysis.analyze` — ``targetbench analyze``; :mod:`analysis.summary` — the benchmark's short table
+- :mod:`analysis.results` — the reference results in ``docs/results/`` (``make results``, driven by ``suite/results.py``)
 """

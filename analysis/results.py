@@ -29,6 +29,7 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from analysis import figures, stats
 from analysis.normalization import SCORING_RULE, score_runs
@@ -273,7 +274,7 @@ def plot_sensitivity(table: pd.DataFrame):
     the geometric centre of its swept range (log axis), so methods with different knobs share an axis."""
     envs = [e for e in sorted(table["env"].unique()) if e != ALL_ENVS]
     methods = sorted(table["method"].unique())
-    colours = dict(zip(methods, figures.sns.color_palette("colorblind", max(len(methods), 1))))
+    colours = dict(zip(methods, sns.color_palette("colorblind", max(len(methods), 1))))
     fig = figures._figure(figures.TEXT_WIDTH, 2.9)
     axes = np.atleast_1d(fig.subplots(1, max(len(envs), 1), sharey=True, squeeze=False)).ravel()
     for ax, env in zip(axes, envs):
