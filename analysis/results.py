@@ -360,8 +360,9 @@ def provenance(runs: pd.DataFrame) -> dict[str, str]:
             key = key if isinstance(key, tuple) else (key,)
             d = dict(zip(present, key))
             gpu = d.get("tag.gpu", "–")
-            machines.append(f"{d.get('tag.platform', '?')}, {d.get('tag.cpu_count', '?')} cores, device "
-                            f"{d.get('tag.torch_device', '?')}{'' if gpu == '–' else ' (' + gpu + ')'} ({len(g)} runs)")
+            device = d.get("tag.torch_device", "?") + ("" if gpu == "–" else f" ({gpu})")
+            machines.append(f"{d.get('tag.platform', '?')}, {d.get('tag.cpu_count', '?')} cores, device {device} "
+                            f"({len(g)} runs)")
     versions = [f"{c.split('.', 2)[-1]} {', '.join(values(c))}" for c in sorted(runs.columns)
                 if c.startswith("tag.version.") and values(c)]
     return {"commits": "; ".join(commits) or "not recorded", "machines": "; ".join(machines) or "not recorded",
@@ -374,7 +375,8 @@ def _f(x, digits: int = 1) -> str:
 
 
 def _classic_markdown(table: pd.DataFrame, expected_seeds: int) -> str:
-    lines = ["| agent | env | steps | seeds | mean ± std | IQM [95 % CI] | status |", "|---|---|---:|---:|---:|---:|---|"]
+    lines = ["| agent | env | steps | seeds | mean ± std | IQM [95 % CI] | status |",
+             "|---|---|---:|---:|---:|---:|---|"]
     for r in table.itertuples(index=False):
         status = ("pending" if r.seeds == 0 else
                   f"partial ({r.seeds}/{expected_seeds} seeds)" if expected_seeds and r.seeds < expected_seeds

@@ -4,9 +4,10 @@ Published tables are the CSVs in ``analysis/published/`` (each carries its sourc
 its values are as ``#`` comment lines). For each one that can be reproduced, a suite in ``suite/specs/`` holds one variant per published
 row. The command runs that suite with :func:`suite.scheduler.run_sweep` (trials already in the store are
 skipped), reads the runs back from the tracking store (the analysis package only) and writes
-``<results>/tables/reproduce-<TABLE>[-quick].md/.tex/.csv`` (``--out`` picks another folder): per row the published value, ours (the statistic
-the source reports, with a 95 % bootstrap interval over seeds) and a verdict: **inside** (the published value
-lies in our interval), **outside**, or **not comparable** (with the reason).
+``<results>/tables/reproduce-<TABLE>[-quick].md/.tex/.csv`` (``--out`` picks another folder): per row the
+published value, ours (the statistic the source reports, with a 95 % bootstrap interval over seeds) and a
+verdict: **inside** (the published value lies in our interval), **outside**, or **not comparable** (with the
+reason).
 
 ``--quick`` runs a much smaller budget (fewer steps and seeds, into a separate experiment ``<name>-quick``); the
 table title says so, and where the source states its budget (MinAtar: 5M frames) the verdicts become
