@@ -22,23 +22,22 @@ import torch
 
 from agents.bootstrap import BOOTSTRAP_RULES, BootstrapRule, td_target
 from agents.config import AgentConfig
-from agents.exploration import EpsilonGreedy, EpsilonSchedule, ExponentialSchedule, LinearSchedule
+from agents.exploration import (EpsilonGreedy, EpsilonSchedule, ExponentialGapSchedule, ExponentialSchedule,
+                                LinearSchedule)
 from agents.losses import td_loss
 from agents.nn.host_qnet import HostQNet, chunks, td_gradients, worker_pool
-from agents.nn.networks import QNetwork, build_q_network, network_for_family
+from agents.family import FamilyFacts
+from agents.nn.networks import QNetwork, build_q_network
 from agents.optim import FlatOptimizer
 from agents.replay import Batch, ReplayBuffer
 from agents.seeding import numpy_rng, torch_generator
 from agents.targets import TargetRule
 
-__all__ = ["QAgent", "clip_grad_norm_per_replica", "OBS_SCALE", "KERNELS"]
+__all__ = ["QAgent", "clip_grad_norm_per_replica", "KERNELS"]
 
 #: ``auto``: numpy kernels where they compute the agent's math exactly (see ``QAgent.uses_host_learning``);
 #: ``torch``: torch autograd for everything
 KERNELS = ("auto", "torch")
-
-#: observation scaling per family (Atari frames are 0..255; MinAtar channels are 0/1)
-OBS_SCALE = {"atari": 1.0 / 255.0}
 
 
 def clip_grad_norm_per_replica(params: Sequence[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
@@ -64,7 +63,9 @@ class QAgent:
         config: validated agent config.
         obs_shape, obs_dtype, num_actions: the environment's spaces.
         seeds: one seed per replica; every random stream of replica r derives from ``seeds[r]`` alone.
-        family: environment family (picks the default network and observation scaling).
+        family: the environment family's facts (default network, observation scaling, frame stacking), as the
+            suite's family record gives them; a bare name means a flat-vector family (``FamilyFacts(name)``: MLP,
+            unscaled, no frame stack).
         total_steps: env steps of the run (sets the ε decay when given as a fraction).
         device: torch device for networks and replay.
         kernels: ``auto`` (numpy kernels where eligible, CPU only) or ``torch``; see ``KERNELS``.
@@ -81,7 +82,7 @@ class QAgent:
     agent_name: ClassVar[str] = "unregistered"
 
     def __init__(self, config: AgentConfig, *, obs_shape: Sequence[int], obs_dtype: np.dtype, num_actions: int,
-                 seeds: Sequence[int], family: str, total_steps: int, device: torch.device | str = "cpu",
+                 seeds: Sequence[int], family: FamilyFacts | str, total_steps: int, device: torch.device | str = "cpu",
                  kernels: str = "auto", threads: int = 1) -> None:
         if kernels not in KERNELS:
             raise ValueError(f"unknown kernels {kernels!r}; allowed: {', '.join(KERNELS)}")
@@ -89,7 +90,8 @@ class QAgent:
         self.seeds = [int(s) for s in seeds]
         self.num_replicas = len(self.seeds)
         self.num_actions = num_actions
-        self.family = family
+        self.facts = family if isinstance(family, FamilyFacts) else FamilyFacts(str(family))
+        self.family = self.facts.name
         self.device = torch.device(device)
         self.online = self.build_network(obs_shape, [torch_generator(s, "init") for s in self.seeds]).to(self.device)
         self.target_rule = self.make_target_rule(self.online)
@@ -101,7 +103,7 @@ class QAgent:
         # Atari observations are frame stacks: the buffer keeps one frame per step (8x less memory, exact).
         self.replay = ReplayBuffer(self.num_replicas, config.buffer_size, obs_shape, torch_dtype,
                                    [numpy_rng(s, "replay") for s in self.seeds], self.device,
-                                   frame_stack=family == "atari")
+                                   frame_stack=self.facts.frame_stack)
         self.updates = 0
         self._kernel_choice, self._threads = kernels, threads
         self._pool: ThreadPoolExecutor | None = None
@@ -109,9 +111,13 @@ class QAgent:
 
     # -- components (override points) ---------------------------------------------------------------------
     def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
-        arch = self.config.network if self.config.network != "auto" else network_for_family(self.family)
-        return build_q_network(arch, obs_shape, self.num_actions, generators,
-                               hidden_sizes=self.config.hidden_sizes, obs_scale=OBS_SCALE.get(self.family, 1.0))
+        return build_q_network(self.architecture(), obs_shape, self.num_actions, generators,
+                               hidden_sizes=self.config.hidden_sizes, obs_scale=self.facts.obs_scale,
+                               layer_norm=self.config.layer_norm)
+
+    def architecture(self) -> str:
+        """The network architecture: the config's, or the family's default when it says ``auto``."""
+        return self.config.network if self.config.network != "auto" else self.facts.network
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         """The target rule; every registered agent overrides this."""
@@ -123,12 +129,14 @@ class QAgent:
     def make_optimizer(self, params: list[torch.nn.Parameter]) -> FlatOptimizer:
         """The online optimizer, over one flat buffer of ``params`` (see ``agents/optim.py`` for why)."""
         cfg = self.config
-        return FlatOptimizer(params, cfg.optimizer, cfg.learning_rate, eps=cfg.optimizer_eps, alpha=cfg.rmsprop_alpha)
+        return FlatOptimizer(params, cfg.optimizer, cfg.learning_rate, eps=cfg.optimizer_eps, alpha=cfg.rmsprop_alpha,
+                             weight_decay=cfg.weight_decay, amsgrad=cfg.amsgrad)
 
     def make_schedule(self, total_steps: int) -> EpsilonSchedule:
         cfg = self.config
         duration = cfg.epsilon_decay_steps or max(1, int(cfg.exploration_fraction * total_steps))
-        kind = LinearSchedule if cfg.epsilon_schedule == "linear" else ExponentialSchedule
+        kind = {"linear": LinearSchedule, "exponential": ExponentialSchedule,
+                "exponential-gap": ExponentialGapSchedule}[cfg.epsilon_schedule]
         return kind(cfg.epsilon_start, cfg.epsilon_end, duration)
 
     def _bind_kernels(self) -> None:
@@ -223,6 +231,10 @@ class QAgent:
             loss, metrics = self.loss(batch)
             self.optimizer.zero_grad()
             loss.sum().backward()
+        # value clamp, then norm scaling: the scaling (by at most 1) keeps the clamp's bound, and grad_norm is the
+        # norm the scaling sees (torch has no order of its own: each is a separate call between backward and step)
+        if self.config.max_grad_value is not None:
+            self.clip_gradient_values(self.config.max_grad_value)
         if self.config.max_grad_norm is not None:
             metrics["grad_norm"] = self.clip_gradients(self.config.max_grad_norm)
         self.optimizer.step()
@@ -252,6 +264,11 @@ class QAgent:
     def clip_gradients(self, max_norm: float) -> torch.Tensor:
         """Clip each replica's gradient to ``max_norm``; returns the norms before clipping ``[R]``."""
         return clip_grad_norm_per_replica(self.trainable_parameters(), max_norm)
+
+    def clip_gradient_values(self, max_value: float) -> None:
+        """Clamp every gradient element to ``[-max_value, max_value]`` (``torch.nn.utils.clip_grad_value_``);
+        elementwise, so each replica is clipped on its own."""
+        torch.nn.utils.clip_grad_value_(self.trainable_parameters(), max_value)
 
     # -- records ------------------------------------------------------------------------------------------
     def replica_params(self, replica: int) -> dict[str, dict[str, torch.Tensor]]:

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["EpsilonSchedule", "LinearSchedule", "ExponentialSchedule", "EpsilonGreedy"]
+__all__ = ["EpsilonSchedule", "LinearSchedule", "ExponentialSchedule", "ExponentialGapSchedule", "EpsilonGreedy"]
 
 
 class EpsilonSchedule:
@@ -40,6 +40,19 @@ class ExponentialSchedule(EpsilonSchedule):
         if step >= self.duration:
             return self.end
         return max(self.end, self.start * math.exp(self.log_rate * step))
+
+
+class ExponentialGapSchedule(EpsilonSchedule):
+    """ε = end + (start − end)·exp(−t / time_constant): the gap to ``end`` shrinks by e every ``time_constant``
+    steps and never closes. The PyTorch "Reinforcement Learning (DQN) Tutorial" schedule (``EPS_DECAY`` is the
+    time constant; t is its ``steps_done``, the number of actions taken before this one)."""
+
+    def __init__(self, start: float, end: float, time_constant: int) -> None:
+        self.start, self.end, self.time_constant = start, end, max(1, time_constant)
+
+    def __call__(self, step: int) -> float:
+        # the tutorial's expression as written: EPS_END + (EPS_START - EPS_END) * math.exp(-1. * steps_done / EPS_DECAY)
+        return self.end + (self.start - self.end) * math.exp(-1. * step / self.time_constant)
 
 
 class EpsilonGreedy:

@@ -61,22 +61,40 @@ def _sqrt(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 
 
 class FlatOptimizer:
-    """Adam, centred RMSProp or SGD on one flat parameter (see :func:`flatten_parameters`).
+    """Adam, AdamW, centred RMSProp or SGD on one flat parameter (see :func:`flatten_parameters`).
 
-    The update formulas are torch's (``torch.optim.Adam``/``RMSprop(centered=True)``/``SGD``, no weight decay
-    or momentum), written as a handful of in-place ops on the one buffer so the per-step cost is a few
+    The update formulas are torch's (``torch.optim.Adam``/``AdamW``/``RMSprop(centered=True)``/``SGD``, no
+    momentum), written as a handful of in-place ops on the one buffer so the per-step cost is a few
     elementwise passes; bitwise equal to torch's foreach implementation except that square roots are correctly
-    rounded (numpy) where torch's vectorised CPU sqrt is not; every op is elementwise, so a replica's update does not depend on how many replicas
-    share the buffer. ``zero_grad`` zeroes the shared gradient buffer in place (the per-parameter views need it).
+    rounded (numpy) where torch's vectorised CPU sqrt is not; every op is elementwise, so a replica's update does
+    not depend on how many replicas share the buffer. ``zero_grad`` zeroes the shared gradient buffer in place
+    (the per-parameter views need it).
+
+    ``weight_decay`` is torch's for each kind: decoupled for ``adamw`` (θ ← θ·(1 − lr·wd) before the Adam step),
+    an L2 term added to the gradient (g + wd·θ, in scratch: the ``.grad`` views keep the raw gradient) for
+    ``adam``, ``rmsprop-centered`` and ``sgd``; ``None`` is torch's default (0.01 for ``adamw``, else 0).
+    ``amsgrad`` (``adam`` and ``adamw``) normalises by the running maximum of the second moment, as torch does.
     """
 
-    KINDS = ("adam", "rmsprop-centered", "sgd")
+    KINDS = ("adam", "adamw", "rmsprop-centered", "sgd")
+    #: torch.optim's default ``weight_decay`` where it is not 0 (``weight_decay=None`` picks it)
+    DEFAULT_WEIGHT_DECAY = {"adamw": 0.01}
+    #: the kinds that take ``amsgrad``
+    AMSGRAD_KINDS = ("adam", "adamw")
 
     def __init__(self, params: Sequence[torch.nn.Parameter], kind: str, lr: float, *, eps: float = 1e-8,
-                 betas: tuple[float, float] = (0.9, 0.999), alpha: float = 0.99) -> None:
+                 betas: tuple[float, float] = (0.9, 0.999), alpha: float = 0.99,
+                 weight_decay: float | None = None, amsgrad: bool = False) -> None:
         if kind not in self.KINDS:
             raise ValueError(f"unknown optimizer {kind!r}; allowed: {', '.join(self.KINDS)}")
+        if weight_decay is None:
+            weight_decay = self.DEFAULT_WEIGHT_DECAY.get(kind, 0.0)
+        if not weight_decay >= 0.0:
+            raise ValueError(f"weight_decay {weight_decay!r} must be >= 0")
+        if amsgrad and kind not in self.AMSGRAD_KINDS:
+            raise ValueError(f"amsgrad is for {' | '.join(self.AMSGRAD_KINDS)}, not {kind!r}")
         self.kind, self.lr, self.eps, self.betas, self.alpha = kind, float(lr), float(eps), betas, float(alpha)
+        self.weight_decay, self.amsgrad = float(weight_decay), bool(amsgrad)
         self.params = list(params)
         self.flat = flatten_parameters(self.params)
         self.steps = 0
@@ -84,8 +102,12 @@ class FlatOptimizer:
         # Scratch for the denominator: a fresh multi-MB tensor every step costs page faults (MinAtar CNN: 2M
         # parameters at 16 replicas).
         self._scratch = torch.empty_like(self.flat.data) if kind != "sgd" else None
-        if kind == "adam":
+        # the L2-decayed gradient g + wd·θ: torch computes it out of place too, so .grad keeps the raw gradient
+        self._decayed = torch.empty_like(self.flat.data) if self.weight_decay and kind != "adamw" else None
+        if kind in ("adam", "adamw"):
             self.buffers = {"exp_avg": zeros(), "exp_avg_sq": zeros()}
+            if self.amsgrad:
+                self.buffers["max_exp_avg_sq"] = zeros()
         elif kind == "rmsprop-centered":
             self.buffers = {"square_avg": zeros(), "grad_avg": zeros()}
         else:
@@ -93,7 +115,8 @@ class FlatOptimizer:
 
     @property
     def defaults(self) -> dict:
-        return {"kind": self.kind, "lr": self.lr, "eps": self.eps, "betas": self.betas, "alpha": self.alpha}
+        return {"kind": self.kind, "lr": self.lr, "eps": self.eps, "betas": self.betas, "alpha": self.alpha,
+                "weight_decay": self.weight_decay, "amsgrad": self.amsgrad}
 
     def zero_grad(self, set_to_none: bool = False) -> None:  # noqa: ARG002 - views need the buffer kept
         """Zero the flat gradient in place (``set_to_none`` is ignored: the per-parameter views must live)."""
@@ -112,11 +135,17 @@ class FlatOptimizer:
     def _step(self) -> None:
         p, g = self.flat.data, self.flat.grad
         self.steps += 1
-        if self.kind == "adam":
+        if self._decayed is not None:  # L2 (torch Adam / RMSprop / SGD weight_decay)
+            g = torch.add(g, p, alpha=self.weight_decay, out=self._decayed)
+        if self.kind in ("adam", "adamw"):
+            if self.kind == "adamw" and self.weight_decay:  # decoupled, before the moments (torch.optim.AdamW)
+                p.mul_(1 - self.lr * self.weight_decay)
             beta1, beta2 = self.betas
             m, v = self.buffers["exp_avg"], self.buffers["exp_avg_sq"]
             m.lerp_(g, 1 - beta1)
             v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            if self.amsgrad:
+                v = torch.maximum(self.buffers["max_exp_avg_sq"], v, out=self.buffers["max_exp_avg_sq"])
             bias1, bias2 = 1 - beta1 ** self.steps, 1 - beta2 ** self.steps
             denom = _sqrt(v, self._scratch).div_(bias2 ** 0.5).add_(self.eps)  # bias2 ** 0.5 as torch.optim.Adam does
             p.addcdiv_(m, denom, value=(self.lr / bias1) * -1)
@@ -131,11 +160,16 @@ class FlatOptimizer:
             p.add_(g, alpha=-self.lr)
 
     def state_dict(self) -> dict:
+        """Step count and moment buffers (copies), keyed by kind."""
         return {"kind": self.kind, "steps": self.steps, **{k: v.clone() for k, v in self.buffers.items()}}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` saved, for the same kind and ``amsgrad`` setting."""
         if state.get("kind") != self.kind:
             raise ValueError(f"optimizer state is for {state.get('kind')!r}, not {self.kind!r}")
+        missing = [k for k in self.buffers if k not in state]
+        if missing:
+            raise ValueError(f"optimizer state lacks {', '.join(missing)} (saved without amsgrad?)")
         self.steps = int(state["steps"])
         for k, v in self.buffers.items():
             v.copy_(state[k])

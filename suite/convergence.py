@@ -1,9 +1,11 @@
 """``targetbench convergence``: tabular target rules against value iteration on a finite MDP.
 
-Runs tabular Q-learning with each chosen target rule (:mod:`agents.tabular`) on an MDP given by a spec
+Runs tabular Q-learning with each chosen target rule (:mod:`agents.tabular`; the rule names and their knobs
+come from :mod:`agents.target_registry`, shared with the deep agents) on an MDP given by a spec
 (:func:`suite.envs.mdp.parse_mdp_spec`) and reports ``||Q_t - Q*||_inf`` of the online and the target
 table, with ``Q*`` from value iteration to 1e-10. A rule converges when both final errors, worst over
-runs, are below 1 % of ``||Q*||_inf``.
+runs, are below 1 % of ``||Q*||_inf``. Rules: target-free, hard, soft, agt2, sgt2 (SGT2's joint-td form) and
+sgt2-mutual (SGT2's mutual-tracking form); the rules are described in ``docs/algorithms.md``.
 
 Output: ``--json`` prints one JSON object per rule per line; otherwise ``<out>/convergence.png`` and
 ``.pdf`` (error against step, log-log, median line and min..max band over runs) and
@@ -22,21 +24,23 @@ from typing import Any
 
 import numpy as np
 
-from agents.tabular import RULES, SAMPLING_MODES, STEP_SIZES, TabularResult, check_settings, run_tabular
-from suite.envs.mdp import SPEC_FORMS, FiniteMDP, parse_mdp_spec, value_iteration
+from agents.mdp import FiniteMDP, value_iteration
+from agents.tabular import SAMPLING_MODES, STEP_SIZES, TabularResult, check_settings, run_tabular
+from agents.target_registry import RULES, TARGET_INITS, TARGET_RULES, TRACKING
+from suite.envs.mdp import SPEC_FORMS, parse_mdp_spec
 from suite.errors import WriteError
 
 __all__ = ["DEFAULT_STEPS", "TOLERANCE", "DEFAULT_OUT", "add_arguments", "parse_rules", "main"]
 
 # Sync iterations after which every rule, with the default knobs, is below 1 % relative error on
 # small dense random MDPs (measured on S in 5..30, A in 2..4; the slowest, soft with tau = 0.01, is
-# at about 0.5 % here); see the module tests for the held-out check.
+# at about 0.5 % here, agt2 / sgt2 / sgt2-mutual below 0.1 %); see the module tests for the held-out check.
 DEFAULT_STEPS = 200_000
 TOLERANCE = 0.01
 DEFAULT_OUT = "results/convergence"
 # Smallest error drawn on the log axis, so exact zeros do not vanish from the plot.
 _PLOT_FLOOR = 1e-12
-_LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)))
+_LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1)))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,8 +64,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.1, help="the constant step size (default 0.1)")
     parser.add_argument("--period", type=int, default=100, help="hard target period C in steps (default 100)")
     parser.add_argument("--tau", type=float, default=0.01, help="soft target rate (default 0.01)")
-    parser.add_argument("--beta", type=float, default=0.1, help="AGT2 target step size (default 0.1)")
-    parser.add_argument("--eta", type=float, default=0.5, help="SGT2 coupling (default 0.5)")
+    parser.add_argument("--beta", type=float, default=0.1,
+                        help="target step size of agt2 and sgt2-mutual (default 0.1)")
+    parser.add_argument("--eta", type=float, default=0.5, help="coupling of sgt2 and sgt2-mutual (default 0.5)")
+    parser.add_argument("--track", choices=TRACKING, default="state",
+                        help="target entries the tracking step of agt2 and sgt2-mutual moves: every action of the "
+                        "visited state or the visited pair only (the deep agents' track field); default state")
+    parser.add_argument("--target-init", choices=TARGET_INITS, default="independent",
+                        help="target table start of sgt2 and sgt2-mutual: an independent random draw (as the deep "
+                        "sgt2-dqn) or a copy of the online table; default independent")
     parser.add_argument("--epsilon", type=float, default=0.1,
                         help="trajectory exploration rate, 1 = uniform random (default 0.1)")
     parser.add_argument("--restart-prob", type=float, default=0.01,
@@ -89,14 +100,14 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "steps": args.steps, "runs": args.runs, "sampling": args.sampling, "step_size": args.step_size,
         "omega": args.omega, "alpha": args.alpha, "period": args.period, "tau": args.tau, "beta": args.beta,
-        "eta": args.eta, "epsilon": args.epsilon, "restart_prob": args.restart_prob,
+        "eta": args.eta, "track": args.track, "target_init": args.target_init, "epsilon": args.epsilon,
+        "restart_prob": args.restart_prob,
     }
 
 
 def _knobs(rule: str, args: argparse.Namespace) -> dict[str, Any]:
-    """The knob that shapes ``rule`` (for the report)."""
-    return {"hard": {"period": args.period}, "soft": {"tau": args.tau}, "agt2": {"beta": args.beta},
-            "sgt2": {"eta": args.eta}}.get(rule, {})
+    """The knobs that shape ``rule`` (for the report): its registry entry's, each flag named like the knob."""
+    return {knob: getattr(args, knob) for knob in TARGET_RULES[rule].knobs}
 
 
 def _summary(result: TabularResult, mdp: FiniteMDP, q_star_norm: float, args: argparse.Namespace,
@@ -176,7 +187,8 @@ def _plot(results: list[TabularResult], q_star_norm: float, mdp: FiniteMDP, args
         for i, result in enumerate(results):
             rel = np.maximum(getattr(result, attr) / scale, _PLOT_FLOOR)
             color = f"C{i}"
-            # Distinct dashes too: rules with identical curves (sgt2 and target-free from equal tables) stay visible.
+            # Distinct dashes too: rules with identical curves (e.g. sgt2 with --target-init copy is target-free,
+            # agt2 equals soft in sync mode) stay visible.
             ax.plot(result.steps, np.median(rel, axis=0), color=color, linestyle=_LINESTYLES[i % len(_LINESTYLES)],
                     label=result.rule)
             ax.fill_between(result.steps, rel.min(axis=0), rel.max(axis=0), color=color, alpha=0.2, linewidth=0)

@@ -1,5 +1,5 @@
 """i-DQN: iterated DQN, K online networks each learning one Bellman iteration of the one before
-(Vincent et al. 2024, TMLR 2025, arXiv 2403.02107; public code theovincent/iS-DQN ``slimdqn/networks/idqn.py``).
+(Vincent et al. 2024, TMLR 2025, arXiv 2403.02107; public code theovincent/i-DQN ``slimdqn/networks/idqn.py``).
 
 Layout: the K online networks of R replicas are one replica-stacked network with R·K slots, slot ``r·K + i``
 holding θ_{i+1} of replica r; the K targets θ̄_0..θ̄_{K−1} are a frozen network with the same layout, slot
@@ -48,7 +48,8 @@ def clip_grad_norm_grouped(params: Sequence[torch.nn.Parameter], max_norm: float
 
 
 class IteratedTargets(TargetRule):
-    """The K target networks of i-DQN and their two cadences (env steps):
+    """The K target networks of i-DQN and their two cadences, both counted in **gradient steps** (the rule's own
+    count, advanced in ``after_update``, so nothing moves before learning starts):
 
     - every ``sync_period`` D: θ̄_k ← θ_k for k = 1..K−1 (θ̄_0 stays);
     - every ``shift_period`` T (instead of the sync when both fall on a step): roll the window forward,
@@ -58,6 +59,12 @@ class IteratedTargets(TargetRule):
     Initially θ̄_0 = θ_1 and θ̄_k = θ_k (k ≥ 1), the state right after a roll. (The reference starts with
     θ̄_j = θ_{j+1}; the two agree from the first sync on.) Optimizer state is left positional on a roll, as in the
     reference code (the optax state is not shifted).
+
+    Phase: the first sync follows the D-th gradient step and the first roll the T-th, each right after that
+    step's update. The authors' loop (``experiments/base/dqn.py``) calls the cadence only once
+    ``step > n_initial_samples`` and tests ``step % T_env`` / ``step % D_env`` on the absolute env-step counter
+    at one update per env step: the same spacing, and the same phase when the initial samples are a multiple of
+    the periods (LunarLander: 1000 initial samples, D = 10, T = 200).
     """
 
     name = "iterated"
@@ -68,6 +75,7 @@ class IteratedTargets(TargetRule):
         self.k = num_networks
         super().__init__(online)
         self.sync_period, self.shift_period = sync_period, shift_period
+        self.gradient_steps = 0
 
     def make_target(self, online: QNetwork) -> QNetwork | None:
         target = frozen_copy(online)  # θ̄_j = θ_{j+1}
@@ -76,11 +84,14 @@ class IteratedTargets(TargetRule):
                 _slots(t, self.k)[:, 1:] = _slots(o, self.k)[:, :-1]  # θ̄_j = θ_j for j ≥ 1
         return target
 
-    def on_env_step(self, step: int) -> None:
-        if step % self.shift_period == 0:
+    def after_update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Count the gradient step just taken; roll on every T-th, else sync on every D-th."""
+        self.gradient_steps += 1
+        if self.gradient_steps % self.shift_period == 0:
             self.roll()
-        elif step % self.sync_period == 0:
+        elif self.gradient_steps % self.sync_period == 0:
             self.sync()
+        return {}
 
     def sync(self) -> None:
         """θ̄_k ← θ_k for k = 1..K−1."""
@@ -96,32 +107,59 @@ class IteratedTargets(TargetRule):
                 slots = _slots(o, self.k)
                 slots[:, :-1] = slots[:, 1:].clone()
 
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "gradient_steps": self.gradient_steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.gradient_steps = int(state.get("gradient_steps", 0))
+
 
 @dataclass(frozen=True)
 class IDQNConfig(AgentConfig):
-    """Adds K, the sync period D and the window-shift period T (both env steps), and the acting rule.
+    """Adds K, the sync period D and the window-shift period T (both **gradient steps**), and the acting rule.
 
-    Defaults: K = 3, D = 10, T = 500 on classic control (K and D from the reference code's LunarLander launch,
-    T is CleanRL's target period); MinAtar T = 1000 (its target period), D = 10; Atari T = 8000 (the reference
-    Atari launch), D = 32 (ours: 8 updates at one update every 4 env steps).
+    D and T count gradient steps, not env steps (until issue 12 they counted env steps, so D = 10 at CleanRL's
+    update every 10 env steps synced after every update): what must match the authors is the number of gradient
+    steps between syncs and rolls, and their LunarLander runs take one per env step. Defaults and sources
+    (authors' code: theovincent/i-DQN):
+
+    - classic: K = 3, D = 10, T = 200 gradient steps (the authors' LunarLander launch in their README and their
+      parser defaults); the rest is the family's CleanRL setting (T = 2000 env steps at an update every 10).
+    - minatar: D = 10 (LunarLander's), T = 1000 gradient steps (MinAtar DQN's target period, 1000 updates).
+    - atari: T = 2000 gradient steps (8000 env steps at one update every 4, the iS-DQN Atari launch and
+      Dopamine's target period), D = 8 gradient steps (ours: 32 env steps, the authors' Atari D is not in the
+      stored code).
+    - tabular: D = 1, T = 200 gradient steps (one update per env step there, as before).
+
+    ``layer_norm`` stays off: the i-DQN authors' ``DQNNet`` has no LayerNorm.
     """
 
     bellman_iterations: int = spec(3, "K: online networks θ_1..θ_K, each learning one Bellman iteration", min=1)
-    sync_period: int = spec(10, "D: env steps between θ̄_k ← θ_k (k ≥ 1)", min=1)
-    shift_period: int = spec(500, "T: env steps between window rolls (θ̄_0 ← θ_1, θ_k ← θ_{k+1})", min=1)
+    sync_period: int = spec(10, "D: GRADIENT steps (not env steps) between θ̄_k ← θ_k (k ≥ 1)", min=1)
+    shift_period: int = spec(200, "T: GRADIENT steps (not env steps) between window rolls "
+                                  "(θ̄_0 ← θ_1, θ_k ← θ_{k+1}); a roll replaces a sync", min=1)
     act_network: Literal["uniform", "mean"] = spec(
         "uniform", "act greedily w.r.t. an online network drawn uniformly each step, or w.r.t. their mean")
 
-    FAMILY_DEFAULTS = {"minatar": {"shift_period": 1000},
-                       "atari": {"shift_period": 8000, "sync_period": 32},
-                       "tabular": {"shift_period": 200, "sync_period": 1}}
+    FAMILY_DEFAULTS = {
+        # authors' LunarLander launch (README: K = 3, T = 200, D = 10 at one update per env step)
+        "classic": {"sync_period": 10, "shift_period": 200},
+        # D: LunarLander's; T: MinAtar DQN's target period (1000 updates)
+        "minatar": {"sync_period": 10, "shift_period": 1000},
+        # T: 8000 env steps / 4 (iS-DQN Atari launch, Dopamine); D: ours (32 env steps / 4)
+        "atari": {"sync_period": 8, "shift_period": 2000},
+        # one update per env step in this family: the same numbers in env steps as before
+        "tabular": {"sync_period": 1, "shift_period": 200},
+    }
 
 
 @register("idqn")
 class IDQN(QAgent):
     """i-DQN (Vincent et al., arXiv 2403.02107): K online networks, θ_k learning
     ℓ(r + γ(1−d) max_a' Q_θ̄_{k−1}(s',a') − Q_θ_k(s,a)) from target θ̄_{k−1}; one step on the sum over k.
-    θ̄_k ← θ_k every D env steps (k ≥ 1); every T env steps the window rolls forward (see ``IteratedTargets``).
+    θ̄_k ← θ_k every D gradient steps (k ≥ 1); every T gradient steps the window rolls forward (see
+    ``IteratedTargets``).
 
     Acting draws one online network uniformly per replica per env step from the replica's ``act-network`` stream
     (or averages them); ``greedy_actions`` (evaluation) draws from a separate ``eval-network`` stream. Gradient

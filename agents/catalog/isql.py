@@ -12,10 +12,11 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from agents.agent import OBS_SCALE, QAgent
-from agents.config import AgentConfig, spec
+from agents.agent import QAgent
+from agents.config import AgentConfig, ConfigError, spec
 from agents.losses import td_loss
-from agents.nn.networks import QNetwork, build_q_network, network_for_family
+from agents.nn.networks import QNetwork, build_q_network
+from agents.optim import FlatOptimizer
 from agents.registry import register
 from agents.replay import Batch
 from agents.seeding import numpy_rng
@@ -55,8 +56,18 @@ class IndexSampler:
 
 
 class HeadShift(TargetRule):
-    """iS-QL's target: head 0 of the online network itself (no separate copy). Every ``period`` env steps T the
-    heads shift, w_k ← w_{k+1} for k = 0..K−1, and w_K is kept (so heads K−1 and K start equal).
+    """iS-QL's target: head 0 of the online network itself (no separate copy). Every ``period`` **gradient
+    steps** T the heads shift, w_k ← w_{k+1} for k = 0..K−1, and w_K is kept (so heads K−1 and K start equal).
+
+    The cadence runs on the rule's own count of gradient steps (``after_update``), so nothing shifts before
+    learning starts and the first shift follows the T-th gradient step, right after that step's update (the
+    authors' order: ``update_online_params`` then ``update_target_params`` at the same step); T gradient steps
+    separate shifts whatever the train frequency. The authors' loop (``experiments/base/dqn.py``) calls the
+    cadence only once ``step > n_initial_samples`` and shifts when ``step % T_env == 0`` on the absolute env-step
+    counter (T_env = T × the update period): the same spacing; their first shift is at the first multiple of
+    T_env past the initial samples, which is the T-th gradient step when the initial samples are a multiple of
+    T_env (LunarLander: 1000 and 200, first shift at env step 1200) and earlier otherwise (Atari: 20k and 8000,
+    first shift at env step 24000, the 1000th gradient step; ours: the 2000th).
 
     Optimizer state is left where it is (positional), as in the reference code, where the optax state is not
     touched by ``shift_params``: head k's moments keep describing the k-th Bellman iterate's loss. It also keeps
@@ -73,13 +84,17 @@ class HeadShift(TargetRule):
             raise ValueError("iS-QL needs a network with K+1 >= 2 heads")
         super().__init__(online)
         self.period = period
+        self.gradient_steps = 0
 
     def make_target(self, online: QNetwork) -> QNetwork | None:
         return None  # the target is head 0 of the online network
 
-    def on_env_step(self, step: int) -> None:
-        if step % self.period == 0:
+    def after_update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Count the gradient step just taken; shift on every T-th."""
+        self.gradient_steps += 1
+        if self.gradient_steps % self.period == 0:
             self.shift()
+        return {}
 
     def shift(self) -> None:
         """w_k ← w_{k+1} for k = 0..K−1; w_K kept."""
@@ -95,36 +110,76 @@ class HeadShift(TargetRule):
         head, a = self.online.head, self.online.num_actions
         return sum(p[:, :, :a].numel() * p.element_size() for p in (head.weight, head.bias))
 
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "gradient_steps": self.gradient_steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.gradient_steps = int(state.get("gradient_steps", 0))
+
 
 @dataclass(frozen=True)
 class ISQLConfig(AgentConfig):
-    """Adds K (online heads), the shift period T (env steps) and the acting rule.
+    """Adds K (online heads), the shift period T (**gradient steps**) and the acting rule; LayerNorm on.
 
-    Defaults: K = 3 and T = 500 env steps on classic control (the reference code's LunarLander setting uses
-    K = 3; T is CleanRL's target period), T = 1000 on MinAtar (MinAtar's target period at one update per step),
-    K = 9 and T = 8000 env steps on Atari (the paper's headline K = 9; T from the reference Atari launch script).
+    T counts gradient steps, not env steps (until issue 12 it counted env steps): what must match the authors
+    is the number of gradient steps between shifts, and their loops take one every ``data_to_update`` env steps
+    (1 on LunarLander, 4 on Atari). Defaults and sources (authors' code: theovincent/iS-DQN):
 
-    Caution: the head-0 target is computed with the *current* trunk, so iS-QL is partly target-free. The paper's
-    headline network has LayerNorm, which ``build_q_network`` does not offer. On CartPole-v1 with the Huber loss
-    (Adam 5e-4, 50k env steps, with or without clipping) its mean Q passed 1e4 (target-free DQN: 1e6),
-    while with the squared loss (the paper's) it learned. MinAtar / Atari defaults use Huber: watch for this.
+    - classic: K = 3, T = 200 gradient steps (the authors' parser defaults, LunarLander, one update per env
+      step); the rest is the family's CleanRL setting (MLP 120-84, update every 10 env steps, so T = 2000 env
+      steps), not the authors' (MLP 100-100, Adam 3e-4, batch 32).
+    - minatar: T = 1000 gradient steps (MinAtar DQN's target period, 1000 updates; the authors have no MinAtar
+      launch), squared loss (the authors' loss everywhere); the rest is MinAtar's family setting.
+    - atari: the authors' Atari launch script (``launch_job/atari/launch.sh``): K = 9 (the paper's headline),
+      T = 2000 gradient steps (8000 env steps at one update every 4), Nature CNN 32-64-64-512 with LayerNorm,
+      Adam 6.25e-5 (eps 1.5e-4, set in ``experiments/atari/isdqn.py``), squared loss, batch 32, replay 1M, 20k initial samples,
+      ε → 0.01 over 250k env steps.
+    - tabular: T = 200 gradient steps (one update per env step there, as before).
+
+    ``layer_norm`` defaults to on in every family: the authors' networks (``DQNNet``) use it for discrete
+    actions. Caution: the head-0 target is computed with the *current* trunk, so iS-QL is partly target-free. On
+    CartPole-v1 without LayerNorm and with the Huber loss (Adam 5e-4, 50k env steps) its mean Q passed 1e4
+    (target-free DQN: 1e6), while with the squared loss (the paper's) it learned.
     """
 
+    layer_norm: bool = spec(True, "LayerNorm between every hidden layer (dense or conv) and its ReLU (on: the "
+                                  "iS-QL authors' networks); such networks run on torch kernels")
     bellman_iterations: int = spec(3, "K: online heads w_1..w_K, each learning one Bellman iteration", min=1)
-    shift_period: int = spec(500, "T: env steps between head shifts w_k ← w_{k+1}", min=1)
+    shift_period: int = spec(200, "T: GRADIENT steps (not env steps) between head shifts w_k ← w_{k+1}; the "
+                                  "first follows the T-th gradient step", min=1)
     act_head: Literal["uniform", "mean"] = spec(
         "uniform", "act greedily w.r.t. a head drawn uniformly from 1..K each step, or w.r.t. their mean")
 
-    FAMILY_DEFAULTS = {"minatar": {"shift_period": 1000},
-                       "atari": {"bellman_iterations": 9, "shift_period": 8000},
-                       "tabular": {"shift_period": 200}}
+    FAMILY_DEFAULTS = {
+        # authors' parser defaults (LunarLander): K = 3, T = 200 at one update per env step
+        "classic": {"shift_period": 200},
+        # MinAtar DQN's target period (1000 updates); the authors' squared loss
+        "minatar": {"shift_period": 1000, "loss": "mse"},
+        # authors' Atari launch script (theovincent/iS-DQN launch_job/atari/launch.sh)
+        "atari": {"bellman_iterations": 9, "shift_period": 2000, "network": "nature-cnn", "layer_norm": True,
+                  "optimizer": "adam", "learning_rate": 6.25e-5, "optimizer_eps": 1.5e-4, "loss": "mse",
+                  "batch_size": 32, "buffer_size": 1_000_000, "train_frequency": 4, "learning_starts": 20_000,
+                  "epsilon_end": 0.01, "epsilon_decay_steps": 250_000},
+        # one update per env step in this family: 200 gradient steps = 200 env steps, as before
+        "tabular": {"shift_period": 200},
+    }
+
+    def validate(self) -> None:
+        """The base checks, then: no weight decay (head 0 stays put only because its gradient is exactly zero)."""
+        super().validate()
+        decay = (FlatOptimizer.DEFAULT_WEIGHT_DECAY.get(self.optimizer, 0.0) if self.weight_decay is None
+                 else self.weight_decay)
+        if decay:
+            raise ConfigError(f"weight_decay={decay!r} (with optimizer={self.optimizer!r}) is not valid for isql: it "
+                              "would move the target head 0, which only a zero gradient keeps fixed; allowed: 0")
 
 
 @register("isql")
 class ISQL(QAgent):
     """iS-QL (Vincent et al. 2025, arXiv 2506.04398): one network, shared trunk φ and K+1 linear heads; head k
     learns r + γ(1−d) max_a' sg Q_{w_{k−1}}(s',a') (current trunk), head 0 is the target and gets no gradient;
-    every T env steps the heads shift. K = 1 is "shared last layer".
+    every T gradient steps the heads shift (see ``HeadShift``). K = 1 is "shared last layer".
 
     L = Σ_{k=1..K} E_B ℓ(r + γ(1−d) max_a' sg Q_{ω,w_{k−1}}(s',a') − Q_{ω,w_k}(s,a)); ℓ is the config's loss
     (the paper's squared error is ``mse``). Acting draws a head uniformly from 1..K per replica per env step from
@@ -146,9 +201,9 @@ class ISQL(QAgent):
 
     def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
         cfg = self.config
-        arch = cfg.network if cfg.network != "auto" else network_for_family(self.family)
-        return build_q_network(arch, obs_shape, self.num_actions, generators, hidden_sizes=cfg.hidden_sizes,
-                               num_heads=cfg.bellman_iterations + 1, obs_scale=OBS_SCALE.get(self.family, 1.0))
+        return build_q_network(self.architecture(), obs_shape, self.num_actions, generators,
+                               hidden_sizes=cfg.hidden_sizes, num_heads=cfg.bellman_iterations + 1,
+                               obs_scale=self.facts.obs_scale, layer_norm=cfg.layer_norm)
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         return HeadShift(online, self.config.shift_period)

@@ -1,6 +1,13 @@
-"""SGT2-DQN: two networks trained jointly, each bootstrapping from the other (symmetric gradient target tracking).
+"""SGT2-DQN: symmetric gradient target tracking, in two forms (``form`` option).
 
-Our **reading** of Park, Lee, Lee 2025 (arXiv 2503.16700), as written in ``shared/ALGORITHMS.md``.
+Our **reading** of Park, Lee, Lee 2025 (arXiv 2503.16700), as written in ``docs/algorithms.md``: the paper's body
+could not be read anywhere we searched, so both readings are offered and their coefficients stay configurable.
+
+- ``joint-td`` (default): θ and θ⁻ both learn TD, each bootstrapping from the other, coupled by
+  (η/2)(Q_θ − Q_θ⁻)² in both losses; one step of the agent's optimizer on L_θ + L_θ⁻.
+- ``mutual-tracking``: θ learns TD from θ⁻ plus the pull (η/2)(Q_θ − sg Q_θ⁻)²; θ⁻ learns only the tracking
+  loss ½ E_B Σ_a (sg Q_θ − Q_θ⁻)² with its own step β, exactly as AGT2's target (same rule object). AGT2 is this
+  form with η = 0 and ``target_init=copy``.
 """
 from __future__ import annotations
 
@@ -12,42 +19,63 @@ import torch
 from agents.agent import QAgent
 from agents.bootstrap import td_target
 from agents.config import AgentConfig, spec
-from agents.gradient_targets import JointTarget, trainable_copy
+from agents.gradient_targets import (GradientTrackingTarget, JointTarget, TargetOptimizer, beta_field,
+                                     target_optimizer_field, track_field, trainable_copy)
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork
 from agents.registry import register
 from agents.replay import Batch
 from agents.seeding import torch_generator
+from agents.target_registry import TargetInit, Tracking
 from agents.targets import TargetRule
 
-__all__ = ["SGT2Config", "SGT2DQN"]
+__all__ = ["SGT2Config", "SGT2DQN", "SGT2_FORMS"]
+
+SGT2_FORMS = ("joint-td", "mutual-tracking")
 
 
 @dataclass(frozen=True)
 class SGT2Config(AgentConfig):
-    """Adds the coupling η and how θ⁻ is initialised. Both networks share the agent's optimizer and learning rate.
+    """Adds the form, the coupling η, how θ⁻ is initialised, and (``mutual-tracking`` only) θ⁻'s tracking step β,
+    its optimizer and the actions it tracks (AGT2's fields). In ``joint-td`` both networks share the agent's optimizer and learning rate.
 
     Defaults: η = 0.1 on every family (the paper's value could not be read; ours: on CartPole-v1, η in
-    {0.1, 0.5, 1} behaved alike). Each network bootstraps from the other's *current* values, so, like a
-    target-free DQN, SGT2 overestimates at high learning rates: on CartPole-v1 at Adam 5e-4 its mean Q rose to
-    200-350 (the true values are below 100) and returns fell after 10k steps; at 2.5e-4 it learned stably.
+    {0.1, 0.5, 1} behaved alike with ``joint-td``). Each ``joint-td`` network bootstraps from the other's *current*
+    values, so, like a target-free DQN, it overestimates at high learning rates: on CartPole-v1 at Adam 5e-4 its
+    mean Q rose to 200-350 (the true values are below 100) and returns fell after 10k steps; at 2.5e-4 it learned
+    stably. β and the target optimizer default to AGT2's (β = 0.01, SGD), untuned for ``mutual-tracking``.
     """
 
-    eta: float = spec(0.1, "coupling η of (η/2)(Q_θ − Q_θ⁻)² in each network's loss", min=0.0)
-    target_init: Literal["independent", "copy"] = spec(
-        "independent", "θ⁻ init: independent draw from the seed's own stream, or a copy of θ (then both stay "
-        "equal forever: the objectives are symmetric)")
+    eta: float = spec(0.1, "coupling η of (η/2)(Q_θ − Q_θ⁻)² in θ's loss (and, joint-td, in θ⁻'s)", min=0.0)
+    target_init: TargetInit = spec(
+        "independent", "θ⁻ init: independent draw from the seed's own stream, or a copy of θ (with joint-td both "
+        "then stay equal forever: the objectives are symmetric)")
+    form: Literal["joint-td", "mutual-tracking"] = spec(
+        "joint-td", "joint-td: both networks learn TD from each other; mutual-tracking: θ learns TD from θ⁻ plus "
+        "the pull η, θ⁻ only tracks θ with step β (AGT2's target step)")
+    beta: float = beta_field("; mutual-tracking only")
+    target_optimizer: TargetOptimizer = target_optimizer_field("; mutual-tracking only")
+    track: Tracking = track_field("; mutual-tracking only")
 
 
 @register("sgt2-dqn")
 class SGT2DQN(QAgent):
-    """Symmetric gradient target tracking (SGT2, reading of arXiv 2503.16700): θ and θ⁻ both learn, each
-    bootstrapping from the other, coupled by (η/2)(Q_θ − Q_θ⁻)² in both losses; one step on L_θ + L_θ⁻.
+    """Symmetric gradient target tracking (SGT2, **reading** of arXiv 2503.16700), ``form`` chooses the reading.
 
+    ``joint-td``: θ and θ⁻ both learn, each bootstrapping from the other, coupled by (η/2)(Q_θ − Q_θ⁻)² in both
+    losses; one step on L_θ + L_θ⁻:
     L_θ  = E_B[ℓ(r + γ(1−d) max_a' sg Q_θ⁻(s',a') − Q_θ(s,a)) + (η/2)(Q_θ(s,a) − Q_θ⁻(s,a))²]
     L_θ⁻ = E_B[ℓ(r + γ(1−d) max_a' sg Q_θ(s',a') − Q_θ⁻(s,a)) + (η/2)(Q_θ⁻(s,a) − Q_θ(s,a))²]
     The coupling is not detached, so the pair of coupling terms gives each network the gradient of η(Q_θ − Q_θ⁻)².
-    The agent acts with θ.
+
+    ``mutual-tracking``: one step of the agent's optimizer on
+    L_θ = E_B[ℓ(r + γ(1−d) max_a' sg Q_θ⁻(s',a') − Q_θ(s,a)) + (η/2)(Q_θ(s,a) − sg Q_θ⁻(s,a))²]
+    (pull at the taken action), then θ⁻ takes one step of size β on ½ E_B Σ_a (sg Q_θ(s,a) − Q_θ⁻(s,a))² with the
+    updated θ (:class:`GradientTrackingTarget`, as AGT2; ``track=pair`` keeps the taken action only). With η = 0 and
+    ``target_init=copy`` this is AGT2.
+
+    Either way θ⁻ starts as an independent draw (``target_init=independent``) or a copy of θ, and the agent acts
+    with θ.
     """
 
     Config = SGT2Config
@@ -57,15 +85,26 @@ class SGT2DQN(QAgent):
         return super().build_network(obs_shape, generators)
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
-        if self.config.target_init == "copy":
+        cfg = self.config
+        if cfg.target_init == "copy":
             target = trainable_copy(online)
         else:
-            # Independent init from a stream of the replica's own seed: a copy of θ would make θ⁻ ≡ θ forever.
+            # Independent init from a stream of the replica's own seed: a copy of θ would make θ⁻ ≡ θ forever
+            # under joint-td.
             gens = [torch_generator(s, "init-target") for s in self.seeds]
             target = QAgent.build_network(self, self._obs_shape, gens).to(self.device)
+        if cfg.form == "mutual-tracking":
+            return GradientTrackingTarget(online, cfg.beta, cfg.target_optimizer, adam_eps=cfg.optimizer_eps,
+                                          target=target, track=cfg.track)
         return JointTarget(online, target)
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.config.form == "mutual-tracking":
+            return self._mutual_tracking_loss(batch)
+        return self._joint_td_loss(batch)
+
+    def _joint_td_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """L_θ + L_θ⁻ per replica; gradients reach both networks."""
         cfg = self.config
         online, target = self.online, self.target_rule.target
         with torch.no_grad():
@@ -82,3 +121,21 @@ class SGT2DQN(QAgent):
         metrics = {"q_mean": q.detach().mean(dim=1), "q_target_mean": q_bar.detach().mean(dim=1),
                    "loss_target": loss_target.detach()}
         return loss_online + loss_target, metrics
+
+    def _mutual_tracking_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """L_θ per replica; θ⁻ is under stop-gradient here and moves in the target rule's ``after_update``."""
+        cfg = self.config
+        target = self.target_rule.target
+        with torch.no_grad():
+            v_from_target = target(batch.next_obs).max(dim=-1).values
+            q_bar = target(batch.obs).gather(-1, batch.action.unsqueeze(-1)).squeeze(-1)
+        y = td_target(batch.reward, batch.terminated, v_from_target, cfg.gamma)
+        q = self.online(batch.obs).gather(-1, batch.action.unsqueeze(-1)).squeeze(-1)
+        pull = 0.5 * cfg.eta * (q - q_bar).square().mean(dim=-1)
+        metrics = {"q_mean": q.detach().mean(dim=1), "q_target_mean": q_bar.mean(dim=1)}
+        return td_loss(cfg.loss, q, y) + pull, metrics
+
+    def parameter_count(self) -> int:
+        """Online plus target parameters of one replica: θ⁻ is trained in both forms, so it counts."""
+        networks = (self.online, self.target_rule.target)
+        return sum(p[0].numel() for net in networks for p in net.parameters())

@@ -70,9 +70,11 @@ class HostQNet:
     @staticmethod
     def supports(network: torch.nn.Module) -> bool:
         """Whether ``network`` is something these kernels compute exactly: mlp or one-convolution minatar-cnn,
-        one head, float32 parameters on the CPU."""
+        one head, no LayerNorm (not written here: such networks stay on torch), float32 parameters on the CPU."""
         arch = getattr(network, "architecture", None)
         if getattr(network, "num_heads", 0) != 1 or arch not in ("mlp", "minatar-cnn"):
+            return False
+        if getattr(network, "layer_norm", False):
             return False
         if arch == "minatar-cnn" and len(network.trunk.convs) != 1:
             return False

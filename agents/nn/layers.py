@@ -4,7 +4,8 @@ Both layers reduce to ``torch.baddbmm`` over the replica dimension. Batched matr
 replica's slice with the same kernel whatever the batch holds, so a replica's forward and backward passes are
 bitwise identical alone or among others (checked in tests). Grouped convolutions do not have this property
 on CPU (their weight gradients differ in the last bits), which is why the convolution is written as
-im2col (``unfold``) followed by a batched product.
+im2col (``unfold``) followed by a batched product. ``BatchedLayerNorm`` normalises each row on its own
+(``F.layer_norm`` without affine) and applies per-replica scale and shift elementwise, so it keeps the property.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["BatchedLinear", "BatchedConv2d"]
+__all__ = ["BatchedLinear", "BatchedConv2d", "BatchedLayerNorm"]
 
 
 def _uniform_stack(shape: tuple[int, ...], bound: float, generators: Sequence[torch.Generator]) -> torch.Tensor:
@@ -72,3 +73,34 @@ class BatchedConv2d(nn.Module):
         out = torch.baddbmm(self.bias, cols, self.weight)  # [R, B*L, C_out]
         ho, wo = self.output_size(h), self.output_size(w)
         return out.view(r, b, ho, wo, self.out_channels).permute(0, 1, 4, 2, 3)
+
+
+class BatchedLayerNorm(nn.Module):
+    """R independent LayerNorms over one feature axis ``dim`` of ``x[R, B, ...]`` (``-1`` after a dense layer,
+    ``2`` — the channels — after a ``BatchedConv2d``), with a learned scale and shift per replica.
+
+    As Flax's ``nn.LayerNorm`` (the iS-QL authors' networks): statistics over the features of one position
+    (channels only, per spatial position, after a convolution), epsilon 1e-6, scale initialised to 1 and shift
+    to 0 (so building one draws nothing from the replicas' generators and the other layers' init is unchanged).
+    """
+
+    EPS = 1e-6
+
+    def __init__(self, num_features: int, generators: Sequence[torch.Generator], dim: int = -1) -> None:
+        super().__init__()
+        self.num_features, self.dim = num_features, dim
+        r = len(generators)
+        self.weight = nn.Parameter(torch.ones(r, num_features))
+        self.bias = nn.Parameter(torch.zeros(r, num_features))
+
+    @property
+    def num_replicas(self) -> int:
+        return self.weight.shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Features last (after a convolution this undoes BatchedConv2d's permute: a view, no copy).
+        xl = x.movedim(self.dim, -1) if self.dim not in (-1, x.dim() - 1) else x
+        y = F.layer_norm(xl, (self.num_features,), eps=self.EPS)
+        shape = (self.num_replicas, *([1] * (xl.dim() - 2)), self.num_features)
+        y = torch.addcmul(self.bias.view(shape), y, self.weight.view(shape))
+        return y.movedim(-1, self.dim) if xl is not x else y

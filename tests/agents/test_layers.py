@@ -1,4 +1,5 @@
 """Replica-stacked layers: each replica computes exactly what it would alone."""
+import pytest
 import torch
 
 from agents.nn import BatchedConv2d, BatchedLinear, build_q_network
@@ -36,15 +37,23 @@ def test_conv_matches_torch_conv2d():
         assert torch.allclose(out[r], expected, atol=1e-5)
 
 
-def test_forward_and_gradients_bitwise_independent_of_batch():
-    """Replica 2 among four gives the same output and gradients, bit for bit, as replica 2 alone.
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_forward_and_gradients_bitwise_independent_of_batch(layer_norm):
+    """Replica 2 among four gives the same output and gradients, bit for bit, as replica 2 alone (with and
+    without LayerNorm).
 
     Holds with one intra-op thread (the trainer's CPU default); with more, MKL may split a one-replica
     product along its inner dimension and change the last bits."""
     torch.set_num_threads(1)
     for arch, shape in (("mlp", (4,)), ("minatar-cnn", (4, 10, 10)), ("nature-cnn", (4, 84, 84))):
-        big = build_q_network(arch, shape, 3, gens([0, 1, 2, 3]))
-        small = build_q_network(arch, shape, 3, gens([2]))
+        big = build_q_network(arch, shape, 3, gens([0, 1, 2, 3]), layer_norm=layer_norm)
+        small = build_q_network(arch, shape, 3, gens([2]), layer_norm=layer_norm)
+        if layer_norm:  # scale / shift away from 1 / 0, replica 2's the same in both
+            with torch.no_grad():
+                for pb, ps in zip(big.parameters(), small.parameters()):
+                    if pb.dim() == 2:
+                        pb.add_(torch.rand(pb.shape, generator=torch.Generator().manual_seed(pb.shape[-1])))
+                        ps.copy_(pb[2:3])
         obs = torch.rand(4, 8, *shape)
         q_big, q_small = big(obs), small(obs[2:3])
         assert torch.equal(q_big[2], q_small[0]), arch

@@ -1,4 +1,4 @@
-"""Exactness of the gradient-trained and iterated target rules (agt2-dqn, sgt2-dqn, isql, idqn, fr-dqn).
+"""Exactness of the gradient-trained and iterated target rules (agt2-dqn, sgt2-dqn in both forms, isql, idqn, fr-dqn).
 
 Each update of a tiny agent (MLP 2 → 3 → heads, 2 actions, SGD) on a hand-built batch is compared with an
 independent per-replica computation written here in plain float64 torch autograd: which parameters move, by how
@@ -22,11 +22,12 @@ ATOL = 1e-6
 
 # -- helpers ------------------------------------------------------------------------------------------------
 def make_agent(name: str, seeds=(0, 1), **overrides):
-    """A tiny agent: observations in R², 2 actions, one hidden layer of 3, SGD, an update at every env step."""
+    """A tiny agent: observations in R², 2 actions, one hidden layer of 3, SGD, an update at every env step.
+    ``name`` may carry a ``/case`` suffix (a case of the AGENTS table), ignored here."""
     values = dict(hidden_sizes=(3,), optimizer="sgd", learning_rate=LR, gamma=GAMMA, batch_size=4, buffer_size=16,
                   learning_starts=0, train_frequency=1)
     values.update(overrides)
-    spec = get_agent(name)
+    spec = get_agent(name.split("/")[0])
     cfg = spec.config_cls.for_family("classic", values)
     return spec.cls(cfg, obs_shape=(2,), obs_dtype=np.dtype(np.float32), num_actions=2, seeds=list(seeds),
                     family="classic", total_steps=100)
@@ -51,12 +52,20 @@ def replica(network: torch.nn.Module, r: int, slot: int | None = None, slots: in
     return [p[index].detach().double().clone().requires_grad_(True) for p in network.parameters()]
 
 
-def mlp(params: list[torch.Tensor], x: torch.Tensor, heads: int = 1) -> torch.Tensor:
-    """Plain MLP forward: ReLU hidden layers, linear output, grouped by head: ``[B, heads, A]``."""
+def mlp(params: list[torch.Tensor], x: torch.Tensor, heads: int = 1, layer_norm: bool = False) -> torch.Tensor:
+    """Plain MLP forward: ReLU hidden layers (with ``layer_norm``: LayerNorm, eps 1e-6, between each and its
+    ReLU; parameters ordered dense layers, norms, head), linear output, grouped by head: ``[B, heads, A]``."""
     h = x.double()
     pairs = list(zip(params[0::2], params[1::2]))
-    for w, b in pairs[:-1]:
-        h = torch.relu(h @ w + b)
+    hidden = (len(pairs) - 1) // 2 if layer_norm else len(pairs) - 1
+    norms = pairs[hidden:2 * hidden] if layer_norm else [None] * hidden
+    for (w, b), norm in zip(pairs[:hidden], norms):
+        h = h @ w + b
+        if norm is not None:
+            mean = h.mean(dim=-1, keepdim=True)
+            var = (h - mean).square().mean(dim=-1, keepdim=True)
+            h = (h - mean) / torch.sqrt(var + 1e-6) * norm[0] + norm[1]
+        h = torch.relu(h)
     w, b = pairs[-1]
     out = h @ w + b
     return out.view(out.shape[0], heads, -1)
@@ -88,9 +97,10 @@ def snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
 
 
 # -- AGT2 ---------------------------------------------------------------------------------------------------
-def test_agt2_online_step_then_tracking_step():
+@pytest.mark.parametrize("track", ["state", "pair"])
+def test_agt2_online_step_then_tracking_step(track):
     beta = 0.3
-    agent = make_agent("agt2-dqn", beta=beta)
+    agent = make_agent("agt2-dqn", beta=beta, track=track)
     online, target = agent.online, agent.target_rule.target
     # a target that differs from θ, so the tracking step has something to pull
     with torch.no_grad():
@@ -102,15 +112,15 @@ def test_agt2_online_step_then_tracking_step():
         th, tb = replica(online, r), replica(target, r)
         y = td_target(b, r, mlp(tb, b.next_obs[r])[:, 0].max(dim=-1).values.detach())
         th_new = sgd(th, (y - q_taken(mlp(th, b.obs[r])[:, 0], b, r)).square().mean())
-        # tracking step with the *updated* θ, summed over actions, ½ and batch mean
-        q_sg = mlp(th_new, b.obs[r])[:, 0]
-        track = 0.5 * (q_sg - mlp(tb, b.obs[r])[:, 0]).square().sum(dim=-1).mean()
-        expected.append((th_new, sgd(tb, track, lr=beta), track.item()))
+        # tracking step with the *updated* θ, summed over actions (state) or at the taken one (pair), ½, batch mean
+        gap = (mlp(th_new, b.obs[r])[:, 0] - mlp(tb, b.obs[r])[:, 0]).square()
+        track_loss = 0.5 * (gap.sum(dim=-1) if track == "state" else q_taken(gap, b, r)).mean()
+        expected.append((th_new, sgd(tb, track_loss, lr=beta), track_loss.item()))
     metrics = agent.update(b)
-    for r, (th_new, tb_new, track) in enumerate(expected):
+    for r, (th_new, tb_new, track_loss) in enumerate(expected):
         assert_replica(online, r, th_new)
         assert_replica(target, r, tb_new)
-        assert metrics["track_loss"][r].item() == pytest.approx(track, abs=ATOL)
+        assert metrics["track_loss"][r].item() == pytest.approx(track_loss, abs=ATOL)
 
 
 def test_agt2_online_loss_gives_target_no_gradient():
@@ -171,12 +181,71 @@ def test_sgt2_target_is_trained_and_independently_initialised():
         torch.testing.assert_close(p, q)
 
 
+@pytest.mark.parametrize("loss_kind", ["mse", "huber"])
+def test_sgt2_mutual_tracking_step(loss_kind):
+    """θ: one step on ℓ(y − Q_θ) + (η/2)(Q_θ − sg Q_θ⁻)² with y from sg θ⁻; then θ⁻: one SGD step of size β on
+    ½ mean_B Σ_a (sg Q_θ_new − Q_θ⁻)² (all actions), as AGT2's target."""
+    eta, beta = 0.7, 0.3
+    agent = make_agent("sgt2-dqn", form="mutual-tracking", eta=eta, beta=beta, loss=loss_kind)
+    online, target = agent.online, agent.target_rule.target
+    assert not torch.equal(online.head.weight, target.head.weight)  # independent θ⁻ by default, as joint-td
+    b = make_batch(seed=5)
+
+    def ell(pred, y):
+        if loss_kind == "mse":
+            return (pred - y).square().mean()
+        return torch.nn.functional.huber_loss(pred, y, delta=1.0)
+
+    expected = []
+    for r in range(2):
+        th, tb = replica(online, r), replica(target, r)
+        y = td_target(b, r, mlp(tb, b.next_obs[r])[:, 0].max(dim=-1).values.detach())
+        q = q_taken(mlp(th, b.obs[r])[:, 0], b, r)
+        q_bar = q_taken(mlp(tb, b.obs[r])[:, 0], b, r).detach()
+        th_new = sgd(th, ell(q, y) + eta / 2 * (q - q_bar).square().mean())
+        track = 0.5 * (mlp(th_new, b.obs[r])[:, 0] - mlp(tb, b.obs[r])[:, 0]).square().sum(dim=-1).mean()
+        expected.append((th_new, sgd(tb, track, lr=beta), track.item()))
+    metrics = agent.update(b)
+    for r, (th_new, tb_new, track) in enumerate(expected):
+        assert_replica(online, r, th_new)
+        assert_replica(target, r, tb_new)
+        assert metrics["track_loss"][r].item() == pytest.approx(track, abs=ATOL)
+
+
+def test_sgt2_mutual_tracking_online_loss_gives_target_no_gradient():
+    agent = make_agent("sgt2-dqn", form="mutual-tracking")
+    assert agent.target_rule.trainable_parameters() == []  # θ⁻ has its own optimizer, not the agent's
+    loss, _ = agent.loss(make_batch())
+    loss.sum().backward()
+    assert all(p.grad is None for p in agent.target_rule.target.parameters())
+    assert all(p.grad is not None for p in agent.online.parameters())
+
+
+@pytest.mark.parametrize(("target_optimizer", "track"), [("sgd", "state"), ("adam", "state"), ("sgd", "pair")])
+def test_sgt2_mutual_tracking_with_eta_zero_and_copied_target_is_agt2(target_optimizer, track):
+    """AGT2 is mutual-tracking with η = 0 and θ⁻ a copy of θ: same actions and parameters, bit for bit."""
+    common = dict(optimizer="adam", learning_rate=0.01, beta=0.05, target_optimizer=target_optimizer, track=track)
+    sgt2 = make_agent("sgt2-dqn", form="mutual-tracking", eta=0.0, target_init="copy", **common)
+    agt2 = make_agent("agt2-dqn", **common)
+    acts_sgt2, acts_agt2 = drive(sgt2, range(1, 15), seed=3), drive(agt2, range(1, 15), seed=3)
+    assert all((x == y).all() for x, y in zip(acts_sgt2, acts_agt2))
+    for net in ("online", "target"):
+        a = getattr(sgt2, net) if net == "online" else sgt2.target_rule.target
+        b = getattr(agt2, net) if net == "online" else agt2.target_rule.target
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    # with η > 0 the pull changes θ: the two forms are different algorithms
+    pulled = make_agent("sgt2-dqn", form="mutual-tracking", eta=0.5, target_init="copy", **common)
+    drive(pulled, range(1, 15), seed=3)
+    assert not torch.equal(pulled.online.head.weight, agt2.online.head.weight)
+
+
 # -- iS-QL --------------------------------------------------------------------------------------------------
 def isql_reference(agent, b: Batch, r: int, k: int) -> list[torch.Tensor]:
     """One SGD step on Σ_{k=1..K} mean_B (r + γ(1−d) max sg Q_{k−1}(s') − Q_k(s,a))², current trunk for all."""
     params = replica(agent.online, r)
-    q = mlp(params, b.obs[r], heads=k + 1)
-    q_next = mlp(params, b.next_obs[r], heads=k + 1).detach()
+    ln = agent.config.layer_norm
+    q = mlp(params, b.obs[r], heads=k + 1, layer_norm=ln)
+    q_next = mlp(params, b.next_obs[r], heads=k + 1, layer_norm=ln).detach()
     loss = 0.0
     for h in range(1, k + 1):
         y = td_target(b, r, q_next[:, h - 1].max(dim=-1).values)
@@ -184,9 +253,10 @@ def isql_reference(agent, b: Batch, r: int, k: int) -> list[torch.Tensor]:
     return sgd(params, loss)
 
 
-@pytest.mark.parametrize("k", [1, 3])
-def test_isql_step_matches_reference_and_head0_gets_no_gradient(k):
-    agent = make_agent("isql", bellman_iterations=k)
+@pytest.mark.parametrize("k,layer_norm", [(1, False), (3, False), (1, True), (3, True)])
+def test_isql_step_matches_reference_and_head0_gets_no_gradient(k, layer_norm):
+    agent = make_agent("isql", bellman_iterations=k, layer_norm=layer_norm)
+    assert agent.online.layer_norm == layer_norm
     b = make_batch(seed=1)
     expected = [isql_reference(agent, b, r, k) for r in range(2)]
     head0_w = agent.online.head.weight[:, :, :2].detach().clone()
@@ -346,7 +416,7 @@ def test_fr_dqn_step_matches_reference():
 # -- every agent --------------------------------------------------------------------------------------------
 AGENTS = {"agt2-dqn": {}, "sgt2-dqn": {}, "isql": {"bellman_iterations": 2, "shift_period": 3},
           "idqn": {"bellman_iterations": 2, "sync_period": 2, "shift_period": 3},
-          "fr-dqn": {"target_period": 3}}
+          "fr-dqn": {"target_period": 3}, "sgt2-dqn/mutual-tracking": {"form": "mutual-tracking", "eta": 0.3}}
 
 
 def drive(agent, steps: range, seed: int, replicas: list[int] | None = None) -> list[np.ndarray]:
@@ -398,7 +468,8 @@ def test_replicas_are_independent(name):
 
 @pytest.mark.parametrize("name", list(AGENTS))
 def test_checkpoint_resumes_exactly(name):
-    extra = {"target_optimizer": "adam"} if name == "agt2-dqn" else {}
+    # an Adam target optimizer, so that its moments must be checkpointed too
+    extra = {"target_optimizer": "adam"} if name in ("agt2-dqn", "sgt2-dqn/mutual-tracking") else {}
     cfg = dict(optimizer="adam", learning_rate=0.01, **AGENTS[name], **extra)
     a = make_agent(name, **cfg)
     drive(a, range(1, 8), seed=1)
@@ -422,9 +493,13 @@ def test_parameter_count_and_target_bytes():
     assert make_agent("agt2-dqn").target_bytes() == 4 * net
     assert make_agent("sgt2-dqn").parameter_count() == 2 * net
     assert make_agent("sgt2-dqn").target_bytes() == 4 * net
-    isql = make_agent("isql", bellman_iterations=3)
+    assert make_agent("sgt2-dqn", form="mutual-tracking").parameter_count() == 2 * net
+    assert make_agent("sgt2-dqn", form="mutual-tracking").target_bytes() == 4 * net
+    isql = make_agent("isql", bellman_iterations=3, layer_norm=False)
     assert isql.parameter_count() == trunk + 3 * head  # heads 1..K
     assert isql.target_bytes() == 4 * head  # head 0 only: far less than a copy
+    isql_ln = make_agent("isql", bellman_iterations=3)  # LayerNorm on by default: scale and shift of width 3
+    assert isql_ln.parameter_count() == trunk + 2 * 3 + 3 * head
     idqn = make_agent("idqn", bellman_iterations=3)
     assert idqn.parameter_count() == 3 * net
     assert idqn.target_bytes() == 3 * 4 * net

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.exploration import EpsilonGreedy, ExponentialSchedule, LinearSchedule
+from agents.exploration import EpsilonGreedy, ExponentialGapSchedule, ExponentialSchedule, LinearSchedule
 from agents.replay import ReplayBuffer
 from agents.seeding import numpy_rng
 
@@ -17,6 +17,21 @@ def test_exponential_schedule_reaches_end_at_duration():
     s = ExponentialSchedule(1.0, 0.01, 100)
     assert s(0) == 1.0 and s(50) == pytest.approx(0.1) and s(100) == 0.01 and s(1000) == 0.01
     assert all(s(t) >= s(t + 1) for t in range(150))
+
+
+def test_exponential_gap_schedule_is_the_pytorch_tutorials():
+    """The PyTorch DQN tutorial's select_action: ε from steps_done (actions taken before this one), then +1."""
+    import math
+    EPS_START, EPS_END, EPS_DECAY = 0.9, 0.05, 1000
+    s = ExponentialGapSchedule(EPS_START, EPS_END, EPS_DECAY)
+    steps_done = 0
+    for _ in range(5000):
+        eps_threshold = EPS_END + (EPS_START - EPS_END) * math.exp(-1. * steps_done / EPS_DECAY)
+        assert s(steps_done) == eps_threshold  # bitwise: the same expression
+        steps_done += 1
+    assert s(0) == 0.9 and s(1000) == pytest.approx(0.05 + 0.85 / math.e) and s(10_000) > 0.05
+    # unlike ExponentialSchedule, which reaches its end at the duration
+    assert ExponentialSchedule(0.9, 0.05, 1000)(1000) == 0.05
 
 
 def test_replay_wraps_around_and_keeps_dtype():

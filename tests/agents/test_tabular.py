@@ -1,19 +1,14 @@
-"""Tabular target rules: one hand-computed update per rule, the driver's bookkeeping, and sampling."""
+"""Tabular target rules: one hand-computed update per rule, the driver's bookkeeping, sampling, and that no rule is
+target-free Q-learning in disguise."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from agents.tabular import (
-    RULES,
-    Batch,
-    StepSize,
-    _NextStateSampler,
-    make_rule,
-    q_value_iteration,
-    run_tabular,
-)
+from agents.mdp import q_value_iteration
+from agents.tabular import StepSize, TabularBatch, _NextStateSampler, make_rule, run_tabular
+from agents.target_registry import RULES, TARGET_INITS, TRACKING
 
 # A 2-state, 2-action MDP with deterministic transitions: action a always leads to state a, so the
 # sampled s' of (s, a) is a. gamma = 1/2 and alpha = 1/2 keep every hand-computed value exact.
@@ -33,8 +28,8 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
     return Q0.copy(), QT0.copy()
 
 
-def _sync_batch() -> Batch:
-    return Batch.sync(R, NEXT, ALPHA)
+def _sync_batch() -> TabularBatch:
+    return TabularBatch.sync(R, NEXT, ALPHA)
 
 
 # Online step bootstrapping from Q- (hard, soft, AGT2), Q(s,a) + 1/2 (r + 1/2 max Q-(a) - Q(s,a)):
@@ -46,7 +41,7 @@ Q_FROM_TARGET = np.array([[[1.25, 3.25], [3.25, 5.25]]])
 def test_target_free_update_by_hand() -> None:
     rule = make_rule("target-free")
     q = Q0.copy()
-    q_target = rule.init_target(q)
+    q_target = rule.init_target(q, lambda: q + 1.0)
     assert q_target is q  # the target is the online table itself
     rule.update(q, q_target, _sync_batch(), GAMMA, step=1)
     # Q(s,a) + 1/2 (r + 1/2 max Q(a) - Q(s,a)) with the OLD Q in the bootstrap:
@@ -76,18 +71,30 @@ def test_soft_update_moves_the_whole_table() -> None:
     assert np.array_equal(q_target, [[[0.3125, 1.5625], [4.5625, 2.8125]]])
 
 
-def test_agt2_moves_the_target_only_at_the_visited_pair() -> None:
-    # One run visits (s=1, a=0) and lands in s'=0.
-    batch = Batch.pairs(np.array([1]), np.array([0]), np.array([0]), R, np.array([ALPHA]))
+def _visit_1_0() -> TabularBatch:
+    """One run visits (s=1, a=0) and lands in s'=0."""
+    return TabularBatch.pairs(np.array([1]), np.array([0]), np.array([0]), R, np.array([ALPHA]))
+
+
+def test_agt2_tracks_every_action_of_the_visited_state_by_default() -> None:
+    # The deep tracking loss sums over all actions at s, so the tabular default moves the row Q-(s,.).
     q, q_target = _tables()
-    make_rule("agt2", beta=0.25).update(q, q_target, batch, GAMMA, step=1)
-    # Q(1,0) = 3 + (3 + 0.5*max Q-(0) - 3)/2 = 3.25; Q-(1,0) = 5 + (3.25 - 5)/4 = 4.5625; rest unchanged.
+    make_rule("agt2", beta=0.25).update(q, q_target, _visit_1_0(), GAMMA, step=1)
+    # Q(1,0) = 3 + (3 + 0.5*max Q-(0) - 3)/2 = 3.25; Q-(1,0) = 5 + (3.25 - 5)/4 = 4.5625,
+    # Q-(1,1) = 2 + (4 - 2)/4 = 2.5; state 0 unchanged.
     assert np.array_equal(q, [[[1.0, 2.0], [3.25, 4.0]]])
-    assert np.array_equal(q_target, [[[0.0, 1.0], [4.5625, 2.0]]])
+    assert np.array_equal(q_target, [[[0.0, 1.0], [4.5625, 2.5]]])
     # Soft on the same transition moves every entry of the target: the difference between the rules.
     q, q_target = _tables()
-    make_rule("soft", tau=0.25).update(q, q_target, batch, GAMMA, step=1)
+    make_rule("soft", tau=0.25).update(q, q_target, _visit_1_0(), GAMMA, step=1)
     assert np.array_equal(q_target, [[[0.25, 1.25], [4.5625, 2.5]]])
+
+
+def test_agt2_pair_tracking_moves_only_the_visited_pair() -> None:
+    q, q_target = _tables()
+    make_rule("agt2", beta=0.25, track="pair").update(q, q_target, _visit_1_0(), GAMMA, step=1)
+    assert np.array_equal(q, [[[1.0, 2.0], [3.25, 4.0]]])
+    assert np.array_equal(q_target, [[[0.0, 1.0], [4.5625, 2.0]]])
 
 
 def test_agt2_in_sync_mode_updates_every_pair() -> None:
@@ -111,15 +118,103 @@ def test_sgt2_updates_both_tables_from_old_values() -> None:
     assert np.array_equal(q_target, [[[1.25, 2.75], [4.0, 4.5]]])
 
 
-def test_sgt2_from_equal_tables_is_target_free_q_learning() -> None:
-    # Our reading is symmetric: started equal, the two tables get identical updates and the coupling
-    # term stays zero, so SGT2 reproduces target-free Q-learning exactly (same seed, same samples).
-    mdp_p = np.random.default_rng(0).dirichlet(np.ones(4), size=(4, 2))
-    mdp_r = np.random.default_rng(1).random((4, 2))
-    kwargs = dict(steps=300, runs=2, seed=5)
-    sgt2 = run_tabular(mdp_p, mdp_r, 0.9, "sgt2", **kwargs)
-    free = run_tabular(mdp_p, mdp_r, 0.9, "target-free", **kwargs)
-    assert np.allclose(sgt2.Q, free.Q, rtol=0, atol=1e-12) and np.allclose(sgt2.Q_target, sgt2.Q, rtol=0, atol=1e-12)
+def test_sgt2_mutual_online_step_with_pull_then_tracking_step() -> None:
+    rule = make_rule("sgt2-mutual", eta=0.5, beta=0.25)
+    q, q_target = _tables()
+    rule.update(q, q_target, _sync_batch(), GAMMA, step=1)
+    # Online as SGT2's: Q += 1/2 [(r + 1/2 max Q-(a) - Q) - 1/2 (Q - Q-)], old max Q- = [1, 5]
+    # (0,0): 1 + (0.5 - 0.5)/2 = 1   (0,1): 2 + (2.5 - 0.5)/2 = 3   (1,0): 3 + (0.5 + 1)/2 = 3.75
+    # (1,1): 4 + (2.5 - 1)/2 = 4.75. Then Q- += 1/4 (Q_new - Q-) everywhere (sync: every state visited):
+    # 0 + 1/4, 1 + 2/4, 5 - 1.25/4, 2 + 2.75/4.
+    assert np.array_equal(q, [[[1.0, 3.0], [3.75, 4.75]]])
+    assert np.array_equal(q_target, [[[0.25, 1.5], [4.6875, 2.6875]]])
+
+
+@pytest.mark.parametrize(("track", "target_row_1"), [("state", [4.6875, 2.5]), ("pair", [4.6875, 2.0])])
+def test_sgt2_mutual_tracking_choice_on_a_trajectory_step(track: str, target_row_1: list[float]) -> None:
+    q, q_target = _tables()
+    make_rule("sgt2-mutual", eta=0.5, beta=0.25, track=track).update(q, q_target, _visit_1_0(), GAMMA, step=1)
+    # Q(1,0) = 3 + 1/2 [(3 + 0.5*1 - 3) - 0.5*(3 - 5)] = 3.75; Q-(1,0) = 5 + (3.75 - 5)/4 = 4.6875;
+    # state tracking also moves Q-(1,1) = 2 + (4 - 2)/4 = 2.5.
+    assert np.array_equal(q, [[[1.0, 2.0], [3.75, 4.0]]])
+    assert np.array_equal(q_target, [[[0.0, 1.0], target_row_1]])
+
+
+def test_sgt2_target_init_independent_or_copy() -> None:
+    q = np.zeros((2, 3, 2))
+    drawn = np.arange(12.0).reshape(2, 3, 2)
+    for name in ("sgt2", "sgt2-mutual"):
+        assert np.array_equal(make_rule(name).init_target(q, lambda: drawn), drawn)  # independent by default
+        copied = make_rule(name, target_init="copy").init_target(q, lambda: drawn)
+        assert np.array_equal(copied, q) and copied is not q
+    for name in ("hard", "soft", "agt2"):  # AGT2's target starts as a copy, as the deep one
+        assert np.array_equal(make_rule(name).init_target(q, lambda: drawn), q)
+
+
+def test_driver_draws_the_independent_target_per_run_on_the_value_scale() -> None:
+    rng = np.random.default_rng(2)
+    P, Rr = rng.dirichlet(np.ones(4), size=(4, 2)), rng.random((4, 2))
+    one = run_tabular(P, Rr, 0.9, "sgt2", steps=1, runs=1, seed=9, log_points=1)
+    three = run_tabular(P, Rr, 0.9, "sgt2", steps=1, runs=3, seed=9, log_points=1)
+    assert np.array_equal(one.Q_target[0], three.Q_target[0])  # run 0 alike whatever the number of runs
+    assert not np.array_equal(three.Q_target[0], three.Q_target[1])
+    # After one sync step from Q = 0, Q- = Q-_0 + (r + gamma max Q(s') - Q-_0) - eta Q-_0 (alpha_0 = 1, eta = 0.5):
+    # Q-_0 = -2 (Q-_1 - r) since max Q(s') = 0; it must be a nonzero draw within max|R| / (1 - gamma).
+    start = -2.0 * (three.Q_target - Rr)
+    assert np.all(np.abs(start) <= Rr.max() / 0.1) and np.abs(start).max() > 0.1 * Rr.max() / 0.1
+
+
+# ------------------------------------------------------------------ no rule is target-free Q-learning
+
+# A small random MDP at gamma = 0.8 and knobs that converge within a fast test's budget; every rule sees the
+# same sampled transitions (sync sampling does not depend on the tables).
+_FAST = dict(steps=20_000, runs=2, seed=4, log_points=30, period=20, tau=0.05)
+
+
+def _small_mdp() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(21)
+    return rng.dirichlet(np.ones(6), size=(6, 2)), rng.random((6, 2))
+
+
+def _max_relative_gap(a, b) -> float:
+    """Largest gap between two error trajectories (online table), relative to ||Q*||_inf."""
+    return float(np.abs(a.err_online - b.err_online).max() / np.abs(a.q_star).max())
+
+
+def test_every_rule_differs_from_target_free_and_converges() -> None:
+    P, Rr = _small_mdp()
+    free = run_tabular(P, Rr, 0.8, "target-free", **_FAST)
+    for rule in RULES:
+        res = run_tabular(P, Rr, 0.8, rule, **_FAST)
+        scale = np.abs(res.q_star).max()
+        assert res.err_online[:, -1].max() < 0.01 * scale and res.err_target[:, -1].max() < 0.01 * scale, rule
+        if rule != "target-free":
+            assert _max_relative_gap(res, free) > 0.05, rule
+    # The check can fail: the degenerate settings reproduce another rule bit for bit.
+    sgt2_copy = run_tabular(P, Rr, 0.8, "sgt2", target_init="copy", **_FAST)
+    assert np.array_equal(sgt2_copy.err_online, free.err_online) and np.array_equal(sgt2_copy.Q, free.Q)
+    assert np.array_equal(sgt2_copy.Q_target, sgt2_copy.Q)
+    agt2 = run_tabular(P, Rr, 0.8, "agt2", **_FAST)
+    mutual_as_agt2 = run_tabular(P, Rr, 0.8, "sgt2-mutual", eta=0.0, target_init="copy", **_FAST)
+    assert np.array_equal(mutual_as_agt2.Q, agt2.Q) and np.array_equal(mutual_as_agt2.Q_target, agt2.Q_target)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampling", ["sync", "trajectory"])
+def test_every_rule_differs_from_target_free_with_default_knobs(sampling: str) -> None:
+    # Default knobs on a held-out MDP and seed; sync runs the convergence command's default budget and must
+    # converge, trajectories (uniform behaviour) run a quarter of it and only have to differ.
+    rng = np.random.default_rng(33)
+    P, Rr = rng.dirichlet(np.ones(10), size=(10, 3)), rng.random((10, 3))
+    steps = 200_000 if sampling == "sync" else 50_000
+    kwargs = dict(steps=steps, runs=2, seed=11, sampling=sampling, epsilon=1.0)
+    free = run_tabular(P, Rr, 0.9, "target-free", **kwargs)
+    for rule in RULES[1:]:
+        res = run_tabular(P, Rr, 0.9, rule, **kwargs)
+        assert _max_relative_gap(res, free) > 0.05, rule
+        if sampling == "sync":
+            scale = np.abs(res.q_star).max()
+            assert max(res.err_online[:, -1].max(), res.err_target[:, -1].max()) < 0.01 * scale, rule
 
 
 # ------------------------------------------------------------------ driver
@@ -218,6 +313,10 @@ def test_value_iteration_on_arrays() -> None:
         ({"rule": "soft", "tau": 0.0}, "tau"),
         ({"rule": "agt2", "beta": 1.5}, "beta"),
         ({"rule": "sgt2", "eta": -1.0}, "eta"),
+        ({"rule": "sgt2-mutual", "beta": 0.0}, "beta"),
+        ({"rule": "sgt2-mutual", "eta": -0.5}, "eta"),
+        ({"track": "all"}, "allowed: " + ", ".join(TRACKING)),
+        ({"target_init": "zero"}, "allowed: " + ", ".join(TARGET_INITS)),
         ({"epsilon": 2.0}, "epsilon"),
         ({"restart_prob": -0.1}, "restart_prob"),
         ({"step_size": "polynomial", "omega": 0.4}, "omega"),

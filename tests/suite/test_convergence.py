@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from agents.tabular import RULES
+from agents.target_registry import RULES
 from suite.convergence import DEFAULT_STEPS, add_arguments, main
 
 KEYS = {
@@ -49,6 +49,25 @@ def test_rule_subset_and_trajectory_sampling(capsys) -> None:
     assert records[0]["sampling"] == "trajectory"
 
 
+def test_sgt2_forms_and_their_switches(capsys) -> None:
+    records = _json_lines(capsys, "--mdp", "random:5,2,1", "--rules", "sgt2,sgt2-mutual,agt2", "--steps", "300",
+                          "--runs", "1", "--eta", "0.25", "--beta", "0.2")
+    assert [r["rule"] for r in records] == ["sgt2", "sgt2-mutual", "agt2"]
+    assert records[0]["knobs"] == {"eta": 0.25, "target_init": "independent"}
+    assert records[1]["knobs"] == {"eta": 0.25, "beta": 0.2, "track": "state", "target_init": "independent"}
+    assert records[2]["knobs"] == {"beta": 0.2, "track": "state"}
+    # --target-init copy makes sgt2 target-free Q-learning (same samples): the switch reaches the rule
+    copy = _json_lines(capsys, "--mdp", "random:5,2,1", "--rules", "sgt2,target-free", "--steps", "300",
+                       "--runs", "1", "--target-init", "copy")
+    assert copy[0]["knobs"]["target_init"] == "copy" and copy[0]["errors"] == copy[1]["errors"]
+    assert records[0]["errors"] != copy[1]["errors"]
+    # --track pair moves fewer target entries on trajectories
+    kwargs = ("--mdp", "random:5,2,1", "--rules", "agt2", "--steps", "300", "--runs", "1", "--sampling", "trajectory")
+    (pair,) = _json_lines(capsys, *kwargs, "--track", "pair")
+    (state,) = _json_lines(capsys, *kwargs)
+    assert pair["knobs"]["track"] == "pair" and pair["errors"] != state["errors"]
+
+
 def test_files_written_without_json(tmp_path, capsys) -> None:
     out = tmp_path / "nested" / "conv"
     assert main(_args("--mdp", "random:3,2,1", "--steps", "300", "--runs", "2", "--out", str(out))) == 0
@@ -70,6 +89,7 @@ def test_files_written_without_json(tmp_path, capsys) -> None:
         (["--mdp", "missing.npz"], "missing.npz: no such file"),
         (["--mdp", "random:3,2,1", "--steps", "0"], "steps must be an integer >= 1"),
         (["--mdp", "random:3,2,1", "--tau", "2"], "tau"),
+        (["--mdp", "random:3,2,1", "--rules", "sgt2-mutual", "--beta", "0"], "beta = 0.0"),
     ],
 )
 def test_bad_arguments_raise_one_line_value_errors(tmp_path, argv: list[str], needle: str) -> None:
@@ -96,7 +116,8 @@ def test_out_must_not_overwrite_a_file(tmp_path) -> None:
 # Seeds 7 and 8 were not used while the defaults were chosen (tuning and timing used seeds 0, 100-105, 123).
 
 
-@pytest.mark.parametrize("spec", ["random:6,2,7", "random:12,3,8"])
+@pytest.mark.parametrize("spec", ["random:6,2,7", "random:12,3,8",
+                                  pytest.param("random:30,4,7", marks=pytest.mark.slow)])
 def test_default_budget_converges_for_every_rule(capsys, spec: str) -> None:
     records = _json_lines(capsys, "--mdp", spec, "--runs", "2", "--seed", "3")
     assert all(r["steps"] == DEFAULT_STEPS for r in records)
