@@ -160,7 +160,7 @@ def _reproduce_experiment(part: str, args: argparse.Namespace) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from analysis import results as res
-    from suite.cli import check_writable
+    from suite.preflight import check_writable
     from suite.scheduler import run_sweep
     from suite.scheduler.matrix import expand
     from suite.tracking import default_tracking_uri
