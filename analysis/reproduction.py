@@ -92,10 +92,15 @@ CARTPOLE_ROWS = {"Full DQN": "full-dqn", "No target network": "no-target", "No r
 
 
 def cartpole_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.DataFrame, *, reps: int, seed: int,
-                   comparable_budget: bool = True) -> pd.DataFrame:
+                   comparable_budget: bool = True, max_episodes: int | None = None) -> pd.DataFrame:
     """Two rows per configuration: final_reward (mean final eval return) and episodes_to_solve (median over
-    runs of the episodes until the 100-episode moving average of training returns reaches 475)."""
+    runs of the episodes until the 100-episode moving average of training returns reaches 475).
+
+    ``max_episodes``: the source's budget in episodes; episodes_to_solve reads only each run's first
+    ``max_episodes`` training episodes (a run not solved by then counts them, a lower bound)."""
     eps = _episode_returns(metrics)
+    if max_episodes is not None:
+        eps = {rid: r[:max_episodes] for rid, r in eps.items()}
     rows = []
     for _, pub in published.iterrows():
         config = pub["configuration"]
@@ -125,7 +130,8 @@ def cartpole_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.Data
         med, lo, hi = _boot(values, np.median, reps, seed, f"solve/{config}")
         ours = _ci(med, lo, hi, 0) + (f" ({k}/{n} solved; unsolved runs count their episodes, a lower bound)"
                                       if n and k < n else f" ({k}/{n} solved)" if n else "")
-        row = {**base, "metric": "episodes_to_solve (median; 100-ep MA >= 475)", "published": text or "–",
+        window = f"; first {max_episodes:,} episodes" if max_episodes is not None else ""
+        row = {**base, "metric": f"episodes_to_solve (median; 100-ep MA >= 475{window})", "published": text or "–",
                "ours [95% CI]": ours}
         div = int((g["outcome"] == "diverged").sum())
         if not len(g):

@@ -41,13 +41,16 @@ class TableSpec:
     quick_overrides: dict
     published_steps: int | None  # the source's budget in env steps, None when it gives none
     builder: str
+    # the source's budget in training episodes, None when it gives none: training-return measures (episodes to
+    # solve) only look at each run's first this many episodes (the trainer's budget is in env steps)
+    published_episodes: int | None = None
 
 
 TABLES: dict[str, TableSpec] = {
     "cartpole_dqn_ablation": TableSpec(
         "cartpole_dqn_ablation", "cartpole-dqn-ablation", "cartpole_dqn_ablation.csv", quick_steps=20_000,
         quick_seeds=(0, 1, 2), quick_overrides={"train.eval_every": "5000", "train.eval_episodes": "5"},
-        published_steps=None, builder="cartpole"),
+        published_steps=None, builder="cartpole", published_episodes=1000),
     "minatar_v1_dqn_ablation": TableSpec(
         "minatar_v1_dqn_ablation", "minatar-v1-dqn-ablation", "minatar_v1_dqn_ablation.csv", quick_steps=25_000,
         quick_seeds=(0, 1), quick_overrides={"train.eval_every": "12500", "train.eval_episodes": "3"},
@@ -94,7 +97,8 @@ def build_table(spec: TableSpec, runs: pd.DataFrame, metrics: pd.DataFrame, *, r
     published, notes = read_published(spec.csv)
     comparable = spec.published_steps is None or (steps is not None and steps >= spec.published_steps)
     if spec.builder == "cartpole":
-        table = cartpole_table(runs, metrics, published, reps=reps, seed=seed, comparable_budget=comparable)
+        table = cartpole_table(runs, metrics, published, reps=reps, seed=seed, comparable_budget=comparable,
+                               max_episodes=spec.published_episodes)
     else:
         note = f"budget {steps:,} env steps per run vs the paper's {spec.published_steps:,}" if steps else "budget"
         table = minatar_table(runs, metrics, published, reps=reps, seed=seed, comparable_budget=comparable,
