@@ -33,9 +33,9 @@ PARTS = ("classic", "sensitivity", "cartpole", "minatar")
 SUITES = {"classic": "results-classic", "sensitivity": "sensitivity-classic"}
 TABLES = {"cartpole": "cartpole_dqn_ablation", "minatar": "minatar_v1_dqn_ablation"}
 #: MinAtar budget for about one CPU-hour: 5 games x 3 variants x 3 seeds x 50k env steps = 2.25M seed-steps of
-#: MinAtar DQN (an update every step). Estimate, not yet measured at this budget: docs/performance.md measured
-#: ~700 (1 seed) to ~1,000 (16 seeds) env steps/s per core for MinAtar/breakout, so ~2,500 CPU-s of training
-#: plus evaluation and start-up; docs/results/README.md states the measured cost once it has run.
+#: MinAtar DQN (an update every step). Measured on a 2-core machine (2026-12-03, 3 seeds batched, per core):
+#: ~700 seed-steps/s on breakout, ~440 on seaquest, so ~1.1 CPU-hours for the two variants with replay and less
+#: for no-replay (batch 1); docs/results/README.md states the measured cost once it has run.
 MINATAR_STEPS = 50_000
 MINATAR_SEEDS = "0-2"
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "results"
