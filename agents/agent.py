@@ -167,6 +167,12 @@ class QAgent:
                 and HostQNet.supports(self.online) and HostQNet.supports(rule.network))
 
     @property
+    def update_threads(self) -> int:
+        """Threads a numpy-kernel update splits its replicas over (1: no split, and always 1 for torch kernels)."""
+        self._check_kernels()
+        return max(1, len(self._row_chunks))
+
+    @property
     def kernels(self) -> str:
         """What computes acting and learning here: ``numpy`` (both), ``numpy-act`` (acting only) or ``torch``."""
         self._check_kernels()

@@ -340,8 +340,8 @@ class ReplayBuffer:
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("format") != _FORMAT:
-            self._load_legacy(state)
-            return
+            raise ValueError(f"replay state has format {state.get('format')!r}; expected {_FORMAT!r} (states of "
+                             "older versions cannot be loaded: start the trial afresh)")
         if state["capacity"] != self.capacity or state["num_replicas"] != self.num_replicas:
             raise ValueError(f"replay state has capacity {state['capacity']} x {state['num_replicas']} replicas; "
                              f"expected {self.capacity} x {self.num_replicas}")
@@ -373,23 +373,6 @@ class ReplayBuffer:
         else:
             self._obs[:n] = _as_numpy(state["obs"])
         self.pos, self.size = int(state["pos"]), n
-        self._set_rng_states(state["rngs"])
-
-    def _load_legacy(self, state: dict) -> None:
-        """Load the original format (``obs``/``next_obs`` ``[R, size, ...]`` tensors) by replaying its
-        transitions oldest first; the bytewise next-obs comparison makes the result sample identically."""
-        obs, next_obs = _as_numpy(state["obs"]), _as_numpy(state["next_obs"])
-        if state["capacity"] != self.capacity or obs.shape[0] != self.num_replicas:
-            raise ValueError(f"replay state has capacity {state['capacity']} x {obs.shape[0]} replicas; "
-                             f"expected {self.capacity} x {self.num_replicas}")
-        action, reward, terminated = (_as_numpy(state[k]) for k in ("action", "reward", "terminated"))
-        n, pos = int(state["size"]), int(state["pos"])
-        self._clear()
-        start = pos if n == self.capacity else 0  # before wrapping the slots are the prefix 0..n-1
-        self.pos = start
-        for k in range(n):
-            s = (start + k) % self.capacity
-            self.add(obs[:, s], action[:, s], reward[:, s], next_obs[:, s], terminated[:, s])
         self._set_rng_states(state["rngs"])
 
     def _clear(self) -> None:

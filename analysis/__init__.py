@@ -5,7 +5,11 @@
 - :mod:`analysis.stats` — IQM / median / mean / optimality gap (rliable's definitions), stratified bootstrap
   (vectorised, or rliable's own: the engine), performance profiles, probability of improvement,
   sample-efficiency curves
-- :mod:`analysis.figures`, :mod:`analysis.tables`, :mod:`analysis.report` — figures, tables, ``report.md``
+- :mod:`analysis.figures`, :mod:`analysis.tables` — figures and tables
+- :mod:`analysis.report` — ``report.md``: writes each section (:mod:`analysis.section`: what a section is;
+  :mod:`analysis.sections`: the ordered registry and the built-in sections, one class per figure or table)
+- :mod:`analysis.record_names` — the names of what a run records (tags, metrics, MLflow system tags), shared
+  with the writer in ``suite``
 - :mod:`analysis.analyze` — the library behind ``targetbench analyze`` (its command line is :mod:`suite.analyze`);
   :mod:`analysis.summary` — the benchmark's short table
 - :mod:`analysis.results` — the reference results in ``docs/results/`` (``make results``, driven by

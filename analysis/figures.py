@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["agent_order", "agent_style", "save", "plot_aggregates", "plot_profiles", "plot_poi",
+__all__ = ["agent_order", "agent_style", "new_figure", "save", "plot_aggregates", "plot_profiles", "plot_poi",
            "plot_sample_efficiency", "plot_per_env", "plot_sensitivity", "COLUMN_WIDTH", "TEXT_WIDTH"]
 
 COLUMN_WIDTH, TEXT_WIDTH = 3.4, 7.0
@@ -71,7 +71,9 @@ def _legend(fig: Figure, ax, n: int) -> None:
         ax.legend(frameon=False)
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """An empty figure in the house style (8-pt fonts, no top/right spines, constrained layout), ``width`` ×
+    ``height`` inches: :data:`COLUMN_WIDTH` or :data:`TEXT_WIDTH` wide. Every report figure starts here."""
     matplotlib.rcParams.update(_RC)
     return Figure(figsize=(width, height), layout="constrained")
 
@@ -89,7 +91,7 @@ def plot_aggregates(long: pd.DataFrame, colours: Mapping[str, tuple], x_label: s
     """Four panels (IQM, median, mean, optimality gap): point estimate and 95 % interval per agent."""
     metrics = list(dict.fromkeys(long["metric"]))
     agents = agent_order(long["agent"].unique())
-    fig = _figure(TEXT_WIDTH, 0.6 + 0.22 * len(agents))
+    fig = new_figure(TEXT_WIDTH, 0.6 + 0.22 * len(agents))
     axes = fig.subplots(1, len(metrics), sharey=True)
     axes = np.atleast_1d(axes)
     for ax, metric in zip(axes, metrics):
@@ -112,7 +114,7 @@ def plot_aggregates(long: pd.DataFrame, colours: Mapping[str, tuple], x_label: s
 def plot_profiles(profiles: pd.DataFrame, colours: Mapping[str, tuple], x_label: str = "Normalised score τ") -> Figure:
     """Score distributions: fraction of runs above τ with 95 % bands."""
     n = profiles["agent"].nunique()
-    fig = _figure(COLUMN_WIDTH, 2.6 + (0.18 * ((n + 1) // 2) if n > 4 else 0))
+    fig = new_figure(COLUMN_WIDTH, 2.6 + (0.18 * ((n + 1) // 2) if n > 4 else 0))
     ax = fig.subplots()
     for a in agent_order(profiles["agent"].unique()):
         g = profiles[profiles["agent"] == a]
@@ -130,7 +132,7 @@ def plot_poi(poi: pd.DataFrame, colours: Mapping[str, tuple]) -> Figure:
     """P(X > Y) with 95 % intervals, one row per pair; 0.5 = no difference."""
     order = agent_order(poi["x"].unique())
     poi = poi.assign(_o=poi["x"].map({a: i for i, a in enumerate(order)})).sort_values(["_o", "y"])
-    fig = _figure(COLUMN_WIDTH, 0.7 + 0.22 * len(poi))
+    fig = new_figure(COLUMN_WIDTH, 0.7 + 0.22 * len(poi))
     ax = fig.subplots()
     for i, r in enumerate(poi.itertuples()):
         ax.barh(i, r.ci_high - r.ci_low, left=r.ci_low, height=0.6, color=colours[r.x], alpha=0.75)
@@ -149,7 +151,7 @@ def plot_sample_efficiency(curves: pd.DataFrame, colours: Mapping[str, tuple], x
                            y_label: str = "IQM normalised score") -> Figure:
     """IQM against training progress with 95 % bands."""
     n = curves["agent"].nunique()
-    fig = _figure(COLUMN_WIDTH, 2.6 + (0.18 * ((n + 1) // 2) if n > 4 else 0))
+    fig = new_figure(COLUMN_WIDTH, 2.6 + (0.18 * ((n + 1) // 2) if n > 4 else 0))
     ax = fig.subplots()
     for i, a in enumerate(agent_order(curves["agent"].unique())):
         g = curves[curves["agent"] == a].sort_values("x")
@@ -169,7 +171,7 @@ def plot_per_env(scored: pd.DataFrame, colours: Mapping[str, tuple]) -> Figure:
     agents = agent_order(scored["label"].unique())
     ncols = min(len(envs), 5)
     nrows = int(np.ceil(len(envs) / ncols))
-    fig = _figure(TEXT_WIDTH if ncols > 2 else COLUMN_WIDTH * ncols / 2 + 1.2,
+    fig = new_figure(TEXT_WIDTH if ncols > 2 else COLUMN_WIDTH * ncols / 2 + 1.2,
                   0.5 + nrows * (0.9 + 0.16 * len(agents)))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     rng = np.random.default_rng(0)
@@ -206,7 +208,7 @@ def plot_sensitivity(sens: pd.DataFrame, colours: Mapping[str, tuple], y_label: 
     panels = list(sens.groupby(["agent", "knob"], sort=False).groups)
     ncols = min(len(panels), 3)
     nrows = int(np.ceil(len(panels) / ncols))
-    fig = _figure(TEXT_WIDTH if ncols > 1 else COLUMN_WIDTH, 0.4 + 2.0 * nrows)
+    fig = new_figure(TEXT_WIDTH if ncols > 1 else COLUMN_WIDTH, 0.4 + 2.0 * nrows)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, sharey=True)).ravel()
     base_colours = agent_style(sorted(sens["agent"].unique()))
     for ax, (agent, knob) in zip(axes, panels):

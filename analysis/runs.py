@@ -25,11 +25,13 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis import record_names as names
+
 __all__ = ["load_runs", "load_metric", "load_metrics", "load_experiment", "DEFAULT_METRICS", "RUN_COLUMNS"]
 
 #: metric histories read by default: evaluation returns (scores, curves) and training episode returns
 #: (episodes-to-solve for the CartPole ablation)
-DEFAULT_METRICS = ("eval/return_mean", "train/episode_return")
+DEFAULT_METRICS = (names.EVAL_RETURN, names.EPISODE_RETURN)
 RUN_COLUMNS = ["run_id", "status", "agent", "variant", "env", "family", "seed", "outcome", "trial_hash",
                "diverged_step", "target_rule", "final_eval_return", "final_step", "start_time", "end_time"]
 _KEYS = ["run_id", "agent", "variant", "env", "seed", "status", "outcome"]
@@ -62,16 +64,16 @@ def _search_all(client, experiment_id: str) -> list:
 
 def _run_row(run) -> dict:
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
-    outcome = tags.get("outcome")
+    outcome = tags.get(names.OUTCOME)
     if outcome is None:  # a run that never reached its end: its MLflow status says why
-        outcome = {"FINISHED": "completed", "RUNNING": "running"}.get(run.info.status, "failed")
-    div = tags.get("diverged_step")
-    return {"run_id": run.info.run_id, "status": run.info.status, "agent": tags.get("agent"),
-            "variant": tags.get("variant") or "default", "env": tags.get("env"), "family": tags.get("family"),
-            "seed": int(tags.get("seed", -1)), "outcome": outcome, "trial_hash": tags.get("trial_hash"),
-            "diverged_step": float(div) if div not in (None, "") else np.nan,
-            "target_rule": tags.get("target_rule"),
-            "final_eval_return": metrics.get("eval/return_mean", np.nan),
+        outcome = {"FINISHED": names.OUTCOME_COMPLETED, "RUNNING": "running"}.get(run.info.status, "failed")
+    div = tags.get(names.DIVERGED_STEP)
+    return {"run_id": run.info.run_id, "status": run.info.status, "agent": tags.get(names.AGENT),
+            "variant": tags.get(names.VARIANT) or names.DEFAULT_VARIANT, "env": tags.get(names.ENV),
+            "family": tags.get(names.FAMILY), "seed": int(tags.get(names.SEED, -1)), "outcome": outcome,
+            "trial_hash": tags.get(names.TRIAL_HASH), "diverged_step": float(div) if div not in (None, "") else np.nan,
+            "target_rule": tags.get(names.TARGET_RULE),
+            "final_eval_return": metrics.get(names.EVAL_RETURN, np.nan),
             "final_step": np.nan, "start_time": run.info.start_time, "end_time": run.info.end_time,
             **{f"tag.{k}": v for k, v in tags.items() if not k.startswith("mlflow.")},
             **{f"param.{k}": v for k, v in params.items()}}
@@ -183,7 +185,7 @@ def load_experiment(uri: str, experiment: str, *, cache_dir: Path | str | None =
             meta_path.write_text(json.dumps({"uri": uri, "experiment": experiment, "fingerprint": fp,
                                              "metrics": list(metrics), "file": path.name, "runs": len(runs)}))
     if len(runs):
-        ev = long[long["metric"] == "eval/return_mean"]
+        ev = long[long["metric"] == names.EVAL_RETURN]
         last = ev.sort_values("step").groupby("run_id")["step"].last()
         runs["final_step"] = runs["run_id"].map(last).astype(float)
     return runs, long

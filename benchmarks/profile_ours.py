@@ -12,11 +12,11 @@ and prints one table: for each seed count, the seconds and share of ``trainer.tr
   target rule       the agent's target rule: on_env_step + after_update
   logging/tracking  RunGroup.log / log_all (metric buffering) and RunGroup.flush (MLflow writes)
   evaluation        trainer.evaluate, everything inside it
-  checkpoint        trainer.save_checkpoint
+  checkpoint        recorder.save_checkpoint
   rest              everything else in the loop: glue, metric accumulation, ε schedule, ...
 
 Outside the loop, and shown apart: setup (train() start -> first act: env and agent construction, MLflow import,
-store and runs) and finish (trainer._finish: artifacts, tags, run end). Shares are of the loop (train() minus
+store and runs) and finish (Recorder._finish: artifacts, tags, run end). Shares are of the loop (train() minus
 setup and finish).
 
 Times are exclusive: a timed call nested in another (e.g. the target rule's after_update inside update) is
@@ -54,7 +54,7 @@ PARTS = [  # (key, column title)
     ("env", "env step"), ("act", "act"), ("insert", "replay insert"), ("sample", "replay sample"),
     ("update", "update (fwd+bwd+opt)"), ("target", "target rule"), ("logging", "logging/tracking"),
     ("eval", "evaluation"), ("checkpoint", "checkpoint"), ("rest", "rest"),
-]  # shares are of the loop: train() minus setup (start -> first act) and finish (trainer._finish)
+]  # shares are of the loop: train() minus setup (start -> first act) and finish (Recorder._finish)
 
 
 class Missing(SystemExit):
@@ -167,8 +167,9 @@ def instrument(timers: Timers, agent_name: str = "dqn") -> None:
     for name in ("log", "log_all", "flush"):
         timers.patch(run_group, name, "logging", f"RunGroup.{name} (metric logging)")
     timers.patch(trainer, "evaluate", "eval", "trainer.evaluate (evaluation)", inclusive=True)
-    timers.patch(trainer, "save_checkpoint", "checkpoint", "trainer.save_checkpoint", inclusive=True)
-    timers.patch(trainer, "_finish", "finish", "trainer._finish (artifacts and run end)", inclusive=True)
+    from suite import recorder  # the loop hands checkpoints and the end of the run to the recorder
+    timers.patch(recorder, "save_checkpoint", "checkpoint", "recorder.save_checkpoint", inclusive=True)
+    timers.patch(recorder.Recorder, "_finish", "finish", "Recorder._finish (artifacts and run end)", inclusive=True)
     train = timers.wrap(require(trainer, "train", "trainer.train (the training loop)"), "train")
 
     @functools.wraps(train)
@@ -291,7 +292,7 @@ def scan(env_key: str, counts: list[int], steps: list[int], device: str | None =
     head = (f"Time split of ours (`targetbench run --agent dqn --env {eb.env_id}`), {eb.title}; device "
             f"{rows[0]['device']}; budget-scaled settings at {steps[0]:,} steps: {scaled} (scaled per row). "
             f"setup = `trainer.train()` start to the first `act` (env and agent construction, MLflow import, store "
-            f"and runs); finish = `trainer._finish` (artifacts, tags); loop = the rest of `train()`, split below in "
+            f"and runs); finish = `Recorder._finish` (artifacts, tags); loop = the rest of `train()`, split below in "
             f"seconds (share of the loop), exclusive. Timers wrap the loop's boundaries in the profiled process "
             f"(benchmarks/profile_ours.py).\n\n")
     return rows, head + table(rows)

@@ -1,20 +1,28 @@
 """Checkpoints: written atomically, read with ``torch.load(weights_only=True)`` so loading never runs code.
 
-numpy arrays (environment states) are stored as tensors with a marker and restored as arrays.
+numpy arrays (environment states) are stored as tensors with a marker and restored as arrays. A write goes to
+``<name>.pt<random>.tmp`` next to the checkpoint and is renamed over it; a process killed during a write leaves
+that file behind, so every write and load first removes the stale temporary files of the same checkpoint (one
+writer per checkpoint: a trial group is trained by one process at a time).
 """
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from suite.errors import CheckpointError, WriteError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "FORMAT_VERSION", "REQUIRED_KEYS"]
+if TYPE_CHECKING:
+    from suite.trial import TrialSpec
+
+__all__ = ["save_checkpoint", "load_checkpoint", "peek_checkpoint", "checkpoint_path", "remove_stale_tmp", "FORMAT_VERSION",
+           "REQUIRED_KEYS"]
 
 FORMAT_VERSION = 1
 _ND = "__ndarray__"
@@ -78,6 +86,26 @@ class _WriteRecorder:
         self.f.flush()
 
 
+def checkpoint_path(trial: "TrialSpec", checkpoint_dir: Path) -> Path:
+    """Where the checkpoint of ``trial``'s group lives in ``checkpoint_dir``."""
+    name = trial.env.replace("/", "_").replace(":", "_")
+    return Path(checkpoint_dir) / f"{trial.agent}-{name}-{trial.group_hash()}.pt"
+
+
+def remove_stale_tmp(path: Path) -> int:
+    """Delete the temporary files an interrupted write of checkpoint ``path`` left behind; returns how many."""
+    removed = 0
+    folder = Path(path).parent
+    if folder.is_dir():
+        for stale in folder.glob(f"{glob.escape(Path(path).name)}*.tmp"):
+            try:
+                stale.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` atomically: a crash or a full disk leaves the previous checkpoint intact.
 
@@ -88,6 +116,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(path)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             out = _WriteRecorder(f)
@@ -109,8 +138,22 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         raise
 
 
+def peek_checkpoint(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The entries ``keys`` of a checkpoint, without reading its tensors (``mmap``: replay buffers are not
+    read); same checks as :func:`load_checkpoint` except the trial hash."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # torch raises many kinds for truncated or foreign files
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a TargetBench checkpoint "
+                              f"({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path} has an unknown format; expected format_version {FORMAT_VERSION}")
+    return {k: data[k] for k in keys if k in data}
+
+
 def load_checkpoint(path: Path, expected_trial: str) -> dict[str, Any]:
     """Load a checkpoint and check it belongs to the trial group ``expected_trial``."""
+    remove_stale_tmp(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

@@ -2,7 +2,9 @@
 ``reproduce``.
 
 Every user error is one line on stderr (``targetbench: error: ...``) with a documented exit code
-(see :data:`suite.errors.EXIT_CODES`); ``--debug`` shows the traceback.
+(see :data:`suite.errors.EXIT_CODES`); ``--debug`` shows the traceback. A reader that closes our stdout early
+(``targetbench agents --json | head -1``) ends any subcommand quietly with exit 141, the status a Unix tool
+killed by SIGPIPE reports (``128 + SIGPIPE``; ignored by shells unless ``set -o pipefail``).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-from suite.errors import EXIT_CODES, WRITE_ERRNOS, TargetBenchError, UsageError, WriteError
+from suite.errors import BROKEN_PIPE_EXIT, EXIT_CODES, WRITE_ERRNOS, TargetBenchError, UsageError, WriteError
 from suite.preflight import check_writable
 
 __all__ = ["main", "build_parser"]
@@ -70,6 +72,7 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from suite.memory import check_memory
     from suite.trainer import train
     from suite.tracking import DEFAULT_EXPERIMENT, default_tracking_uri
     from suite.trial import build_trial, parse_overrides, parse_seeds
@@ -78,6 +81,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--steps {args.steps} is not valid; allowed: a positive integer")
     trial = build_trial(args.agent, args.env, parse_seeds(args.seed), steps=args.steps,
                         overrides=parse_overrides(args.set or []))
+    check_memory(trial)  # refuse, before anything is allocated, a group that cannot fit (one-line error)
     results_dir = _results_dir(args)
     check_writable(results_dir)
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results_dir)
@@ -208,7 +212,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             build_parser().print_help()
             return 2
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe must surface here, not in the interpreter's exit-time flush
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except TargetBenchError as exc:
         if debug:
             traceback.print_exc()
@@ -229,6 +237,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except Exception as exc:  # a bug: say so in one line unless --debug
         return _internal_error(exc, debug)
+
+
+def _stdout_closed() -> int:
+    """The reader of our stdout went away (``| head``): stop quietly, as Unix tools do on SIGPIPE. Later writes
+    (buffered output flushed at exit) go to /dev/null, so Python prints no "Exception ignored" either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (tests capture it): nothing left to flush
+        pass
+    return BROKEN_PIPE_EXIT
 
 
 def _internal_error(exc: BaseException, debug: bool) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import errno
 
 __all__ = ["TargetBenchError", "UsageError", "TrackingError", "CheckpointError", "WriteError", "EXIT_CODES",
-           "WRITE_ERRNOS"]
+           "WRITE_ERRNOS", "BROKEN_PIPE_EXIT"]
 
 
 class TargetBenchError(Exception):
@@ -41,9 +41,14 @@ class WriteError(TargetBenchError):
 #: an OSError with one of them as a :class:`WriteError`, not as an internal error
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
+#: exit status when the reader of stdout closed it early (``| head``): 128 + SIGPIPE, what a Unix tool killed by
+#: SIGPIPE reports, so ``set -o pipefail`` scripts see the same as with ``cat`` or ``grep``
+BROKEN_PIPE_EXIT = 141
+
 #: documented exit codes of the ``targetbench`` command
 EXIT_CODES = {0: "success", 1: "unexpected internal error (a bug: rerun with --debug and report it)",
               2: "bad input (unknown agent/env, bad --set value, malformed file)",
               3: "tracking store unreachable or not writable", 4: "bad checkpoint",
               5: "disk full or write failed (free space and rerun; --resume continues from the last checkpoint)",
-              130: "interrupted"}
+              130: "interrupted",
+              BROKEN_PIPE_EXIT: "stdout closed by its reader (e.g. piped into head): output stopped quietly"}

@@ -14,7 +14,14 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from agents.nn.host_qnet import flushes_denormals
 
-__all__ = ["provenance_tags", "package_versions", "git_state", "resolve_device", "set_cpu_threads"]
+__all__ = ["provenance_tags", "package_versions", "git_state", "resolve_device", "set_cpu_threads", "usable_cores",
+           "replica_threads", "apply_cpu_threads", "AUTO_THREADS_ENV"]
+
+#: environment variable that caps ``train.threads=auto`` (the local scheduler sets it to its share of the cores
+#: when it runs several groups at once, so that groups do not oversubscribe the machine)
+AUTO_THREADS_ENV = "TARGETBENCH_AUTO_THREADS"
+#: the thread choice of this process's training, for the ``threads_resolved`` tag (set by apply_cpu_threads)
+_resolved_threads: dict[str, str] = {}
 
 _PACKAGES = ("targetbench", "torch", "numpy", "gymnasium", "minatar", "ale-py", "mlflow", "pandas")
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +77,48 @@ def set_cpu_threads(torch_threads: int, blas_threads: int = 1) -> None:
     torch.set_flush_denormal(True)
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), capped by ``$TARGETBENCH_AUTO_THREADS`` when set."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    cap = os.environ.get(AUTO_THREADS_ENV, "")
+    return max(1, min(cores, int(cap)) if cap.isdigit() and int(cap) > 0 else cores)
+
+
+def replica_threads(setting: str | int) -> int:
+    """Threads an agent may split its replicas over, before its kernels are known (``train.threads``: ``auto``
+    or 0 = the usable cores, N = N). The agent uses them only with numpy kernels, whose results are bitwise
+    the same for any count, and caps them at one thread per ``MIN_REPLICAS_PER_THREAD`` replicas (below that
+    the hand-off costs more than the split saves)."""
+    if str(setting) == "auto" or int(setting) == 0:
+        return usable_cores()
+    return int(setting)
+
+
+def apply_cpu_threads(setting: str | int, agent: object) -> int:
+    """Set the process's thread counts for ``agent`` (built with :func:`replica_threads`) and return the threads
+    its training computes on, recorded as the ``threads_resolved`` tag.
+
+    numpy-kernel agents: their replica split is theirs (``agent.update_threads``); their torch ops (optimizer,
+    copies) and BLAS calls are small and fastest on one thread each (2 torch threads made 16 CartPole seeds 2x
+    slower). Other agents: ``auto`` is one torch thread (more may change the last bits, see TrainConfig); a
+    count is taken as torch intra-op threads (0: torch's default)."""
+    setting = str(setting)
+    if getattr(agent, "kernels", "torch") == "numpy":
+        set_cpu_threads(1, 1)
+        resolved = int(getattr(agent, "update_threads", 1))
+    elif setting == "auto":
+        set_cpu_threads(1, 1)
+        resolved = 1
+    else:
+        set_cpu_threads(int(setting), 1 if int(setting) else 0)
+        resolved = torch.get_num_threads()
+    _resolved_threads.update(threads_resolved=str(resolved), threads_setting=setting)
+    return resolved
+
+
 def provenance_tags(device: torch.device) -> dict[str, str]:
     """Tags recorded with every run. Paths are never recorded (no home directories in run records)."""
     commit, dirty = git_state()
@@ -77,7 +126,7 @@ def provenance_tags(device: torch.device) -> dict[str, str]:
             "platform": platform.platform(terse=True), "cpu_count": str(os.cpu_count()),
             "torch_device": str(device), "torch_threads": str(torch.get_num_threads()),
             "blas_threads": ",".join(str(i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"),
-            "cpu_flush_denormal": str(flushes_denormals()).lower()}
+            "cpu_flush_denormal": str(flushes_denormals()).lower(), **_resolved_threads}
     if device.type == "cuda":
         tags["gpu"] = torch.cuda.get_device_name(device)
     tags.update({f"version.{k}": v for k, v in package_versions().items()})

@@ -69,20 +69,10 @@ class _Checkpoint:
 
 
 def _peek(path: Path) -> dict[str, Any]:
-    """The entries of ``_META`` of a checkpoint, without reading its tensors (``mmap``); same checks as
-    :func:`suite.checkpoint.load_checkpoint` except the trial hash."""
-    import torch
+    """The entries of ``_META`` of a checkpoint (a cheap, memory-mapped look)."""
+    from suite.checkpoint import peek_checkpoint
 
-    from suite.checkpoint import FORMAT_VERSION
-
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # torch raises many kinds for truncated or foreign files
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a TargetBench checkpoint "
-                              f"({type(exc).__name__})") from None
-    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path} has an unknown format; expected format_version {FORMAT_VERSION}")
-    return {k: data[k] for k in _META if k in data}
+    return peek_checkpoint(path, _META)
 
 
 def trial_from_checkpoint(meta: dict[str, Any]) -> Any:
@@ -147,7 +137,8 @@ def push_checkpoint(path: Path, *, tracking_uri: str | None = None, results_dir:
     points and tags, its artifacts and final tags, and mark the runs FINISHED. Trains nothing; returns the
     per-seed :class:`~suite.trainer.SeedResult`. Raises :class:`CheckpointError` for a checkpoint that is
     not complete or cannot be rebuilt, :class:`TrackingError` when the store cannot be written."""
-    from suite.trainer import checkpoint_path, train
+    from suite.checkpoint import checkpoint_path
+    from suite.trainer import train
 
     path = Path(path)
     meta = _peek(path)
@@ -165,7 +156,8 @@ def push_checkpoint(path: Path, *, tracking_uri: str | None = None, results_dir:
     results.mkdir(parents=True, exist_ok=True)  # artifacts are staged in a temporary folder there
     return train(trial, tracking_uri=tracking_uri or meta["tracking_uri"], experiment=meta["experiment"],
                  results_dir=results, checkpoint_dir=path.parent, resume=True,
-                 progress=progress or (lambda m: None), extra_tags=meta.get("extra_tags") or {})
+                 progress=progress or (lambda m: None), extra_tags=meta.get("extra_tags") or {},
+                 adopt_checkpoint=tracking_uri is not None)  # --tracking-uri: the same store, another address
 
 
 def push(checkpoint_dir: Path, *, tracking_uri: str | None = None, results_dir: Path | None = None,

@@ -27,10 +27,13 @@ import urllib.request
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
+from analysis import record_names as names
 from suite.errors import TrackingError
 
-__all__ = ["default_tracking_uri", "ensure_store", "open_experiment", "RunGroup", "flatten"]
+__all__ = ["default_tracking_uri", "ensure_store", "open_experiment", "RunGroup", "flatten", "public_uri",
+           "missing_runs"]
 
 DEFAULT_EXPERIMENT = "targetbench"
 _MAX_PARAM_LEN = 6000
@@ -56,6 +59,22 @@ def _import_mlflow() -> Any:
 def default_tracking_uri(results_dir: Path) -> str:
     """The embedded store: ``sqlite:///<results>/mlflow.db`` (relative paths stay relative to the cwd)."""
     return f"sqlite:///{results_dir.as_posix()}/mlflow.db"
+
+
+def public_uri(uri: str) -> str:
+    """``uri`` as it may be written to disk: without ``user:password@`` (credentials come from the
+    environment, e.g. ``MLFLOW_TRACKING_USERNAME``), and a relative SQLite path made absolute so that
+    ``targetbench push`` finds the store from any folder."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + Path(uri[len("sqlite:///"):]).resolve().as_posix()
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -201,6 +220,24 @@ def flatten(prefix: str, values: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def missing_runs(client: Any, run_ids: Sequence[str]) -> list[str]:
+    """The runs of ``run_ids`` that the store does not have as active runs (absent or deleted). Raises
+    :class:`TrackingError` when the store cannot be read."""
+    mlflow = _import_mlflow()
+    gone = []
+    for rid in run_ids:
+        try:
+            if client.get_run(rid).info.lifecycle_stage != "active":
+                gone.append(rid)
+        except mlflow.exceptions.MlflowException as exc:
+            if getattr(exc, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                raise TrackingError(f"tracking store cannot be read: {_one_line(exc)}") from None
+            gone.append(rid)
+        except Exception as exc:
+            raise TrackingError(f"tracking store cannot be read: {_one_line(exc)}") from None
+    return gone
+
+
 class _SqliteMetricWriter:
     """Bulk metric (and plain tag) writes straight into an MLflow SQLite store.
 
@@ -332,7 +369,7 @@ class RunGroup:
             self.run_ids = []
             for name, run_tags, run_params in zip(run_names, tags, params):
                 run = client.create_run(experiment_id, run_name=name,
-                                        tags={**run_tags, "mlflow.runName": name})
+                                        tags={**run_tags, names.MLFLOW_RUN_NAME: name})
                 rid = run.info.run_id
                 items = [Param(k, str(v)[:_MAX_PARAM_LEN]) for k, v in run_params.items()]
                 for i in range(0, len(items), _PARAMS_PER_BATCH):
@@ -384,22 +421,19 @@ class RunGroup:
         return out
 
     @staticmethod
-    def unpack(stored: Sequence[Any]) -> list[list[tuple[str, float, int, int]]]:
-        """The inverse of :meth:`pack`; also reads the older form (a list of ``[key, value, ts, step]``)."""
+    def unpack(stored: Sequence[Mapping[str, Any]]) -> list[list[tuple[str, float, int, int]]]:
+        """The inverse of :meth:`pack`."""
         out = []
         for points in stored:
-            if isinstance(points, Mapping):
-                names = points["keys"]
-                out.append(list(zip([names[i] for i in points["key"].tolist()], points["value"].tolist(),
-                                    points["timestamp"].tolist(), points["step"].tolist())))
-            else:
-                out.append([(str(k), float(v), int(ts), int(st)) for k, v, ts, st in points])
+            names = points["keys"]
+            out.append(list(zip([names[i] for i in points["key"].tolist()], points["value"].tolist(),
+                                points["timestamp"].tolist(), points["step"].tolist())))
         return out
 
     @staticmethod
-    def count(stored: Sequence[Any]) -> list[int]:
-        """Points per replica of a checkpoint's ``pending`` (either form)."""
-        return [int(p["step"].numel()) if isinstance(p, Mapping) else len(p) for p in stored]
+    def count(stored: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Points per replica of a checkpoint's ``pending``."""
+        return [int(p["step"].numel()) for p in stored]
 
     def flush(self) -> None:
         """Write every buffered point and tag; the buffers lose them only after the write succeeded.
@@ -484,9 +518,6 @@ class RunGroup:
 
         items = [RunTag(k, str(v)) for k, v in tags.items()]
         self._retry(lambda: self.client.log_batch(self.run_ids[replica], tags=items))
-
-    def log_artifact(self, replica: int, path: Path, artifact_path: str | None = None) -> None:
-        self._retry(lambda: self.client.log_artifact(self.run_ids[replica], str(path), artifact_path))
 
     def log_artifacts(self, replica: int, folder: Path, artifact_path: str | None = None) -> None:
         """Every file of ``folder`` as artifacts of one run (one call)."""

@@ -34,10 +34,12 @@ class TrainConfig:
     log_every: int = spec(1_000, "aggregate training metrics over this many env steps", min=1)
     checkpoint_every: int = spec(0, "env steps between checkpoints (0 = at every evaluation)", min=0)
     device: str = spec("auto", "torch device: auto, cpu, cuda or cuda:N")
-    # One thread suits these small networks and keeps replicas bitwise independent: with more, MKL may split
-    # a one-replica matrix product along its inner dimension, which changes the last bits.
-    threads: int = spec(1, "CPU threads: numpy-kernel agents split their replicas over them, other agents use "
-                           "them as torch intra-op threads (0 = all cores / torch's default)", min=0)
+    # auto: numpy-kernel agents split their replicas over the cores (bitwise the same for any count); torch
+    # agents keep one thread, since with more MKL may split a one-replica matrix product along its inner
+    # dimension, which changes the last bits. Resolved by suite/provenance.py, recorded as tag threads_resolved.
+    threads: str = spec("auto", "CPU threads: auto (numpy-kernel agents: min(cores, replicas/4), others: 1), or a "
+                                "count: numpy-kernel agents split their replicas over them, other agents use them "
+                                "as torch intra-op threads (0 = all cores / torch's default)")
     # Like device and threads, which code computes the (same) math is not part of a trial's identity; the run
     # records what was used (tag ``kernels``).
     kernels: str = spec("auto", "auto: numpy kernels for MLP/MinAtar-CNN agents with a copy-based target on the CPU "
@@ -48,14 +50,19 @@ class TrainConfig:
         """The settings for the registered ``family`` with ``overrides`` (``train.KEY`` strings) applied."""
         cfg = resolve(cls, get_family(family).train_defaults, overrides, owner=cls.__name__, prefix="train.")
         cfg.validate()
+        if cfg.threads != "auto":
+            cfg = dataclasses.replace(cfg, threads=str(int(cfg.threads)))  # "02" and 2 (YAML) are "2"
         return cfg
 
     def validate(self) -> None:
-        """The rules beyond each field's range (checked by :meth:`for_family`): ``kernels`` names a learner path."""
+        """The rules beyond each field's range (checked by :meth:`for_family`): ``kernels`` names a learner path,
+        ``threads`` is ``auto`` or a count."""
         from agents.agent import KERNELS  # imported here: agents.agent loads torch, reading settings need not
 
         if self.kernels not in KERNELS:
             raise bad_value("train.kernels", self.kernels, "is not valid", ", ".join(KERNELS))
+        if self.threads != "auto" and not str(self.threads).isdigit():
+            raise bad_value("train.threads", self.threads, "is not valid", "auto or an integer >= 0")
 
 
 def parse_seeds(value: str | int | Sequence[int], *, key: str = "--seed") -> tuple[int, ...]:

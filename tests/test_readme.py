@@ -1,5 +1,5 @@
-"""The README's worked examples of adding an agent and an environment family are real code: run them, then train
-the new agent and train on the new family."""
+"""The README's worked examples are real code: add the agent and train it; add the environment family and train
+on it; add the figure and build a report with it."""
 import re
 from pathlib import Path
 
@@ -90,3 +90,42 @@ def test_readme_family_example_registers_and_trains(tmp_path, readme_family, cap
     results = train(trial, tracking_uri=f"sqlite:///{tmp_path}/m.db", experiment="t", results_dir=tmp_path,
                     progress=lambda m: None)
     assert [r.status for r in results] == ["completed", "completed"]
+
+
+@pytest.fixture
+def readme_figure():
+    from analysis.sections import unregister_section
+
+    namespace: dict = {}
+    exec(compile(example_code("## Adding a figure"), "README.md", "exec"), namespace)
+    yield namespace["Outcomes"]
+    unregister_section("outcomes")  # keep the report as other tests expect it
+
+
+def test_readme_figure_example_adds_a_section(tmp_path, readme_figure):
+    """The one class of the README adds figures/outcomes.pdf|png and its section right after the
+    per-environment one; the other sections and their files are unchanged."""
+    from analysis.report import build_report
+    from analysis.runs import load_experiment
+    from analysis.sections import registered_sections
+    from analysis.synthetic import make_store
+
+    names = [s.name for s in registered_sections()]
+    assert names[names.index("per_env") + 1] == "outcomes" and names.count("outcomes") == 1
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    make_store(uri, "fig", [{"agent": a, "env": "CartPole-v1", "seed": s, "final": 100.0 + 50 * s,
+                             "outcome": "diverged" if (a, s) == ("dqn", 1) else "completed"}
+                            for a in ("dqn", "dqn-soft") for s in range(3)], steps=1000, evals=2)
+    runs, metrics = load_experiment(uri, "fig", cache_dir=None)
+    res = build_report(runs, metrics, tmp_path / "out", reps=100)
+    fig_dir = tmp_path / "out" / "figures"
+    for ext in ("pdf", "png"):
+        assert (fig_dir / f"outcomes.{ext}").stat().st_size > 1000 and fig_dir / f"outcomes.{ext}" in res.figures
+    report = res.report.read_text()
+    section = ("## Run outcomes\n\nHow the runs of each agent ended (1 diverged, 0 failed and scored as random)."
+               "\n\n![outcomes](figures/outcomes.png)\n\n")
+    assert section in report and "outcomes" in res.timings
+    assert report.index("## Per environment") < report.index("## Run outcomes") < report.index("Timings (s)")
+    assert sorted(p.name for p in fig_dir.iterdir()) == sorted(
+        f"{n}.{e}" for n in ("aggregates", "profiles", "poi", "sample_efficiency", "per_env", "outcomes")
+        for e in ("pdf", "png"))

@@ -15,18 +15,20 @@ ends with a :class:`~suite.errors.TrackingError` (exit 3) naming ``targetbench p
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from suite.errors import TrackingError, UsageError
 from suite.scheduler.backend import BACKENDS, Outcome, Task
 from suite.scheduler.cost import estimate
+from suite.scheduler.lease import lease_name
 from suite.scheduler.matrix import (Group, Trial, auto_group_size, available_gpus, default_workers, expand,
-                                    make_groups)
+                                    make_groups, memory_group_size)
 from suite.scheduler.progress import Progress, format_table
 from suite.scheduler.spec import SuiteSpec, load_suite
 from suite.scheduler.worker import STORE_WAIT_S
@@ -42,6 +44,7 @@ class TrialRecord:
     seed: int
     trial_hash: str
     status: str  # done | diverged | failed | skipped | planned | unpushed (trained; records kept in its checkpoint)
+    #              | leased (another live sweep on this store holds it: not run here, see scheduler/lease.py)
     run_id: str | None = None
     final_eval_return: float | None = None
     error: str | None = None
@@ -52,7 +55,8 @@ class TrialRecord:
 class SweepSummary:
     """What a sweep did. ``done``, ``skipped``, ``failed``, ``diverged`` and ``unpushed`` count trials and are
     disjoint (``done`` = completed in this sweep; ``diverged`` = finished in this sweep with outcome diverged;
-    ``unpushed`` = trained, but the tracking store was unreachable at the end: ``targetbench push``)."""
+    ``unpushed`` = trained, but the tracking store was unreachable at the end: ``targetbench push``; ``leased`` =
+    left to another sweep running on the same store, which holds their leases)."""
 
     suite: str
     experiment: str
@@ -65,12 +69,15 @@ class SweepSummary:
     diverged: int = 0
     unpushed: int = 0
     planned: int = 0
+    leased: int = 0
     groups: int = 0
     group_size: int = 0
     workers: int = 1
     wall_s: float = 0.0
     estimate: dict[str, float] = field(default_factory=dict)
     dry_run: bool = False
+    packing: list[dict[str, Any]] = field(default_factory=list)  # dry run: groups per GPU and memory per config
+    nodes: list[dict[str, Any]] = field(default_factory=list)  # dry run: wall time and node-hours per node type
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -90,6 +97,7 @@ class _Plan:
     groups: list[Group]
     group_size: int
     workers: int
+    held: dict[str, str] = field(default_factory=dict)  # trial hash -> the live sweep that holds its lease
 
 
 def _abs_uri(uri: str) -> str:
@@ -100,16 +108,28 @@ def _abs_uri(uri: str) -> str:
 
 
 def plan_sweep(suite: SuiteSpec, *, workers: int, overrides: Mapping[str, str] | None, steps: int | None,
-               finished: dict[str, Any]) -> _Plan:
+               finished: dict[str, Any], memory_budget: int | None = None,
+               claim: Callable[[list[str]], Mapping[str, str]] | None = None) -> _Plan:
+    """Trials still to run, grouped; ``memory_budget`` (bytes of RAM the ``workers`` share) caps the group size
+    by the memory estimate (see :func:`suite.scheduler.matrix.memory_group_size`). ``claim`` leases the
+    unfinished trials and returns those another live sweep holds (trial hash -> owner): they are left out."""
     _, trials = expand(suite, overrides=overrides, steps=steps)
     pending = [t for t in trials if t.trial_hash not in finished]
+    held = claim([t.trial_hash for t in pending]) if claim is not None else {}
+    pending = [t for t in pending if t.trial_hash not in held]
     if suite.resources.group_size:
         size = suite.resources.group_size
     else:
         n_configs = len({t.config.key for t in pending})
         most = max((sum(1 for t in pending if t.config.key == k) for k in {t.config.key for t in pending}), default=1)
         size = auto_group_size(n_configs, most, workers, gpus=available_gpus())
-    return _Plan(suite, trials, finished, pending, make_groups(pending, size), size, workers)
+    if memory_budget is not None or suite.resources.num_gpus > 0:
+        from suite.memory import gpu_memory
+
+        configs = list({t.config.key: t.config for t in pending}.values())
+        size = memory_group_size(configs, size, workers, host_bytes=memory_budget,
+                                 num_gpus=suite.resources.num_gpus, gpu_bytes=gpu_memory())
+    return _Plan(suite, trials, finished, pending, make_groups(pending, size), size, workers, dict(held))
 
 
 def _store_exists(uri: str) -> bool:
@@ -146,7 +166,7 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
 
     # Validate the whole matrix before touching the store.
     expand(spec, overrides=overrides, steps=steps)
-    store = None
+    store = leases = None
     if dry_run:
         finished: dict[str, Any] = {}
         if _store_exists(uri):
@@ -167,11 +187,39 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
         ensure_store(uri)  # once, before any worker opens it
         store = StoreView(uri, experiment, results_dir / "artifacts")
         finished = store.finished()
+        from suite.scheduler.lease import LeaseBook
+
+        try:
+            leases = LeaseBook(store.client, store.experiment_id).__enter__()  # left in the `finally` below
+        except Exception as exc:  # a store without a model registry: run as before, unprotected
+            print(f"[sweep] no trial leases in this store ({str(exc).splitlines()[0][:200]}); another sweep on it "
+                  "could run the same trials", file=sys.stderr)
         try:  # what a killed sweep could not settle: each finished trial keeps only its FINISHED run
-            store.prune_superseded(finished)
+            # never a run whose trial another live sweep holds
+            store.prune_superseded(finished, live=leases.live() if leases is not None else ())
         except Exception as exc:  # bookkeeping must not stop the sweep
             print(f"[sweep] could not soft-delete superseded runs: {exc}", file=sys.stderr)
-    plan = plan_sweep(spec, workers=n_workers, overrides=overrides, steps=steps, finished=finished)
+    from suite.memory import available_memory
+
+    # Ray on a cluster: groups run on other nodes, whose memory each worker checks itself
+    budget = None if backend == "ray" and (ray_address or os.environ.get("RAY_ADDRESS")) else available_memory()
+    try:
+        return _run_planned(spec, backend=backend, n_workers=n_workers, workers=workers, uri=uri,
+                            experiment=experiment, results_dir=results_dir, overrides=overrides, steps=steps,
+                            dry_run=dry_run, progress=progress, ray_address=ray_address, store=store,
+                            finished=finished, budget=budget, leases=leases, t0=t0)
+    finally:
+        if leases is not None:
+            leases.__exit__(None, None, None)
+
+
+def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int | None, uri: str, experiment: str,
+                 results_dir: Path, overrides: Mapping[str, str] | None, steps: int | None, dry_run: bool,
+                 progress: bool, ray_address: str | None, store: Any, finished: dict[str, Any],
+                 budget: int | None, leases: Any, t0: float) -> SweepSummary:
+    """The sweep once the store is open: plan (leasing the trials it runs), run the groups, settle them."""
+    plan = plan_sweep(spec, workers=n_workers, overrides=overrides, steps=steps, finished=finished,
+                      memory_budget=budget, claim=None if leases is None else (lambda hs: leases.acquire(hs)[1]))
     summary = SweepSummary(suite=spec.name, experiment=experiment, tracking_uri=uri, backend=backend,
                            groups=len(plan.groups), group_size=plan.group_size, workers=n_workers, dry_run=dry_run,
                            estimate=estimate(plan.groups, n_workers))
@@ -182,8 +230,17 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
             records[t.trial_hash] = TrialRecord(t.agent, t.variant, t.env, t.seed, t.trial_hash, "skipped",
                                                 run_id=run.info.run_id,
                                                 final_eval_return=run.data.metrics.get("eval/return_mean"))
+        elif t.trial_hash in plan.held:
+            records[t.trial_hash] = TrialRecord(t.agent, t.variant, t.env, t.seed, t.trial_hash, "leased",
+                                                error=f"being run by sweep {plan.held[t.trial_hash]} on this store")
         else:
             records[t.trial_hash] = TrialRecord(t.agent, t.variant, t.env, t.seed, t.trial_hash, "planned")
+    if dry_run and plan.groups:
+        from suite.scheduler.cost import gpu_packing, node_estimates
+
+        res = spec.resources
+        summary.packing = gpu_packing(plan.groups, res.num_gpus)
+        summary.nodes = node_estimates(plan.groups, res.num_cpus, res.num_gpus)
     if dry_run or not plan.groups:
         summary.trials = list(records.values())
         _count(summary)
@@ -196,7 +253,8 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
         job = {"agent": g.config.agent, "env": g.config.env, "seeds": list(g.seeds), "steps": g.config.steps,
                "overrides": g.config.overrides, "variant": g.config.variant, "suite": spec.name,
                "tracking_uri": abs_uri, "experiment": experiment, "results_dir": str(results_dir.resolve()),
-               "checkpoint_dir": str((results_dir / "checkpoints").resolve()), "store_wait_s": STORE_WAIT_S}
+               "checkpoint_dir": str((results_dir / "checkpoints").resolve()), "store_wait_s": STORE_WAIT_S,
+               "leases": [lease_name(leases.experiment_id, h) for h in g.trial_hashes] if leases else []}
         tasks.append(Task(g, job, spec.retries, spec.resources.num_cpus, spec.resources.num_gpus))
 
     lock = threading.Lock()
@@ -228,6 +286,8 @@ def run_sweep(suite: str | Path | SuiteSpec, *, backend: str = "local", workers:
                                          out.error or "failed", tags)
             except Exception as exc:  # bookkeeping must not stop the sweep
                 print(f"[sweep] could not update run tags for {g.label}: {exc}", file=sys.stderr)
+            if leases is not None:
+                leases.release(g.trial_hashes)  # settled: another sweep may take them (it finds them finished)
             by_hash = {r["trial_hash"]: r for r in out.results}
             for s, h in zip(g.seeds, g.trial_hashes):
                 rec = records[h]
@@ -325,5 +385,5 @@ def _push_unpushed(tasks: list[Task], records: dict[str, TrialRecord], store: An
 
 
 def _count(summary: SweepSummary) -> None:
-    for name in ("done", "skipped", "failed", "diverged", "unpushed", "planned"):
+    for name in ("done", "skipped", "failed", "diverged", "unpushed", "planned", "leased"):
         setattr(summary, name, sum(1 for t in summary.trials if t.status == name))

@@ -1,6 +1,7 @@
 """The local backend: a pool of worker subprocesses on this machine (no server).
 
-Each attempt of a group is one ``python -m suite.scheduler.worker`` process (one torch thread), so a crash
+Each attempt of a group is one ``python -m suite.scheduler.worker`` process (one torch thread; numpy-kernel
+agents split their replicas over the group's share of the cores, ``$TARGETBENCH_AUTO_THREADS``), so a crash
 or a SIGKILL costs only that attempt: the group is retried, resuming from its checkpoint, up to ``retries``
 times. ``workers`` groups run at a time.
 """
@@ -16,6 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
+from suite.provenance import AUTO_THREADS_ENV, usable_cores
 from suite.scheduler.backend import Outcome, Task
 
 __all__ = ["LocalBackend"]
@@ -85,6 +87,8 @@ class LocalBackend:
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         env.setdefault("MKL_NUM_THREADS", "1")
+        # train.threads=auto in each of the groups running at once: their share of the cores, not all of them
+        env.setdefault(AUTO_THREADS_ENV, str(max(1, usable_cores() // self.workers)))
         env["PYTHONUNBUFFERED"] = "1"
         with tempfile.TemporaryFile(mode="w+") as err:
             proc = subprocess.Popen([sys.executable, "-m", "suite.scheduler.worker"], stdin=subprocess.PIPE,

@@ -16,7 +16,8 @@ from suite.errors import UsageError
 from suite.scheduler.spec import SuiteSpec
 from suite.trial import TrialSpec, build_trial
 
-__all__ = ["Config", "Trial", "Group", "expand", "make_groups", "auto_group_size", "MAX_GROUP_CPU", "MAX_GROUP_GPU"]
+__all__ = ["Config", "Trial", "Group", "expand", "make_groups", "auto_group_size", "memory_group_size",
+           "MAX_GROUP_CPU", "MAX_GROUP_GPU"]
 
 #: cap on seeds per group: batched replicas scale sub-linearly on one CPU core, but a very wide batch leaves
 #: the other cores idle and makes one failure cost more
@@ -125,6 +126,37 @@ def auto_group_size(n_configs: int, n_seeds: int, workers: int, *, gpus: int = 0
         return max(1, min(cap, n_seeds))
     per_config = math.ceil(workers / n_configs)
     return max(1, min(cap, math.ceil(n_seeds / per_config)))
+
+
+def memory_group_size(configs: Sequence[Config], size: int, workers: int, *, host_bytes: int | None,
+                      num_gpus: float = 0.0, gpu_bytes: int = 0) -> int:
+    """``size`` capped so that every group fits its share of memory by :mod:`suite.memory`'s estimate:
+    ``host_bytes / workers`` of RAM (``workers`` groups run at once; None: the nodes are not this machine, each
+    worker checks its own), and ``num_gpus * gpu_bytes`` of GPU memory when groups train on a GPU (fractional
+    ``num_gpus``: several groups share one device, each gets its fraction). A config of which not even one seed
+    fits is refused here, before anything runs (one-line :class:`suite.memory.MemoryBudgetError`)."""
+    from suite.memory import MemoryBudgetError, estimate_memory, max_replicas, max_replicas_gpu
+
+    for cfg in configs:
+        if host_bytes is not None:
+            fit = max_replicas(cfg.spec, host_bytes // max(1, workers))
+            if fit < 1:
+                one = estimate_memory(cfg.spec, 1)
+                most = max(0, host_bytes // max(1, one.host))
+                raise MemoryBudgetError(
+                    f"one seed of {cfg.agent} on {cfg.env} needs about {one.describe()}, but {workers} workers "
+                    f"share {host_bytes / 2**30:.2f} GiB; allowed: --workers {most} or fewer"
+                    + ("" if most else " (a smaller buffer_size)"))
+            size = min(size, fit)
+        if num_gpus > 0 and gpu_bytes > 0 and estimate_memory(cfg.spec, 1).on_gpu:
+            budget = int(min(1.0, num_gpus) * gpu_bytes)  # a group trains on one device
+            fit = max_replicas_gpu(cfg.spec, budget)
+            if fit < 1:
+                raise MemoryBudgetError(f"one seed of {cfg.agent} on {cfg.env} needs more than its GPU share "
+                                        f"({num_gpus:g} GPU = {budget / 2**30:.2f} GiB); allowed: a larger "
+                                        "--num-gpus")
+            size = min(size, fit)
+    return max(1, size)
 
 
 def make_groups(trials: Sequence[Trial], group_size: int) -> list[Group]:

@@ -8,7 +8,8 @@
   (MLflow lifecycle ``deleted``, restorable) so that each trial has one run in the experiment;
 - when a sweep starts: unfinished runs of trials that already have a FINISHED run are soft-deleted too. A
   sweep killed between a trial's end and that bookkeeping leaves them behind, and the next sweep skips the
-  trial, so it would never clean them up otherwise.
+  trial, so it would never clean them up otherwise. Runs of trials another live sweep holds a lease on are
+  never pruned (``lease.py``: two sweeps on one store).
 """
 from __future__ import annotations
 
@@ -71,11 +72,14 @@ class StoreView:
                 out[h] = run
         return out
 
-    def prune_superseded(self, finished: Mapping[str, Any]) -> int:
+    def prune_superseded(self, finished: Mapping[str, Any], live: Iterable[str] = ()) -> int:
         """Soft-delete the unfinished runs of trials in ``finished`` (trial_hash -> its FINISHED run): attempts
-        left behind by a sweep killed before it could settle them. Returns how many were deleted."""
+        left behind by a sweep killed before it could settle them. Trials in ``live`` (their lease is held by a
+        live sweep, see ``suite/scheduler/lease.py``) are left alone: their runs may still be training.
+        Returns how many were deleted."""
+        live = set(live)
         stale = [r.info.run_id for r in self._search("attributes.status != 'FINISHED'")
-                 if r.data.tags.get("trial_hash") in finished]
+                 if r.data.tags.get("trial_hash") in finished and r.data.tags.get("trial_hash") not in live]
         for rid in stale:
             retry(lambda: self.client.delete_run(rid))
         return len(stale)

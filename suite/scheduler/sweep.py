@@ -70,10 +70,19 @@ def main(args: argparse.Namespace) -> int:
 
         check_writable(results)
     suite = dataclasses.replace(suite, resources=dataclasses.replace(res, **given))
-    summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri,
-                        experiment=args.experiment, results_dir=results, overrides=parse_overrides(args.set or []),
-                        steps=args.steps, dry_run=args.dry_run, progress=not (args.quiet or args.dry_run),
-                        ray_address=args.ray_address)
+    from suite.errors import TrackingError
+
+    try:
+        summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri,
+                            experiment=args.experiment, results_dir=results,
+                            overrides=parse_overrides(args.set or []), steps=args.steps, dry_run=args.dry_run,
+                            progress=not (args.quiet or args.dry_run), ray_address=args.ray_address)
+    except TrackingError as exc:
+        # Trials trained but unpushed: the summary (with its `unpushed` count) is still printed for --json
+        # readers; the exit status stays that of the error (3).
+        if args.json and getattr(exc, "summary", None) is not None:
+            print(json.dumps(exc.summary.to_json()), flush=True)
+        raise
     if args.json:
         print(json.dumps(summary.to_json()))
     elif args.dry_run:
@@ -120,6 +129,22 @@ def dry_run_text(summary, suite) -> str:
              f"plan: {est['groups']} groups of <= {summary.group_size} seeds, {est['env_steps']:,} env steps; "
              f"estimated {est['worker_hours']:.2f} worker-hours, about {_human(est['wall_s'])} wall with "
              f"{est['workers']} workers (local CPU model; Atari assumes one GPU per worker; +-50 %)"]
+    if summary.packing:
+        lines.append("packing (memory by suite/memory.py's estimate):")
+        for r in summary.packing:
+            gpu = (f"{r['num_gpus']:g} GPU each, {r['groups_per_gpu']} groups per GPU, {r['gpu_gib']:.2f} GiB GPU "
+                   "memory each" if r["num_gpus"] > 0 else "CPU only")
+            v = "" if r["variant"] == "default" else f"[{r['variant']}] "
+            lines.append(f"  {v}{r['agent']} {r['env']}: {r['groups']} groups of {r['seeds_per_group']} seeds; "
+                         f"{gpu}; {r['host_gib']:.2f} GiB RAM each")
+    if summary.nodes:
+        lines.append("on one node of each type (node-hours: multiply by its hourly price):")
+        for n in summary.nodes:
+            shape = f"{n['cores']} cores, {n['ram_gib']:g} GiB" + (f", {n['gpus']}x{n['gpu_gib']:g} GiB GPU"
+                                                                    if n["gpus"] else "")
+            what = (f"{n['groups_at_once']} groups at once, about {_human(n['wall_h'] * 3600)} = "
+                    f"{n['node_hours']:.2f} node-hours" if n["groups_at_once"] else f"cannot run it ({n['why']})")
+            lines.append(f"  {n['node']:<12} ({shape}): {what}")
     return "\n".join(lines)
 
 

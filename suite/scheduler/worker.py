@@ -16,10 +16,12 @@ in vain). A group whose training completed but whose records could not be writte
 from __future__ import annotations
 
 import json
+import os
 import re
 import resource
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -44,12 +46,14 @@ def job_tags(job: dict[str, Any]) -> dict[str, str]:
 def run_group(job: dict[str, Any], on_step: Callable[[int, bool], None] | None = None,
               say: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Train the group described by ``job`` and return the per-seed results as JSON-able dicts."""
-    import suite.trainer as trainer
     from suite.trial import build_trial
 
     trial = build_trial(job["agent"], job["env"], job["seeds"], steps=job.get("steps"),
                         overrides=job.get("overrides") or {})
     tags = job_tags(job)
+    from suite.memory import check_memory
+
+    check_memory(trial)  # this node's memory (on a cluster the driver cannot see it): refuse rather than OOM
 
     def progress(msg: str) -> None:
         if on_step is not None:
@@ -61,6 +65,22 @@ def run_group(job: dict[str, Any], on_step: Callable[[int, bool], None] | None =
         if say is not None:
             say(msg)
 
+    # Keep this group's trial leases live while it trains (the driver beats too; this covers a driver killed
+    # without its workers, whose trials a restarted driver must not run a second time).
+    from suite.scheduler.lease import heartbeat_leases
+
+    stop = threading.Event()
+    if job.get("leases"):
+        heartbeat_leases(job["tracking_uri"], job["leases"], stop)
+    try:
+        return _train_with_store_wait(job, trial, tags, progress)
+    finally:
+        stop.set()
+
+
+def _train_with_store_wait(job: dict[str, Any], trial: Any, tags: dict[str, str],
+                           progress: Callable[[str], None]) -> list[dict[str, Any]]:
+    import suite.trainer as trainer
     from suite.errors import TrackingError
 
     deadline = time.monotonic() + float(job.get("store_wait_s", STORE_WAIT_S))
@@ -84,9 +104,21 @@ def run_group(job: dict[str, Any], on_step: Callable[[int, bool], None] | None =
             delay = min(2 * delay, 30.0)
 
 
+class _SchedulerGone(KeyboardInterrupt):
+    """Our stdout pipe closed: the scheduler that reads it is gone. Raised from the progress callback, it stops
+    the attempt the way SIGTERM does (runs marked KILLED, the last checkpoint valid for the next sweep)."""
+
+
 def _emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Later writes (the error event, the exit-time flush) go to /dev/null: no second traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise _SchedulerGone("the scheduler closed the worker's stdout") from None
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -107,10 +139,16 @@ def main() -> int:
                             say=None if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
     except BaseException as exc:  # the parent decides on retries; it needs the reason in one line
         text = str(exc).strip().splitlines()
-        _emit({"event": "error", "error": f"{type(exc).__name__}: {text[0] if text else ''}"[:500]})
+        try:
+            _emit({"event": "error", "error": f"{type(exc).__name__}: {text[0] if text else ''}"[:500]})
+        except _SchedulerGone:
+            pass  # nobody is left to read it
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    _emit({"event": "result", "results": results, "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)})
+    try:
+        _emit({"event": "result", "results": results, "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)})
+    except _SchedulerGone:
+        return 130  # trained and recorded; only the report is lost (the next sweep finds the finished runs)
     return 0
 
 

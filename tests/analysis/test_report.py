@@ -161,3 +161,58 @@ def test_end_to_end_smoke_run_then_analyze(tmp_path):
     eff = pd.read_csv(tmp_path / "tables" / "sample_efficiency.csv")
     assert sorted(eff["x"].unique()) == [150.0, 300.0]
     assert list((tmp_path / "cache").glob("smoke-*"))  # the run tables were cached under results/cache
+
+
+def test_every_linked_figure_exists_and_no_reference_means_no_figure_link(store, tmp_path):
+    """No environment has a reference score: no normalised aggregate, so the aggregates and probability-of-
+    improvement figures are not drawn and report.md links neither (nor any missing file)."""
+    import re
+
+    from analysis.normalization import reference_scores
+    from analysis.report import build_report
+    from analysis.runs import load_experiment
+
+    uri, _ = store
+    runs, metrics = load_experiment(uri, "synthetic", cache_dir=None)
+    res = build_report(runs, metrics, tmp_path / "out", reps=100, refs=reference_scores().iloc[:0])
+    report = res.report.read_text()
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", report)
+    assert links == ["figures/per_env.png"] and (tmp_path / "out" / links[0]).stat().st_size > 1000
+    assert sorted(p.name for p in res.figures) == ["per_env.pdf", "per_env.png"]
+    assert "## Aggregate scores" in report and "## Probability of improvement" in report  # tables still there
+    assert "Environments without a reference score (Acrobot-v1, CartPole-v1)" in report
+    for absent in ("## Performance profiles", "## Sample efficiency", "## Sensitivity"):
+        assert absent not in report
+
+
+def test_section_registry_order_and_bad_sections():
+    from analysis.section import Section
+    from analysis.sections import PerEnv, register_section, registered_sections, unregister_section
+
+    names = [s.name for s in registered_sections()]
+    assert names[:6] == FIGURES
+    assert register_section(PerEnv) is PerEnv and [s.name for s in registered_sections()] == names  # idempotent
+
+    class Extra(Section):
+        name, heading = "extra", "Extra"
+
+    class Clash(Section):
+        name, heading = "per_env", "Clash"
+
+    class Nameless(Section):
+        heading = "No name"
+
+    with pytest.raises(ValueError, match=r"^report section 'per_env' is already registered by PerEnv$"):
+        register_section(Clash)
+    with pytest.raises(TypeError, match="not a Section subclass with a name and a heading"):
+        register_section(Nameless)
+    with pytest.raises(TypeError, match="not a Section subclass"):
+        register_section(dict)
+    with pytest.raises(ValueError, match=r"^report section 'nope' \(after=\) is not registered; registered: aggre"):
+        register_section(after="nope")(Extra)
+    try:
+        register_section(after="aggregates")(Extra)
+        assert [s.name for s in registered_sections()] == [names[0], "extra"] + names[1:]
+    finally:
+        unregister_section("extra")
+    assert [s.name for s in registered_sections()] == names

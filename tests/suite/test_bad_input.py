@@ -393,6 +393,8 @@ ROWS = [
         r"--steps: invalid int value: 'ten'"),
     Row("run-gamma-not-float", "wrong-type", [*RUN, "--set", "gamma=x", "--results", "{shared}"], 2,
         r"gamma='x' is not valid; allowed: float"),
+    Row("run-threads-not-int", "wrong-type", [*RUN, "--set", "train.threads=two", "--results", "{shared}"], 2,
+        r"train.threads='two' is not valid; allowed: auto or an integer >= 0"),
     Row("run-seed-not-int", "wrong-type", [*RUN, "--seed", "a,b", "--results", "{shared}"], 2,
         r"--seed 'a,b' is not valid"),
     Row("run-hidden-sizes-not-ints", "wrong-type", [*RUN, "--set", "hidden_sizes=a,b", "--results", "{shared}"], 2,
@@ -448,6 +450,11 @@ ROWS = [
         [*RUN, "--set", "env.max_episode_steps=-5", "--results", "{shared}"], 2, r"max_episode_steps=-5"),
     Row("run-tau-above-one", "out-of-range", ["run", "--agent", "dqn-soft", "--env", "CartPole-v1", "--set", "tau=2",
                                               "--results", "{shared}"], 2, r"tau=2\.0 is out of range"),
+    # Memory is checked before it is spent: 100k seeds of a 4096-wide MLP need tens of TiB anywhere.
+    Row("run-seeds-beyond-memory", "out-of-range", [*RUN, "--seed", "0-99999", "--set", "hidden_sizes=4096,4096",
+                                                    "--results", "{shared}"], 2,
+        r"100000 seeds of dqn on CartPole-v1 need about [\d.]+ GiB of RAM .*, but [\d.]+ GiB is available; "
+        r"allowed: at most about \d+ seeds per run here"),
     Row("run-batch-larger-than-buffer", "out-of-range", [*RUN, "--set", "buffer_size=8", "--results", "{shared}"], 2,
         r"batch_size=16 is larger than buffer_size=8"),
     Row("sweep-workers-zero", "out-of-range", ["sweep", "smoke", "--workers", "0", "--results", "{shared}"], 2,

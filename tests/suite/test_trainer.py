@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from agents import get_agent
+from suite.provenance import usable_cores
 from suite.trainer import train
 from suite.trial import build_trial
 
@@ -181,11 +182,19 @@ def test_kernels_and_threads_do_not_change_a_trial_and_are_recorded(tmp_path):
     trial (hash); the split is bitwise the same as one thread; the run records the kernels and CPU settings.
     (numpy vs torch gradients agree to float32 rounding: tests/agents/test_host_qnet.py.)"""
     seeds = tuple(range(8))  # 2 threads x 4 replicas: the split really happens (MIN_REPLICAS_PER_THREAD = 4)
-    (fast, _), (split, _), (slow, uri) = (
+    (fast, _), (split, _), (auto, _), (slow, uri) = (
         run(tmp_path / name, seeds=seeds, steps=300, **extra)
-        for name, extra in (("numpy", {}), ("split", {"train.threads": "2"}), ("torch", {"train.kernels": "torch"})))
-    assert [r.trial_hash for r in fast] == [r.trial_hash for r in slow] == [r.trial_hash for r in split]
-    assert [r.params_sha256 for r in fast] == [r.params_sha256 for r in split]
+        for name, extra in (("numpy", {"train.threads": "1"}), ("split", {"train.threads": "2"}), ("auto", {}),
+                            ("torch", {"train.kernels": "torch"})))
+    assert ([r.trial_hash for r in fast] == [r.trial_hash for r in slow] == [r.trial_hash for r in split]
+            == [r.trial_hash for r in auto])
+    assert [r.params_sha256 for r in fast] == [r.params_sha256 for r in split] == [r.params_sha256 for r in auto]
+    # The default (auto) uses the cores for numpy kernels (8 replicas: at most 2 threads), one for torch's.
+    tag = lambda name, res: mlflow.MlflowClient(f"sqlite:///{tmp_path}/{name}/mlflow.db").get_run(  # noqa: E731
+        res[0].run_id).data.tags
+    assert tag("auto", auto)["threads_resolved"] == str(min(usable_cores(), 2))
+    assert tag("auto", auto)["threads_setting"] == "auto" and tag("numpy", fast)["threads_resolved"] == "1"
+    assert tag("torch", slow)["threads_resolved"] == "1" and tag("torch", slow)["torch_threads"] == "1"
     tags = mlflow.MlflowClient(uri).get_run(slow[0].run_id).data.tags
     assert tags["kernels"] == "torch" and tags["cpu_flush_denormal"] == "true"
     assert set(tags["blas_threads"].split(",")) == {"1"}  # one entry per BLAS library loaded

@@ -1,0 +1,61 @@
+"""Names of what TargetBench records in MLflow: run tags, metric keys and the MLflow system tags it sets.
+
+One place for the writer (:mod:`suite.recorder`, push, the scheduler) and the reader (:mod:`analysis.runs`); it lives
+in ``analysis`` because the reader defines what it reads and ``analysis`` may import nothing from ``suite``. The names are
+public (users filter runs by them, e.g. ``tags.agent = 'dqn'``): add names, never rename one.
+"""
+from __future__ import annotations
+
+# -- run tags: identity (set when the runs are created) -------------------------------------------------------
+AGENT = "agent"
+ENV = "env"
+FAMILY = "family"
+SEED = "seed"
+TRIAL_HASH = "trial_hash"
+GROUP_HASH = "group_hash"
+BATCH_SEEDS = "batch_seeds"
+TARGET_RULE = "target_rule"
+BOOTSTRAP_RULE = "bootstrap_rule"
+KERNELS = "kernels"
+#: set by the scheduler for every run of a sweep
+VARIANT = "variant"
+SUITE = "suite"
+#: the variant of a run without a ``variant`` tag
+DEFAULT_VARIANT = "default"
+
+# -- run tags: outcome (set at the end, or when a replica diverges) ------------------------------------------
+OUTCOME = "outcome"
+OUTCOME_COMPLETED = "completed"
+OUTCOME_DIVERGED = "diverged"
+DIVERGED_STEP = "diverged_step"
+PARAMS_SHA256 = "params_sha256"
+CHECKPOINT = "checkpoint"
+ERROR = "error"
+
+# -- MLflow system tags (the MLflow UI shows them: run name, Source column, description) ---------------------
+MLFLOW_RUN_NAME = "mlflow.runName"
+MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
+MLFLOW_SOURCE_NAME = "mlflow.source.name"
+MLFLOW_SOURCE_TYPE = "mlflow.source.type"
+MLFLOW_NOTE = "mlflow.note.content"
+#: ``mlflow.source.type`` of every run: started from a local command
+SOURCE_TYPE = "LOCAL"
+
+# -- metrics ---------------------------------------------------------------------------------------------------
+EPISODE_RETURN = "train/episode_return"
+EPISODE_LENGTH = "train/episode_length"
+EPSILON = "train/epsilon"
+SPS = "train/sps"
+#: prefix of the agent's update metrics (``loss`` is recorded as ``train/loss``)
+TRAIN_PREFIX = "train/"
+EVAL_RETURN = "eval/return_mean"
+
+
+def source_name(suite: str | None = None) -> str:
+    """``mlflow.source.name`` of a run: the command that made it."""
+    return f"targetbench sweep {suite}" if suite else "targetbench run"
+
+
+def train_metric(name: str) -> str:
+    """The recorded key of an agent update metric (``loss`` -> ``train/loss``; a key with a ``/`` is kept)."""
+    return name if "/" in name else TRAIN_PREFIX + name
