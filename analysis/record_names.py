@@ -22,6 +22,10 @@ VARIANT = "variant"
 SUITE = "suite"
 #: the variant of a run without a ``variant`` tag
 DEFAULT_VARIANT = "default"
+#: set by the scheduler when a group ends: the group's training wall time over every resumed attempt (s) and the
+#: CPU time of its last attempt's worker process (s; where the backend reports it); docs/results reads them
+GROUP_WALL_S = "group_wall_s"
+GROUP_CPU_S = "group_cpu_s"
 
 # -- run tags: outcome (set at the end, or when a replica diverges) ------------------------------------------
 OUTCOME = "outcome"

@@ -32,6 +32,7 @@ import pandas as pd
 import seaborn as sns
 
 from analysis import figures, stats
+from analysis import record_names as names
 from analysis.normalization import SCORING_RULE, score_runs
 
 __all__ = ["CLASSIC_COLUMNS", "SENSITIVITY_COLUMNS", "SHARE_COLUMNS", "SHARE_TOLERANCE", "README_BEGIN",
@@ -275,7 +276,7 @@ def plot_sensitivity(table: pd.DataFrame):
     envs = [e for e in sorted(table["env"].unique()) if e != ALL_ENVS]
     methods = sorted(table["method"].unique())
     colours = dict(zip(methods, sns.color_palette("colorblind", max(len(methods), 1))))
-    fig = figures._figure(figures.TEXT_WIDTH, 2.9)
+    fig = figures.new_figure(figures.TEXT_WIDTH, 2.9)
     axes = np.atleast_1d(fig.subplots(1, max(len(envs), 1), sharey=True, squeeze=False)).ravel()
     for ax, env in zip(axes, envs):
         for i, m in enumerate(methods):
@@ -323,17 +324,17 @@ def run_costs(runs: pd.DataFrame) -> dict[str, float]:
     counted only where recorded. Returns groups, wall_s, cpu_s, groups_with_cpu, seed_steps."""
     if runs.empty:
         return {"groups": 0, "wall_s": 0.0, "cpu_s": 0.0, "groups_with_cpu": 0, "seed_steps": 0}
-    key = runs["tag.group_hash"] if "tag.group_hash" in runs else runs["run_id"]
+    key = runs[f"tag.{names.GROUP_HASH}"] if f"tag.{names.GROUP_HASH}" in runs else runs["run_id"]
     wall = cpu = 0.0
     n_cpu = 0
     for _, g in runs.groupby(key.fillna(runs["run_id"])):
-        w = pd.to_numeric(g.get("tag.group_wall_s", pd.Series(dtype=float)), errors="coerce").max()
+        w = pd.to_numeric(g.get(f"tag.{names.GROUP_WALL_S}", pd.Series(dtype=float)), errors="coerce").max()
         if not np.isfinite(w):
             span = (pd.to_numeric(g["end_time"], errors="coerce").max() -
                     pd.to_numeric(g["start_time"], errors="coerce").min()) / 1000.0
             w = span if np.isfinite(span) else 0.0
         wall += float(w)
-        c = pd.to_numeric(g.get("tag.group_cpu_s", pd.Series(dtype=float)), errors="coerce").max()
+        c = pd.to_numeric(g.get(f"tag.{names.GROUP_CPU_S}", pd.Series(dtype=float)), errors="coerce").max()
         if np.isfinite(c):
             cpu += float(c)
             n_cpu += 1

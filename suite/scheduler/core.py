@@ -342,12 +342,14 @@ def _cost_tags(out: Outcome) -> dict[str, str]:
     """What the group cost, for the reference-results tables (analysis/results.py): ``group_wall_s`` (training
     wall time over every resumed attempt) and ``group_cpu_s`` (CPU time of the last attempt's worker process,
     where the backend reports it)."""
+    from analysis import record_names as names
+
     first = out.results[0] if out.results else {}
     tags = {}
     if first.get("wall_s") is not None:
-        tags["group_wall_s"] = str(first["wall_s"])
+        tags[names.GROUP_WALL_S] = str(first["wall_s"])
     if first.get("group_cpu_s") is not None:
-        tags["group_cpu_s"] = str(first["group_cpu_s"])
+        tags[names.GROUP_CPU_S] = str(first["group_cpu_s"])
     return tags
 
 
