@@ -126,7 +126,7 @@ def _per_replica(trial: Any) -> _PerReplica:
     import torch
 
     from agents import get_agent
-    from suite.envs import make_env
+    from suite.envs import get_family, make_env
 
     env = make_env(trial.env, 0, options=trial.env_options)
     try:
@@ -140,7 +140,7 @@ def _per_replica(trial: Any) -> _PerReplica:
     spec = get_agent(trial.agent)
     with torch.device("cpu"):
         agent = spec.cls(probe_cfg, obs_shape=obs_shape, obs_dtype=obs_dtype, num_actions=num_actions, seeds=[0],
-                         family=trial.family, total_steps=trial.train.steps, device="cpu", kernels="torch",
+                         family=get_family(trial.family).facts, total_steps=trial.train.steps, device="cpu", kernels="torch",
                          threads=1)
     state = agent.state_dict()
     state.pop("replay")
@@ -159,7 +159,9 @@ def _per_replica(trial: Any) -> _PerReplica:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        agent.online(torch.zeros((1, 1, *obs_shape), dtype=torch.float32)).sum()
+        # one sample per network slot: multi-network agents (i-DQN, EauDeQN) stack K networks per replica
+        slots_per_replica = next(agent.online.parameters()).shape[0]
+        agent.online(torch.zeros((slots_per_replica, 1, *obs_shape), dtype=torch.float32)).sum()
     updates = trial.train.steps > getattr(cfg, "learning_starts", 0)
     activations = saved[0] * cfg.batch_size if updates else 0
     slots = min(cfg.buffer_size, trial.train.steps)

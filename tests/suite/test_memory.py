@@ -84,3 +84,20 @@ def test_scheduler_caps_group_size_by_memory():
     assert memory_group_size([cfg], 10, 2, host_bytes=None) == 10  # remote nodes: each worker checks itself
     with pytest.raises(MemoryBudgetError, match=r"allowed: --workers 1 or fewer"):
         memory_group_size([cfg], 10, 3, host_bytes=int(1.5 * one.host))
+
+
+@pytest.mark.parametrize("env", ["CartPole-v1", "MinAtar/breakout", "ALE/Pong-v5"])
+def test_every_agent_can_be_estimated_with_its_family_network(env):
+    """The probe builds each agent as the trainer does (family facts, K networks per replica for i-DQN and
+    EauDeQN): every registered agent gets an estimate, and the network bytes grow with the family's network."""
+    from agents import list_agents
+
+    model = {}
+    for name in (spec.name for spec in list_agents()):
+        est = estimate_memory(build_trial(name, env, [0], steps=60_000, overrides={}))
+        assert est.model > 0 and est.replay > 0, (name, est)
+        model[name] = est.model
+    # the Nature CNN has ~1.7M parameters, the MinAtar CNN ~0.4M, the classic MLP ~11k: a bare family name would
+    # give every family an MLP
+    floor = {"CartPole-v1": 10_000 * 4, "MinAtar/breakout": 300_000 * 4, "ALE/Pong-v5": 1_500_000 * 4}[env]
+    assert min(model.values()) > floor, model
