@@ -26,21 +26,19 @@ from agents.exploration import (EpsilonGreedy, EpsilonSchedule, ExponentialGapSc
                                 LinearSchedule)
 from agents.learners import NUMPY, TORCH, BackendChoice, Components, choose, declared, method_names
 from agents.losses import td_loss
+from agents.family import FamilyFacts
 from agents.nn.host_qnet import chunks
-from agents.nn.networks import QNetwork, build_q_network, network_for_family
+from agents.nn.networks import QNetwork, build_q_network
 from agents.optim import FlatOptimizer
 from agents.replay import Batch, ReplayBuffer
 from agents.seeding import numpy_rng, torch_generator
 from agents.targets import TargetRule
 
-__all__ = ["QAgent", "clip_grad_norm_per_replica", "OBS_SCALE", "KERNELS"]
+__all__ = ["QAgent", "clip_grad_norm_per_replica", "KERNELS"]
 
 #: ``auto``: numpy kernels where they compute the agent's math exactly (``agents/learners.py`` decides);
 #: ``torch``: torch autograd for everything
 KERNELS = ("auto", "torch")
-
-#: observation scaling per family (Atari frames are 0..255; MinAtar channels are 0/1)
-OBS_SCALE = {"atari": 1.0 / 255.0}
 
 
 def clip_grad_norm_per_replica(params: Sequence[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
@@ -66,7 +64,9 @@ class QAgent:
         config: validated agent config.
         obs_shape, obs_dtype, num_actions: the environment's spaces.
         seeds: one seed per replica; every random stream of replica r derives from ``seeds[r]`` alone.
-        family: environment family (picks the default network and observation scaling).
+        family: the environment family's facts (default network, observation scaling, frame stacking), as the
+            suite's family record gives them; a bare name means a flat-vector family (``FamilyFacts(name)``: MLP,
+            unscaled, no frame stack).
         total_steps: env steps of the run (sets the ε decay when given as a fraction).
         device: torch device for networks and replay.
         kernels: ``auto`` (numpy kernels where eligible, CPU only) or ``torch``; see ``KERNELS``.
@@ -93,13 +93,13 @@ class QAgent:
     #: target rule are judged as objects, clipping and the optimizer act on whatever gradient a backend wrote, the
     #: rest is acting, cadence and records. Every other method, one added later too, is on the update path.
     OFF_UPDATE_PATH: ClassVar[frozenset[str]] = frozenset({
-        "build_network", "make_target_rule", "make_optimizer", "make_schedule", "clip_gradients",
+        "build_network", "architecture", "make_target_rule", "make_optimizer", "make_schedule", "clip_gradients",
         "clip_gradient_values", "greedy_actions", "act", "observe", "after_env_step", "replica_params",
         "parameter_count", "replica_parameter_count", "target_bytes", "params_sha256", "state_dict",
         "load_state_dict", "kernels", "backend", "uses_host_learning", "learner_components"})
 
     def __init__(self, config: AgentConfig, *, obs_shape: Sequence[int], obs_dtype: np.dtype, num_actions: int,
-                 seeds: Sequence[int], family: str, total_steps: int, device: torch.device | str = "cpu",
+                 seeds: Sequence[int], family: FamilyFacts | str, total_steps: int, device: torch.device | str = "cpu",
                  kernels: str = "auto", threads: int = 1) -> None:
         if kernels not in KERNELS:
             raise ValueError(f"unknown kernels {kernels!r}; allowed: {', '.join(KERNELS)}")
@@ -107,7 +107,8 @@ class QAgent:
         self.seeds = [int(s) for s in seeds]
         self.num_replicas = len(self.seeds)
         self.num_actions = num_actions
-        self.family = family
+        self.facts = family if isinstance(family, FamilyFacts) else FamilyFacts(str(family))
+        self.family = self.facts.name
         self.device = torch.device(device)
         self.online = self.build_network(obs_shape, [torch_generator(s, "init") for s in self.seeds]).to(self.device)
         self.target_rule = self.make_target_rule(self.online)
@@ -119,17 +120,20 @@ class QAgent:
         # Atari observations are frame stacks: the buffer keeps one frame per step (8x less memory, exact).
         self.replay = ReplayBuffer(self.num_replicas, config.buffer_size, obs_shape, torch_dtype,
                                    [numpy_rng(s, "replay") for s in self.seeds], self.device,
-                                   frame_stack=family == "atari")
+                                   frame_stack=self.facts.frame_stack)
         self.updates = 0
         self._kernel_choice, self._threads = kernels, threads
         self._bind_kernels()
 
     # -- components (override points) ---------------------------------------------------------------------
     def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
-        arch = self.config.network if self.config.network != "auto" else network_for_family(self.family)
-        return build_q_network(arch, obs_shape, self.num_actions, generators,
-                               hidden_sizes=self.config.hidden_sizes, obs_scale=OBS_SCALE.get(self.family, 1.0),
+        return build_q_network(self.architecture(), obs_shape, self.num_actions, generators,
+                               hidden_sizes=self.config.hidden_sizes, obs_scale=self.facts.obs_scale,
                                layer_norm=self.config.layer_norm)
+
+    def architecture(self) -> str:
+        """The network architecture: the config's, or the family's default when it says ``auto``."""
+        return self.config.network if self.config.network != "auto" else self.facts.network
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         """The target rule; every registered agent overrides this."""

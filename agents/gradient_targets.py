@@ -27,14 +27,13 @@ import torch
 from agents.config import spec
 from agents.nn.networks import QNetwork
 from agents.replay import Batch
+from agents.target_registry import TRACKING, Tracking
 from agents.targets import TargetRule
 
 __all__ = ["GradientTrackingTarget", "JointTarget", "trainable_copy", "tracking_loss", "beta_field",
-           "target_optimizer_field", "track_field", "TargetOptimizer", "Tracking"]
+           "target_optimizer_field", "track_field", "TargetOptimizer"]
 
 TargetOptimizer = Literal["sgd", "adam"]
-#: the actions the tracking loss covers at each sampled state: all of them, or the taken one
-Tracking = Literal["state", "pair"]
 
 #: β's default on every family (ours; the paper's value could not be read), see ``AGT2Config``
 DEFAULT_BETA = 0.01
@@ -88,6 +87,8 @@ class GradientTrackingTarget(TargetRule):
         adam_eps: Adam's epsilon when ``optimizer="adam"``.
         target: θ⁻'s initial network (made trainable); ``None`` (AGT2) starts θ⁻ as a copy of θ.
         track: ``"state"`` (every action at each sampled state, the default) or ``"pair"`` (the taken action).
+
+    Tabular forms: ``agt2`` and ``sgt2-mutual``'s target step (:mod:`agents.target_registry`).
     """
 
     name = "agt2"
@@ -97,8 +98,8 @@ class GradientTrackingTarget(TargetRule):
                  adam_eps: float = 1e-8, target: QNetwork | None = None, track: Tracking = "state") -> None:
         if beta <= 0.0:
             raise ValueError(f"beta {beta} must be > 0")
-        if track not in ("state", "pair"):
-            raise ValueError(f"unknown track {track!r}; allowed: state, pair")
+        if track not in TRACKING:
+            raise ValueError(f"unknown track {track!r}; allowed: {', '.join(TRACKING)}")
         self.track = track
         self._initial_target = target  # read by make_target, which the base constructor calls
         super().__init__(online)
@@ -144,6 +145,8 @@ class JointTarget(TargetRule):
         online: the online network θ.
         target: θ⁻, built by the agent. It should not be a copy of θ: with identical initialisations the two
             symmetric objectives give identical gradients, so θ⁻ would equal θ forever (target-free DQN).
+
+    Tabular form: ``sgt2`` (:mod:`agents.target_registry`).
     """
 
     name = "sgt2"

@@ -1,10 +1,17 @@
 """Tabular Q-learning with the TargetBench target rules, vectorised over independent runs.
 
 This is the tabular form of the rules in ``docs/algorithms.md`` ("Tabular forms"), used to check each rule
-against value iteration on a known finite MDP. Each tabular rule is the same algorithm as its deep agent: same
-initialisation of the target, same choice of which target entries the tracking step moves. Everything is plain numpy: the MDP comes in as arrays
-``P`` (S, A, S), ``R`` (S, A) and ``gamma``; the tables are (runs, S, A) arrays and every run is
-updated at once.
+against value iteration on a known finite MDP (:mod:`agents.mdp`). Each tabular rule is the same algorithm as its
+deep agent: same initialisation of the target, same choice of which target entries the tracking step moves.
+Everything is plain numpy: the MDP comes in as arrays ``P`` (S, A, S), ``R`` (S, A) and ``gamma``; the tables are
+(runs, S, A) arrays and every run is updated at once.
+
+The rules' names, knobs and deep counterparts are declared once in :mod:`agents.target_registry`, shared with the
+deep rules. The classes here are named after the deep ones with a ``Tabular`` prefix (:class:`TabularNoTarget`,
+:class:`TabularHardUpdate`, :class:`TabularSoftUpdate`, :class:`TabularAGT2`, :class:`TabularSGT2`,
+:class:`TabularSGT2Mutual`; base :class:`TabularRule`, one step's transitions :class:`TabularBatch`) and are not
+subclasses of the deep :class:`agents.targets.TargetRule`: a tabular rule also makes the online step, which a
+deep agent's loss and optimizer make, and it moves numpy tables, not networks.
 
 Conventions shared by all rules:
 
@@ -14,7 +21,8 @@ Conventions shared by all rules:
   ``target_init="independent"`` (their default, as the deep ``sgt2-dqn``): there it is an independent draw,
   uniform in [-v, v] with v = max|R| / (1 - gamma) (the scale of the values, so the two tables start apart
   whatever the reward unit), from a stream of its own per run, so the sampled transitions stay those of every
-  other rule with the same seed.* A *step* is one update of every run: in ``"sync"`` sampling every (s, a) pair of every run is updated
+  other rule with the same seed.
+* A *step* is one update of every run: in ``"sync"`` sampling every (s, a) pair of every run is updated
   once per step with its own sampled ``s'`` (the generative-model setting of the convergence proofs);
   in ``"trajectory"`` sampling each run makes one transition along its own behaviour trajectory.
 * Step sizes come from the number ``n`` of earlier updates of the pair (``n = 0`` at its first update),
@@ -26,8 +34,8 @@ Conventions shared by all rules:
 * The tracking step of AGT2 and SGT2 mutual-tracking moves, by default, every action of each visited state,
   ``Q-(s,.) += beta (Q(s,.) - Q-(s,.))``, because the deep tracking loss sums over all actions at the sampled
   state; ``track="pair"`` moves only the visited pair (the deep agents' ``track`` field offers the same
-  choice). A state visited several times in one step (sync
-  sampling visits each state once per action) moves once."""
+  choice). A state visited several times in one step (sync sampling visits each state once per action) moves
+  once."""
 
 from __future__ import annotations
 
@@ -37,124 +45,34 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
+from agents.mdp import q_value_iteration, validate_mdp_arrays
+from agents.target_registry import TARGET_INITS, TRACKING, target_rule_spec
+
 __all__ = [
-    "RULES",
     "SAMPLING_MODES",
     "STEP_SIZES",
-    "Batch",
-    "TargetRule",
-    "TargetFree",
-    "HardTarget",
-    "SoftTarget",
-    "AGT2",
-    "SGT2",
-    "SGT2Mutual",
-    "TRACKING",
-    "TARGET_INITS",
+    "TabularBatch",
+    "TabularRule",
+    "TabularNoTarget",
+    "TabularHardUpdate",
+    "TabularSoftUpdate",
+    "TabularAGT2",
+    "TabularSGT2",
+    "TabularSGT2Mutual",
     "make_rule",
     "StepSize",
     "TabularResult",
-    "validate_mdp_arrays",
-    "q_value_iteration",
     "check_settings",
     "run_tabular",
 ]
 
-RULES: tuple[str, ...] = ("target-free", "hard", "soft", "agt2", "sgt2", "sgt2-mutual")
-#: which target entries a tracking step moves: every action of the visited state, or the visited pair only
-TRACKING: tuple[str, ...] = ("state", "pair")
-#: how the SGT2 rules start the target table: an independent random draw, or a copy of the online table
-TARGET_INITS: tuple[str, ...] = ("independent", "copy")
 SAMPLING_MODES: tuple[str, ...] = ("sync", "trajectory")
 STEP_SIZES: tuple[str, ...] = ("rescaled-linear", "polynomial", "constant")
 
-ROW_SUM_TOL = 1e-8
 # Above this many actions one numpy reduction beats a chain of elementwise maxima.
 _CHAIN_MAX_ACTIONS = 8
 # Uniform draws per run per trajectory step: explore?, random action, next state, restart?, restart state.
 _TRAJ_DRAWS = 5
-
-
-# --------------------------------------------------------------------------------------------------
-# MDP arrays
-
-
-def validate_mdp_arrays(P: np.ndarray, R: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """Check a finite MDP given as arrays and return float64 copies of ``(P, R, gamma)``.
-
-    ``P`` must be (S, A, S) with finite nonnegative entries whose rows ``P[s, a]`` sum to 1 within
-    1e-8, ``R`` must be (S, A) and finite, and ``gamma`` a real number in [0, 1).
-
-    Raises:
-        ValueError: one line naming what is wrong and what is allowed.
-    """
-    try:
-        P = np.array(P, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError("P must be a numeric (S, A, S) array of transition probabilities") from None
-    try:
-        R = np.array(R, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError("R must be a numeric (S, A) array of expected rewards") from None
-    if P.ndim != 3 or P.shape[0] < 1 or P.shape[1] < 1 or P.shape[2] != P.shape[0]:
-        raise ValueError(f"P has shape {P.shape}, must be (S, A, S) with S >= 1 states and A >= 1 actions")
-    num_states, num_actions = P.shape[:2]
-    if R.shape != (num_states, num_actions):
-        raise ValueError(f"R has shape {R.shape}, must be (S, A) = {(num_states, num_actions)} to match P")
-    if not np.all(np.isfinite(P)):
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(P))[0])
-        raise ValueError(f"P{list(bad)} is {P[bad]}, entries of P must be finite probabilities in [0, 1]")
-    if np.any(P < 0):
-        bad = tuple(int(i) for i in np.argwhere(P < 0)[0])
-        raise ValueError(f"P{list(bad)} = {P[bad]:.6g} is negative, entries of P must be in [0, 1]")
-    sums = P.sum(axis=2)
-    off = np.abs(sums - 1.0) > ROW_SUM_TOL
-    if np.any(off):
-        s, a = (int(i) for i in np.argwhere(off)[0])
-        raise ValueError(f"P[{s}, {a}] sums to {sums[s, a]:.10g}, rows of P must sum to 1 (within {ROW_SUM_TOL:g})")
-    if not np.all(np.isfinite(R)):
-        s, a = (int(i) for i in np.argwhere(~np.isfinite(R))[0])
-        raise ValueError(f"R[{s}, {a}] is {R[s, a]}, rewards must be finite")
-    try:
-        gamma_arr = np.asarray(gamma, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"gamma = {gamma!r} is not a number, gamma must be a real number in [0, 1)") from None
-    if gamma_arr.ndim != 0 or not (0.0 <= float(gamma_arr) < 1.0):
-        raise ValueError(f"gamma = {gamma!r} is out of range, gamma must be a real number in [0, 1)")
-    return P, R, float(gamma_arr)
-
-
-def q_value_iteration(
-    P: np.ndarray, R: np.ndarray, gamma: float, tol: float = 1e-10, max_iters: int = 1_000_000
-) -> np.ndarray:
-    """Optimal action values ``Q*`` (S, A) of a finite MDP by value iteration on Q.
-
-    Iterates ``Q <- R + gamma * P max_a Q`` and stops when the sup-norm Bellman residual ``d`` of the
-    last sweep satisfies ``d * gamma / (1 - gamma) <= tol``, which bounds ``||Q - Q*||_inf <= tol``.
-    If rounding makes ``tol`` unreachable (huge rewards or gamma near 1) it stops once the residual is
-    at the float64 resolution of ``Q`` instead of spinning to ``max_iters``.
-
-    Raises:
-        ValueError: invalid MDP arrays, ``tol <= 0``, or no convergence within ``max_iters`` sweeps.
-    """
-    P, R, gamma = validate_mdp_arrays(P, R, gamma)
-    if not tol > 0:
-        raise ValueError(f"tol = {tol!r}, the value-iteration tolerance must be > 0")
-    if gamma == 0.0:
-        return R.copy()
-    bound = gamma / (1.0 - gamma)
-    q = R.copy()
-    for _ in range(int(max_iters)):
-        q_new = R + gamma * (P @ q.max(axis=1))
-        residual = float(np.max(np.abs(q_new - q)))
-        q = q_new
-        rounding_floor = 8.0 * np.finfo(np.float64).eps * max(1.0, float(np.max(np.abs(q))))
-        if residual * bound <= tol or residual <= rounding_floor:
-            return q
-    raise ValueError(
-        f"value iteration did not reach tol = {tol:g} within {max_iters} sweeps (gamma = {gamma}), "
-        "raise max_iters or tol"
-    )
 
 
 class _NextStateSampler:
@@ -205,7 +123,7 @@ class _NextStateSampler:
 
 
 @dataclass(slots=True)
-class Batch:
+class TabularBatch:
     """The transitions of one step, for all runs.
 
     Attributes:
@@ -222,7 +140,7 @@ class Batch:
     alpha: np.ndarray | float
 
     @classmethod
-    def sync(cls, reward: np.ndarray, next_state: np.ndarray, alpha: float) -> Batch:
+    def sync(cls, reward: np.ndarray, next_state: np.ndarray, alpha: float) -> TabularBatch:
         """Every pair of every run: ``next_state`` (runs, S, A) holds each pair's sampled ``s'``."""
         runs, num_states, _ = next_state.shape
         flat_next = np.asarray(next_state, dtype=np.int64) + (np.arange(runs) * num_states)[:, None, None]
@@ -231,7 +149,7 @@ class Batch:
     @classmethod
     def pairs(
         cls, state: np.ndarray, action: np.ndarray, next_state: np.ndarray, reward: np.ndarray, alpha: np.ndarray
-    ) -> Batch:
+    ) -> TabularBatch:
         """One pair per run: run ``i`` updates ``(state[i], action[i])`` with ``s' = next_state[i]``;
         ``reward`` is the (S, A) table, ``alpha`` the (runs,) step sizes."""
         runs = np.arange(len(state))
@@ -262,7 +180,7 @@ def _max_over_actions(table: np.ndarray) -> np.ndarray:
 # Target rules: how the target table is formed and updated
 
 
-class TargetRule(ABC):
+class TabularRule(ABC):
     """A target rule in tabular form: one online step plus the target update, in place."""
 
     name: ClassVar[str]
@@ -273,11 +191,11 @@ class TargetRule(ABC):
         return q.copy()
 
     @abstractmethod
-    def update(self, q: np.ndarray, q_target: np.ndarray, batch: Batch, gamma: float, step: int) -> None:
+    def update(self, q: np.ndarray, q_target: np.ndarray, batch: TabularBatch, gamma: float, step: int) -> None:
         """Apply one step to ``q`` and ``q_target`` in place; ``step`` is this step's 1-based number."""
 
 
-def _td_error(batch: Batch, current: np.ndarray, bootstrap: np.ndarray, gamma: float) -> np.ndarray:
+def _td_error(batch: TabularBatch, current: np.ndarray, bootstrap: np.ndarray, gamma: float) -> np.ndarray:
     """``r + gamma max_a' bootstrap(s', a') - current`` at the batch's entries, as a new array.
 
     In-place arithmetic on the fresh array because this runs every step; the caller writes a table only
@@ -290,7 +208,7 @@ def _td_error(batch: Batch, current: np.ndarray, bootstrap: np.ndarray, gamma: f
     return error
 
 
-def _td_step(q: np.ndarray, bootstrap: np.ndarray, batch: Batch, gamma: float) -> None:
+def _td_step(q: np.ndarray, bootstrap: np.ndarray, batch: TabularBatch, gamma: float) -> None:
     """Q(s,a) += alpha (r + gamma max_a' bootstrap(s', a') - Q(s,a)) at the batch's entries."""
     error = _td_error(batch, q[batch.index], bootstrap, gamma)
     error *= batch.alpha
@@ -315,17 +233,18 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def _track_step(q: np.ndarray, q_target: np.ndarray, batch: Batch, beta: float, track: str) -> None:
+def _track_step(q: np.ndarray, q_target: np.ndarray, batch: TabularBatch, beta: float, track: str) -> None:
     """The tracking step: one SGD step of size beta on 1/2 (Q - Q-)^2 summed over every action of each visited
     state (``track="state"``, as the deep tracking loss) or at the visited pair only (``track="pair"``)."""
     index = batch.state_index if track == "state" else batch.index
     q_target[index] += beta * (q[index] - q_target[index])
 
 
-class TargetFree(TargetRule):
+class TabularNoTarget(TabularRule):
     """No target: Q(s,a) += alpha (r + gamma max Q(s',.) - Q(s,a)), classic Q-learning (Watkins 1989).
 
     The target table *is* the online table (the tabular form of bootstrapping from sg(theta)).
+    Deep form: :class:`agents.targets.NoTarget` (agent ``dqn-no-target``).
     """
 
     name = "target-free"
@@ -334,15 +253,16 @@ class TargetFree(TargetRule):
         """The online table itself, so the target error equals the online error."""
         return q
 
-    def update(self, q: np.ndarray, q_target: np.ndarray, batch: Batch, gamma: float, step: int) -> None:
+    def update(self, q: np.ndarray, q_target: np.ndarray, batch: TabularBatch, gamma: float, step: int) -> None:
         """One Q-learning step bootstrapping from the online table."""
         _td_step(q, q, batch, gamma)
 
 
-class HardTarget(TargetRule):
+class TabularHardUpdate(TabularRule):
     """Hard target (Mnih et al. 2015), tabular form: bootstrap from Q-; Q- <- Q every ``period`` steps.
 
     The copy happens after the online step of every step whose number is a multiple of ``period``.
+    Deep form: :class:`agents.targets.HardUpdate` (agent ``dqn``, whose ``target_period`` is this ``period``).
     """
 
     name = "hard"
@@ -352,16 +272,19 @@ class HardTarget(TargetRule):
             raise ValueError(f"period = {period!r}, the hard-target period C must be an integer >= 1")
         self.period = int(period)
 
-    def update(self, q: np.ndarray, q_target: np.ndarray, batch: Batch, gamma: float, step: int) -> None:
+    def update(self, q: np.ndarray, q_target: np.ndarray, batch: TabularBatch, gamma: float, step: int) -> None:
         """Online step from the target table, then copy at multiples of the period."""
         _td_step(q, q_target, batch, gamma)
         if step % self.period == 0:
             q_target[...] = q
 
 
-class SoftTarget(TargetRule):
+class TabularSoftUpdate(TabularRule):
     """Soft (Polyak) target (Lillicrap et al. 2016), tabular form: Q- <- Q- + tau (Q - Q-) over the whole
-    table every step, after the online step (which bootstraps from Q-)."""
+    table every step, after the online step (which bootstraps from Q-).
+
+    Deep form: :class:`agents.targets.SoftUpdate` (agent ``dqn-soft`` with ``soft_every=1``).
+    """
 
     name = "soft"
 
@@ -370,13 +293,13 @@ class SoftTarget(TargetRule):
             raise ValueError(f"tau = {tau!r}, the soft-target rate must be in (0, 1]")
         self.tau = float(tau)
 
-    def update(self, q: np.ndarray, q_target: np.ndarray, batch: Batch, gamma: float, step: int) -> None:
+    def update(self, q: np.ndarray, q_target: np.ndarray, batch: TabularBatch, gamma: float, step: int) -> None:
         """Online step from the target table, then Polyak averaging of the whole target table."""
         _td_step(q, q_target, batch, gamma)
         q_target += self.tau * (q - q_target)
 
 
-class AGT2(TargetRule):
+class TabularAGT2(TabularRule):
     """Asymmetric gradient target tracking, tabular form; our **reading** of Park, Lee, Lee 2025
     (arXiv 2503.16700), see docs/algorithms.md.
 
@@ -386,6 +309,8 @@ class AGT2(TargetRule):
     ``track="pair"`` moves only Q-(s,a). The target starts as a copy of the online table, as the deep target.
     In sync mode every state is visited, so both choices equal soft with tau = beta; they differ on
     trajectories.
+
+    Deep form: :class:`agents.gradient_targets.GradientTrackingTarget` (agent ``agt2-dqn``).
     """
 
     name = "agt2"
@@ -394,13 +319,13 @@ class AGT2(TargetRule):
         self.beta = _check_beta(beta, "AGT2")
         self.track = _check_choice("track", track, TRACKING)
 
-    def update(self, q: np.ndarray, q_target: np.ndarray, batch: Batch, gamma: float, step: int) -> None:
+    def update(self, q: np.ndarray, q_target: np.ndarray, batch: TabularBatch, gamma: float, step: int) -> None:
         """Online step from the target table, then pull the target toward Q at the visited states (or pairs)."""
         _td_step(q, q_target, batch, gamma)
         _track_step(q, q_target, batch, self.beta, self.track)
 
 
-class SGT2(TargetRule):
+class TabularSGT2(TabularRule):
     """Symmetric gradient target tracking, joint-td form (the deep ``sgt2-dqn`` default), tabular form; our
     **reading** of Park, Lee, Lee 2025 (arXiv 2503.16700), see docs/algorithms.md.
 
@@ -414,6 +339,8 @@ class SGT2(TargetRule):
     Started from equal tables this is exactly target-free Q-learning (the updates are symmetric), so by
     default (``target_init="independent"``, as the deep agent) the target table starts as an independent
     random draw; ``"copy"`` starts it equal to the online table.
+
+    Deep form: :class:`agents.gradient_targets.JointTarget` (agent ``sgt2-dqn``, ``form=joint-td``).
     """
 
     name = "sgt2"
@@ -426,7 +353,7 @@ class SGT2(TargetRule):
         """An independent random table (``target_init="independent"``) or a copy of the online table."""
         return draw() if self.target_init == "independent" else q.copy()
 
-    def update(self, q: np.ndarray, q_target: np.ndarray, batch: Batch, gamma: float, step: int) -> None:
+    def update(self, q: np.ndarray, q_target: np.ndarray, batch: TabularBatch, gamma: float, step: int) -> None:
         """Both tables step toward their bootstrap from the other table and toward each other."""
         old, old_target = q[batch.index], q_target[batch.index]
         error = _td_error(batch, old, q_target, gamma)
@@ -441,7 +368,7 @@ class SGT2(TargetRule):
         q_target[batch.index] += error_target
 
 
-class SGT2Mutual(SGT2):
+class TabularSGT2Mutual(TabularSGT2):
     """Symmetric gradient target tracking, mutual-tracking form (deep ``sgt2-dqn`` with
     ``form=mutual-tracking``), tabular form; our **reading** of Park, Lee, Lee 2025 (arXiv 2503.16700), see
     docs/algorithms.md.
@@ -450,6 +377,9 @@ class SGT2Mutual(SGT2):
     online step: AGT2's tracking step of size beta (every action of the visited state by default,
     ``track="pair"`` for the visited pair only). The target starts as an independent draw by default
     (``target_init``), as the deep agent's. With eta = 0 and ``target_init="copy"`` this is AGT2.
+
+    Deep form: agent ``sgt2-dqn`` with ``form=mutual-tracking`` (its target rule is
+    :class:`agents.gradient_targets.GradientTrackingTarget`, as AGT2's).
     """
 
     name = "sgt2-mutual"
@@ -459,7 +389,7 @@ class SGT2Mutual(SGT2):
         self.beta = _check_beta(beta, "SGT2 mutual-tracking")
         self.track = _check_choice("track", track, TRACKING)
 
-    def update(self, q: np.ndarray, q_target: np.ndarray, batch: Batch, gamma: float, step: int) -> None:
+    def update(self, q: np.ndarray, q_target: np.ndarray, batch: TabularBatch, gamma: float, step: int) -> None:
         """Online step from the target table with the pull toward it, then the tracking step of the target."""
         old = q[batch.index]
         error = _td_error(batch, old, q_target, gamma)
@@ -469,31 +399,27 @@ class SGT2Mutual(SGT2):
         _track_step(q, q_target, batch, self.beta, self.track)
 
 
+#: the tabular form of each registered rule
+_TABULAR_FORMS: dict[str, type[TabularRule]] = {cls.name: cls for cls in (
+    TabularNoTarget, TabularHardUpdate, TabularSoftUpdate, TabularAGT2, TabularSGT2, TabularSGT2Mutual)}
+
+
 def make_rule(
     name: str, *, period: int = 100, tau: float = 0.01, beta: float = 0.1, eta: float = 0.5,
     track: str = "state", target_init: str = "independent",
-) -> TargetRule:
-    """The target rule called ``name`` (one of :data:`RULES`) with its knobs; the other knobs are ignored.
+) -> TabularRule:
+    """The tabular form of rule ``name`` (one of :data:`agents.target_registry.RULES`) with its knobs; the knobs
+    the rule does not have (its registry entry's ``knobs``) are ignored.
 
-    ``track`` applies to agt2 and sgt2-mutual, ``target_init`` to sgt2 and sgt2-mutual (see :data:`TRACKING`,
-    :data:`TARGET_INITS`).
+    ``track`` applies to agt2 and sgt2-mutual, ``target_init`` to sgt2 and sgt2-mutual (see
+    :data:`~agents.target_registry.TRACKING`, :data:`~agents.target_registry.TARGET_INITS`).
 
     Raises:
         ValueError: unknown name or knob out of range.
     """
-    if name == "target-free":
-        return TargetFree()
-    if name == "hard":
-        return HardTarget(period)
-    if name == "soft":
-        return SoftTarget(tau)
-    if name == "agt2":
-        return AGT2(beta, track)
-    if name == "sgt2":
-        return SGT2(eta, target_init)
-    if name == "sgt2-mutual":
-        return SGT2Mutual(eta, beta, track, target_init)
-    raise ValueError(f"unknown target rule {name!r}, allowed rules: {', '.join(RULES)}")
+    spec = target_rule_spec(name)
+    given = {"period": period, "tau": tau, "beta": beta, "eta": eta, "track": track, "target_init": target_init}
+    return _TABULAR_FORMS[spec.name](**{knob: given[knob] for knob in spec.knobs})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -562,7 +488,7 @@ class _SyncSampler:
         self._chunk = flat_next.reshape((k,) + self._shape)
         self._pos = 0
 
-    def batch(self, q: np.ndarray) -> Batch:
+    def batch(self, q: np.ndarray) -> TabularBatch:
         """The next step's transitions (``q`` is unused: sync sampling ignores the policy)."""
         if self._pos == len(self._chunk):
             self._refill()
@@ -570,7 +496,7 @@ class _SyncSampler:
         self._pos += 1
         alpha = self._schedule(self._t)
         self._t += 1
-        return Batch(self._index, self._reward, flat_next, alpha)
+        return TabularBatch(self._index, self._reward, flat_next, alpha)
 
 
 class _TrajectorySampler:
@@ -604,7 +530,7 @@ class _TrajectorySampler:
         self._chunk = np.empty((0, len(rngs), _TRAJ_DRAWS))
         self._pos = 0
 
-    def batch(self, q: np.ndarray) -> Batch:
+    def batch(self, q: np.ndarray) -> TabularBatch:
         """The next transition of every run, acting epsilon-greedily on ``q``; advances the runs."""
         if self._pos == len(self._chunk):
             k = _chunk_len(len(self._rngs) * _TRAJ_DRAWS)
@@ -618,7 +544,7 @@ class _TrajectorySampler:
         s_next = self._next_state.sample(s * num_a + a, u[:, 2])
         n = self._visits[runs, s, a]
         self._visits[runs, s, a] = n + 1
-        batch = Batch.pairs(s, a, s_next, self._R, self._schedule(n))
+        batch = TabularBatch.pairs(s, a, s_next, self._R, self._schedule(n))
         restart_state = np.minimum((u[:, 4] * num_s).astype(np.int64), num_s - 1)
         self._state = np.where(u[:, 3] < self._restart_prob, restart_state, s_next)
         return batch
@@ -683,7 +609,7 @@ def check_settings(
     epsilon: float = 0.1,
     restart_prob: float = 0.01,
     log_points: int = 50,
-) -> tuple[TargetRule, StepSize]:
+) -> tuple[TabularRule, StepSize]:
     """Validate the settings of :func:`run_tabular` (same meaning) without running anything.
 
     Lets a caller that runs several rules reject a bad knob before spending time on the first rule.
@@ -739,7 +665,7 @@ def run_tabular(
     Args:
         P, R, gamma: the finite MDP, (S, A, S) transition probabilities, (S, A) expected rewards,
             discount in [0, 1).
-        rule: one of :data:`RULES`.
+        rule: one of :data:`agents.target_registry.RULES`.
         steps: number of steps (sync: sweeps over every pair; trajectory: transitions per run).
         runs: number of independent runs; run ``i`` draws from its own stream, spawned from ``seed``,
             so its samples do not depend on ``runs``.
@@ -750,8 +676,10 @@ def run_tabular(
         period, tau, beta, eta: knobs of hard (C), soft, AGT2 / SGT2 mutual-tracking (beta) and the SGT2 forms
             (eta); defaults converge within the ``targetbench convergence`` default budget (200k sync steps) on
             small random MDPs.
-        track: which target entries the tracking step of agt2 and sgt2-mutual moves, see :data:`TRACKING`.
-        target_init: how sgt2 and sgt2-mutual start the target table, see :data:`TARGET_INITS`.
+        track: which target entries the tracking step of agt2 and sgt2-mutual moves, see
+            :data:`agents.target_registry.TRACKING`.
+        target_init: how sgt2 and sgt2-mutual start the target table, see
+            :data:`agents.target_registry.TARGET_INITS`.
         epsilon: exploration rate of the trajectory behaviour (1 = uniform random actions).
         restart_prob: per-step probability of restarting a trajectory at a uniform random state.
         q_star: reference ``Q*``; computed by value iteration to 1e-10 when omitted.

@@ -4,6 +4,9 @@ Each rule is a small object with one job (after TorchRL's ``HardUpdate`` / ``Sof
 which network the TD target bootstraps from, and moves θ⁻ on its cadence (counted in env steps) or after each
 gradient update. Rules that train θ⁻ by gradient (AGT2, SGT2) hook in through ``after_update`` or
 ``trainable_parameters`` without touching the agent loop.
+
+The rules' public names, knobs and tabular forms (``targetbench convergence``) are listed once in
+:mod:`agents.target_registry`.
 """
 from __future__ import annotations
 
@@ -83,7 +86,10 @@ class TargetRule:
 
 class HardUpdate(TargetRule):
     """θ⁻ ← θ every ``period`` env steps C (Mnih et al. 2015). Independent of the train frequency: the copy
-    happens at every multiple of C even when no gradient step falls on that env step."""
+    happens at every multiple of C even when no gradient step falls on that env step.
+
+    Tabular form: ``hard`` (:class:`agents.tabular.TabularHardUpdate`).
+    """
 
     name = "hard"
 
@@ -99,7 +105,10 @@ class HardUpdate(TargetRule):
 
 
 class SoftUpdate(TargetRule):
-    """Polyak averaging θ⁻ ← θ⁻ + τ(θ − θ⁻) every ``every`` env steps (Lillicrap et al. 2016)."""
+    """Polyak averaging θ⁻ ← θ⁻ + τ(θ − θ⁻) every ``every`` env steps (Lillicrap et al. 2016).
+
+    Tabular form: ``soft`` (:class:`agents.tabular.TabularSoftUpdate`, every step).
+    """
 
     name = "soft"
 
@@ -116,7 +125,10 @@ class SoftUpdate(TargetRule):
 
 
 class NoTarget(TargetRule):
-    """Target-free: bootstrap from sg(θ), the online network under stop-gradient. Holds no extra parameters."""
+    """Target-free: bootstrap from sg(θ), the online network under stop-gradient. Holds no extra parameters.
+
+    Tabular form: ``target-free`` (:class:`agents.tabular.TabularNoTarget`); the run tag stays ``none``.
+    """
 
     name = "none"
 

@@ -1,102 +1,89 @@
-"""``targetbench analyze``: read an experiment back from MLflow and write figures, tables and report.md.
+"""Analyse one experiment: read it back from the tracking store and write figures, tables and report.md.
 
-Exposes ``add_arguments(parser)`` and ``main(args) -> int`` like the other subcommands; bad input raises
-:class:`suite.errors.UsageError` with a one-line message.
+The library behind ``targetbench analyze`` (its command line, flags and exit codes live in :mod:`suite.analyze`;
+the analysis package never imports ``suite``). :func:`run_analysis` takes plain arguments and raises the
+exceptions below, or :class:`analysis.stats.RaggedScoresError` when ``engine="rliable"`` gets runs rliable cannot
+take; each carries a one-line message.
 """
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-import time
+import errno
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-from suite.errors import WRITE_ERRNOS, TrackingError, UsageError, WriteError
+if TYPE_CHECKING:
+    from analysis.report import ReportResult
 
-__all__ = ["add_arguments", "main", "run_analysis"]
+__all__ = ["run_analysis", "AnalysisError", "NothingToAnalyse", "StoreUnreadable", "OutputNotWritten"]
+
+# errno values of a failed write the user can fix (disk full, quota, file too large, read-only mount): an OSError
+# with one of them while loading is the cache's, not the store's (the same list as suite.errors.WRITE_ERRNOS)
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--experiment", default=None, help="MLflow experiment (default: targetbench)")
-    p.add_argument("--tracking-uri", default=None,
-                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///results/mlflow.db)")
-    p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
-    p.add_argument("--out", default=None, help="output folder for figures/, tables/ and report.md "
-                                               "(default: the results folder)")
-    p.add_argument("--reps", type=int, default=None,
-                   help="bootstrap repetitions (default 2,000; 50,000 with --publication)")
-    p.add_argument("--publication", action="store_true", help="publication quality: 50,000 bootstrap repetitions")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed: the same seed gives the same intervals")
-    p.add_argument("--baseline", default="dqn", help="agent the probability of improvement compares to (default dqn)")
-    p.add_argument("--pair", action="append", default=[], metavar="X:Y",
-                   help="also report P(X > Y) for this pair of agent labels (repeatable)")
-    p.add_argument("--refresh", action="store_true", help="ignore the cached run tables and read the store again")
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache under results/cache")
-    p.add_argument("--no-figures", action="store_true", help="tables and report text only (faster)")
+class AnalysisError(Exception):
+    """The analysis could not be done; the message is one line."""
+
+
+class NothingToAnalyse(AnalysisError):
+    """The experiment is not in the store, or has no runs."""
+
+
+class StoreUnreadable(AnalysisError):
+    """The tracking store cannot be read (unreachable server, unreadable file)."""
+
+    def __init__(self, uri: str, exc: BaseException) -> None:
+        msg = (str(exc).strip().splitlines() or [""])[0][:200]
+        super().__init__(f"tracking store {uri} cannot be read: {type(exc).__name__}: {msg}")
+        self.uri = uri
+
+
+class OutputNotWritten(AnalysisError):
+    """Writing the cache (``what="cache"``) or the report (``what="report"``) failed; ``__cause__`` is the OSError."""
+
+    def __init__(self, what: str, folder: Path, exc: OSError) -> None:
+        place = "the cache" if what == "cache" else "the report"
+        super().__init__(f"cannot write {place} under {folder}: {exc.strerror or exc}")
+        self.what, self.folder = what, folder
 
 
 def run_analysis(*, uri: str, experiment: str, out: Path, results: Path, reps: int, seed: int = 0,
-                 baseline: str = "dqn", pairs=(), refresh: bool = False, cache: bool = True, title: str | None = None,
-                 make_figures: bool = True):
-    """Load (through the cache) and build the report; returns the :class:`analysis.report.ReportResult`."""
+                 baseline: str = "dqn", pairs: Iterable[tuple[str, str]] = (), refresh: bool = False,
+                 cache: bool = True, title: str | None = None, make_figures: bool = True,
+                 engine: str = "fast", reference_files: Sequence[Path] = ()) -> ReportResult:
+    """Load ``experiment`` from the store at ``uri`` (through the cache under ``results/cache`` unless ``cache`` is
+    false) and build the report under ``out``; returns the :class:`analysis.report.ReportResult`.
+
+    Raises:
+        NothingToAnalyse: the experiment is not in the store or has no runs.
+        StoreUnreadable: the store cannot be read.
+        OutputNotWritten: the cache or the report could not be written (disk full or the like).
+        analysis.stats.RaggedScoresError: ``engine="rliable"`` on runs without a runs × tasks matrix.
+
+    ``reference_files``: more reference-score tables (environment families that ship their own).
+    """
+    from analysis.normalization import reference_scores
     from analysis.report import build_report
     from analysis.runs import load_experiment
 
     try:
         runs, metrics = load_experiment(uri, experiment, cache_dir=(results / "cache") if cache else None,
                                         refresh=refresh)
-    except ValueError as exc:
-        raise UsageError(str(exc).splitlines()[0]) from None
+    except ValueError as exc:  # the experiment is not there
+        raise NothingToAnalyse(str(exc).splitlines()[0]) from None
     except OSError as exc:
-        if exc.errno not in WRITE_ERRNOS:
-            raise _unreadable(uri, exc) from None
+        if exc.errno not in _WRITE_ERRNOS:
+            raise StoreUnreadable(uri, exc) from None
         # Writing the cache failed (disk full): not the store's fault.
-        raise WriteError(f"cannot write the cache under {results / 'cache'}: {exc.strerror} (free space, or pass "
-                         "--no-cache)") from exc
+        raise OutputNotWritten("cache", results / "cache", exc) from exc
     except Exception as exc:  # unreachable server, unreadable store
-        raise _unreadable(uri, exc) from None
+        raise StoreUnreadable(uri, exc) from None
     if runs.empty:
-        raise UsageError(f"experiment {experiment!r} in {uri} has no runs")
+        raise NothingToAnalyse(f"experiment {experiment!r} in {uri} has no runs")
     try:
+        refs = reference_scores(extra=reference_files) if reference_files else None
         return build_report(runs, metrics, out, reps=reps, seed=seed, pairs=pairs, baseline=baseline,
-                            title=title or f"TargetBench report: experiment {experiment}", make_figures=make_figures)
+                            title=title or f"TargetBench report: experiment {experiment}", make_figures=make_figures,
+                            engine=engine, refs=refs)
     except OSError as exc:  # disk full or the like: the user's to fix, named in one line
-        raise WriteError(f"cannot write the report under {out}: {exc.strerror or exc}") from exc
-
-
-def _unreadable(uri: str, exc: BaseException) -> TrackingError:
-    msg = (str(exc).strip().splitlines() or [""])[0][:200]
-    return TrackingError(f"tracking store {uri} cannot be read: {type(exc).__name__}: {msg}")
-
-
-def main(args: argparse.Namespace) -> int:
-    from analysis.stats import DEFAULT_REPS, PUBLICATION_REPS
-
-    results = Path(args.results or os.environ.get("TARGETBENCH_RESULTS", "results"))
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{results.as_posix()}/mlflow.db"
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
-        raise UsageError(f"tracking store {uri} does not exist; run some trials first or pass --tracking-uri")
-    if uri.startswith(("http://", "https://")):
-        from suite.tracking import ensure_store  # one health request, 5 s timeout: a one-line TrackingError
-
-        ensure_store(uri)
-    reps = args.reps if args.reps is not None else (PUBLICATION_REPS if args.publication else DEFAULT_REPS)
-    if reps < 100:
-        raise UsageError(f"--reps {reps} is not valid; allowed: an integer >= 100")
-    pairs = []
-    for item in args.pair:
-        x, sep, y = item.partition(":")
-        if not sep or not x or not y:
-            raise UsageError(f"--pair {item!r} is not valid; allowed: X:Y with two agent labels")
-        pairs.append((x, y))
-    out = Path(args.out) if args.out else results
-    from suite.cli import check_writable
-
-    check_writable(out, "output folder")  # before reading the store: fail fast, in one line
-    t0 = time.perf_counter()
-    res = run_analysis(uri=uri, experiment=args.experiment or "targetbench", out=out, results=results, reps=reps,
-                       seed=args.seed, baseline=args.baseline, pairs=pairs, refresh=args.refresh,
-                       cache=not args.no_cache, make_figures=not args.no_figures)
-    print(f"wrote {res.report} ({len(res.figures)} figure files, {len(res.tables)} table files) in "
-          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    return 0
+        raise OutputNotWritten("report", out, exc) from exc

@@ -3,7 +3,7 @@
 ``normalised = (raw − random) / (reference − random)``: 0 is the uniform-random policy, 1 the reference.
 The table ``analysis/reference/scores.csv`` (comment lines give the sources) holds, per environment:
 
-* classic control: ``random`` measured by ``python -m analysis.measure_random 1000`` (uniform-random policy,
+* classic control: ``random`` measured by ``python -m suite.measure_random 1000`` (uniform-random policy,
   1,000 episodes, seed 0); ``reference`` = the environment's registered gymnasium ``reward_threshold`` (the
   "solved" score: CartPole-v1 475, Acrobot-v1 −100, MountainCar-v0 −110);
 * MinAtar: ``random`` measured the same way (MinAtar defaults, sticky actions 0.1); ``reference`` = DQN's final
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,9 +38,16 @@ def _read(path: str) -> pd.DataFrame:
     return pd.read_csv(path, comment="#")
 
 
-def reference_scores(path: Path | str = REFERENCE_FILE) -> pd.DataFrame:
-    """The reference table: env, random, reference, kind, source (one row per environment)."""
-    return _read(str(path)).copy()
+def reference_scores(path: Path | str = REFERENCE_FILE, extra: Sequence[Path | str] = ()) -> pd.DataFrame:
+    """The reference table: env, random, reference, kind, source (one row per environment).
+
+    ``extra`` are more tables of the same columns (an environment family's ``reference_scores`` file); an env
+    already in an earlier table keeps its earlier row."""
+    tables = [_read(str(p)) for p in (path, *extra)]
+    if len(tables) == 1:
+        return tables[0].copy()
+    merged = pd.concat(tables, ignore_index=True)
+    return merged.drop_duplicates(subset="env", keep="first").reset_index(drop=True)
 
 
 def normalise(env: str, raw, refs: pd.DataFrame | None = None):

@@ -27,6 +27,17 @@ __all__ = ["label_runs", "build_report", "ReportResult", "score_dict", "task_sco
 
 BASELINE = "dqn"
 
+#: how the aggregates are defined (rliable's definitions; docs/algorithms.md), for the report's text
+AGGREGATE_RULE = ("IQM: mean of the middle 50 % of all runs pooled over environments; median and mean: over "
+                  "environments, of each environment's mean score; optimality gap: 1 minus the mean over environments "
+                  "of each environment's mean of min(score, 1) (rliable's definitions; with unequal run counts every "
+                  "environment still weighs the same in median, mean and gap, while the IQM pools runs).")
+#: what each bootstrap engine is, for the report's text
+ENGINE_TEXT = {"fast": "vectorised numpy stratified bootstrap (analysis.stats), rliable's definitions.",
+               "rliable": "the rliable library's own stratified bootstrap (get_interval_estimates, "
+                          "create_performance_profile) on the same definitions; it draws from numpy's global generator "
+                          "(its random_state argument does not reach the draws), seeded here from the seed per agent."}
+
 
 def label_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Add ``label``: the agent name, or ``agent/variant`` when the agent has several variants here."""
@@ -75,7 +86,7 @@ def curves_frame(scored: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame
     return out.reset_index(drop=True), x_label
 
 
-def sensitivity_frame(scored: pd.DataFrame, reps: int, seed: int) -> pd.DataFrame:
+def sensitivity_frame(scored: pd.DataFrame, reps: int, seed: int, engine: str = "fast") -> pd.DataFrame:
     """For each agent with several variants: each numeric ``param.agent.*`` / ``param.train.*`` knob that differs
     between its runs, IQM final normalised score per knob value with a stratified-bootstrap interval.
 
@@ -96,7 +107,8 @@ def sensitivity_frame(scored: pd.DataFrame, reps: int, seed: int) -> pd.DataFram
                 continue  # only numeric knobs with two or more values are plotted against their value
             for v, gv in sub.assign(_v=values).groupby("_v", sort=True):
                 tasks = [x["score"].to_numpy(float) for _, x in gv.groupby("env")]
-                est = stats.interval_estimates({f"{agent}:{knob}={v}": tasks}, {"IQM": stats.iqm}, reps=reps, seed=seed)
+                est = stats.interval_estimates({f"{agent}:{knob}={v}": tasks}, {"IQM": stats.IQM}, reps=reps, seed=seed,
+                                               engine=engine)
                 r = est.iloc[0]
                 rows.append({"agent": agent, "knob": knob.split(".", 2)[-1], "value": float(v),
                              "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
@@ -122,9 +134,11 @@ def _rel(p: Path, base: Path) -> str:
 def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, reps: int = stats.DEFAULT_REPS,
                  seed: int = 0, pairs: Sequence[tuple[str, str]] = (), baseline: str = BASELINE,
                  title: str = "TargetBench report", curve_reps: int | None = None,
-                 refs: pd.DataFrame | None = None, make_figures: bool = True) -> ReportResult:
+                 refs: pd.DataFrame | None = None, make_figures: bool = True, engine: str = "fast") -> ReportResult:
     """Write figures, tables and ``report.md`` under ``out_dir`` (see the module docstring).
-    ``make_figures=False`` writes the tables and the report text only (the report then links no figures)."""
+    ``make_figures=False`` writes the tables and the report text only (the report then links no figures).
+    ``engine``: who computes the bootstrap intervals, ``fast`` or ``rliable`` (:mod:`analysis.stats`); the
+    report states it with the repetition counts."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     fig_dir, tab_dir = out_dir / "figures", out_dir / "tables"
@@ -139,22 +153,26 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
     curve_reps = curve_reps or min(reps, stats.DEFAULT_REPS)
     n_envs, n_seeds = scored["env"].nunique(), scored.groupby(["label", "env"]).size().max() if len(scored) else 0
 
+    if engine not in ENGINE_TEXT:
+        raise ValueError(f"engine {engine!r} is not valid; allowed: {', '.join(ENGINE_TEXT)}")
+    engine_txt = ENGINE_TEXT[engine]
     counts = tables.outcome_counts(scored, ["label"]).rename(columns={"label": "agent"})
     footnote = (f"Score: final evaluation return (mean greedy return, ε_eval, of the last evaluation of each run), "
                 f"min–max normalised per environment (0 = uniform-random policy, 1 = reference; "
                 f"analysis/reference/scores.csv). Intervals: 95 % stratified bootstrap over runs within each "
-                f"environment, {reps:,} repetitions, seed {seed}. {SCORING_RULE}"
+                f"environment, {reps:,} repetitions, seed {seed}, engine {engine}. {AGGREGATE_RULE} {SCORING_RULE}"
                 + (f" Environments without a reference score ({', '.join(raw_envs)}) are left out of the "
                    "normalised aggregates and shown raw in the per-environment table." if raw_envs else ""))
     sections: list[str] = [f"# {title}", "",
                            f"{len(scored)} runs: {len(order)} agent{'s' if len(order) != 1 else ''} (or agent/variant "
                            f"labels) × {n_envs} environment{'s' if n_envs != 1 else ''}, up to {n_seeds} seeds each. Baseline: `{baseline}`. Bootstrap: {reps:,} repetitions (sample-efficiency curves "
-                           f"{curve_reps:,}), seed {seed}.", "", "Scoring: " + SCORING_RULE, ""]
+                           f"{curve_reps:,}), seed {seed}, engine `{engine}`: {engine_txt}", "",
+                           "Scoring: " + SCORING_RULE, ""]
 
     # aggregates
     t = time.perf_counter()
     sd = score_dict(norm_scored, order)
-    long = stats.interval_estimates(sd, reps=reps, seed=seed)
+    long = stats.interval_estimates(sd, reps=reps, seed=seed, engine=engine)
     agg = _wide(long, order)
     timings["aggregates"] = time.perf_counter() - t
     disp = tables.aggregate_display(agg, counts)
@@ -164,9 +182,9 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
         result.figures += _save(make_figures, lambda: figures.plot_aggregates(long.dropna(subset=["estimate"]), colours),
                                        fig_dir, "aggregates")
     sections += ["## Aggregate scores", "",
-                 "IQM, median, mean and optimality gap of the normalised final score over all runs and environments "
-                 "per agent, with 95 % stratified-bootstrap intervals (non-overlapping intervals suggest a real "
-                 "difference; a lower optimality gap is better).", "",
+                 "IQM, median, mean and optimality gap of the normalised final score per agent, with 95 % "
+                 "stratified-bootstrap intervals (non-overlapping intervals suggest a real difference; a lower "
+                 f"optimality gap is better). {AGGREGATE_RULE}", "",
                  f"![aggregates]({_rel(fig_dir / 'aggregates.png', out_dir)})", "",
                  (tab_dir / "aggregates.md").read_text(), ""]
 
@@ -177,14 +195,15 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
         hi = max(1.2, float(np.nanpercentile(finite, 99)))
         lo = min(0.0, float(finite.min()))
         taus = np.linspace(lo, hi, 101)
-        prof = stats.performance_profile(sd, taus, reps=reps, seed=seed)
+        prof = stats.performance_profile(sd, taus, reps=reps, seed=seed, engine=engine)
         timings["profiles"] = time.perf_counter() - t
         result.figures += _save(make_figures, lambda: figures.plot_profiles(prof, colours), fig_dir, "profiles")
         prof.to_csv(_mk(tab_dir) / "profiles.csv", index=False)
         result.tables.append(tab_dir / "profiles.csv")
         sections += ["## Performance profiles", "",
-                     "Fraction of runs whose normalised final score exceeds τ, for every τ, with 95 % bootstrap "
-                     "bands: a curve above another everywhere is stochastically dominant.", "",
+                     "Fraction of runs whose normalised final score exceeds τ (strictly), averaged over "
+                     "environments (rliable's score distribution), for every τ, with 95 % bootstrap bands: a curve "
+                     "above another everywhere is stochastically dominant.", "",
                      f"![profiles]({_rel(fig_dir / 'profiles.png', out_dir)})", ""]
 
     # probability of improvement
@@ -197,7 +216,7 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
     all_pairs = [(x, base) for x in order if base and x != base] + [tuple(p) for p in pairs]
     all_pairs = list(dict.fromkeys(all_pairs))
     if all_pairs:
-        poi = stats.poi_table(ts, all_pairs, reps=reps, seed=seed)
+        poi = stats.poi_table(ts, all_pairs, reps=reps, seed=seed, engine=engine)
         timings["poi"] = time.perf_counter() - t
         poi_disp = pd.DataFrame({"X": poi["x"], "Y": poi["y"], "envs": poi["tasks"],
                                  "P(X > Y) [95% CI]": [tables.fmt_ci(a, b, c) for a, b, c in
@@ -206,7 +225,8 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
             poi_disp, tab_dir, "poi", title="Probability of improvement",
             footnote=("P(X > Y): probability that a run of X scores higher than a run of Y on the same environment "
                       "(Mann–Whitney, ties count ½), averaged over environments; 95 % stratified-bootstrap "
-                      f"intervals, {reps:,} repetitions. 0.5 = no difference. {SCORING_RULE}"), numbers=poi).values()
+                      f"intervals, {reps:,} repetitions, engine {engine}. 0.5 = no difference. {SCORING_RULE}"),
+            numbers=poi).values()
         if poi["probability"].notna().any():
             result.figures += _save(make_figures, lambda: figures.plot_poi(poi.dropna(subset=["probability"]), colours), fig_dir, "poi")
         sections += ["## Probability of improvement", "",
@@ -218,16 +238,21 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
     t = time.perf_counter()
     curves, x_label = curves_frame(scored, metrics, refs)
     if len(curves):
-        eff = stats.sample_efficiency(curves, reps=curve_reps, seed=seed)
+        eff = stats.sample_efficiency(curves, reps=curve_reps, seed=seed, engine=engine)
+        fell_back = int((eff["engine"] != engine).sum())
         timings["sample_efficiency"] = time.perf_counter() - t
         eff.to_csv(_mk(tab_dir) / "sample_efficiency.csv", index=False)
         result.tables.append(tab_dir / "sample_efficiency.csv")
         result.figures += _save(make_figures, lambda: figures.plot_sample_efficiency(eff, colours, x_label), fig_dir,
                                        "sample_efficiency")
+        fallback_txt = (f" {fell_back} of {len(eff)} points have unequal run counts per environment (runs that "
+                        "stopped early); rliable takes only a runs × environments matrix, so the fast engine computed "
+                        "those (column engine of tables/sample_efficiency.csv).") if fell_back else ""
         sections += ["## Sample efficiency", "",
                      "IQM normalised evaluation score against training progress with 95 % stratified-bootstrap "
-                     f"bands ({curve_reps:,} repetitions per point): which agent learns faster, not only which ends "
-                     "higher.", "", f"![sample efficiency]({_rel(fig_dir / 'sample_efficiency.png', out_dir)})", ""]
+                     f"bands ({curve_reps:,} repetitions per point, engine {engine}): which agent learns faster, not "
+                     f"only which ends higher.{fallback_txt}", "",
+                     f"![sample efficiency]({_rel(fig_dir / 'sample_efficiency.png', out_dir)})", ""]
 
     # per environment
     t = time.perf_counter()
@@ -236,7 +261,8 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
     result.tables += tables.write_table(
         disp, tab_dir, "per_env", title="Final evaluation return per environment",
         footnote=("Raw final evaluation return over seeds: mean with a 95 % percentile-bootstrap interval over "
-                  f"seeds ({reps:,} resamples), IQM raw and IQM normalised. {SCORING_RULE}"), numbers=num).values()
+                  f"seeds ({reps:,} resamples, always the fast engine: not an rliable aggregate), IQM raw and IQM "
+                  f"normalised. {SCORING_RULE}"), numbers=num).values()
     result.figures += _save(make_figures, lambda: figures.plot_per_env(scored, colours), fig_dir, "per_env")
     sections += ["## Per environment", "",
                  "Every run's raw final evaluation return per environment (filled dots completed, open dots "
@@ -246,7 +272,7 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
 
     # sensitivity
     t = time.perf_counter()
-    sens = sensitivity_frame(norm_scored, reps=reps, seed=seed)
+    sens = sensitivity_frame(norm_scored, reps=reps, seed=seed, engine=engine)
     if len(sens):
         timings["sensitivity"] = time.perf_counter() - t
         sens_disp = pd.DataFrame({"agent": sens["agent"], "knob": sens["knob"],

@@ -36,6 +36,7 @@ from agents import get_agent  # noqa: E402
 from agents.bootstrap import td_target  # noqa: E402
 from agents.losses import td_loss  # noqa: E402
 from agents.replay import Batch  # noqa: E402
+from suite.envs import get_family  # noqa: E402
 from suite.provenance import set_cpu_threads  # noqa: E402
 
 SETUPS = {  # name: (family, obs shape, obs dtype, actions, batch, config overrides)
@@ -58,9 +59,10 @@ def per_call_us(fn: Callable[[], object], calls: int, repeats: int) -> float:
 def make(setup: str, replicas: int, kernels: str, threads: int = 1):
     family, shape, dtype, actions, batch, extra = SETUPS[setup]
     spec = get_agent("dqn")
-    cfg = spec.config_cls.for_family(family, {"batch_size": batch, "buffer_size": 1000, **extra})
+    fam = get_family(family)
+    cfg = fam.agent_config(spec.config_cls, {"batch_size": batch, "buffer_size": 1000, **extra})
     agent = spec.cls(cfg, obs_shape=shape, obs_dtype=np.dtype(dtype), num_actions=actions,
-                     seeds=list(range(replicas)), family=family, total_steps=100_000, kernels=kernels,
+                     seeds=list(range(replicas)), family=fam.facts, total_steps=100_000, kernels=kernels,
                      threads=threads)
     g = np.random.default_rng(0)
 

@@ -11,7 +11,7 @@ seed, no step limit. It is written against the ``minatar`` package directly (not
 a single-file script would be, so TargetBench's wrapper layers are counted as TargetBench's cost.
 
 Network and hyperparameters are TargetBench's ``minatar`` family defaults for ``dqn`` (the MinAtar paper's
-``examples/dqn.py``; ``agents/config.py`` FAMILY_DEFAULTS["minatar"], ``agents/catalog/dqn.py``): conv 16@3x3
+``examples/dqn.py``; ``suite/envs/minatar.py`` agent_defaults, ``agents/catalog/dqn.py``): conv 16@3x3
 stride 1 -> ReLU -> FC 128 -> ReLU -> linear head, centred RMSProp (lr 2.5e-4, alpha 0.95, eps 0.01), Huber
 loss, batch 32, replay 100k, one update per env step, hard target copy every 1000 env steps, gamma 0.99,
 epsilon 1 -> 0.1 linearly over ``--epsilon-decay-steps`` (100k in the paper), ``--learning-starts`` (5000 in

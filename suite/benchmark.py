@@ -87,14 +87,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _full_analysis(uri: str, experiment: str, results: Path) -> int:
-    """Figures, tables and report.md under ``results`` (``targetbench analyze``), when the analysis has it."""
+    """Figures, tables and report.md under ``results``, as ``targetbench analyze`` writes them."""
+    from suite.analyze import analyze
+
     try:
-        from analysis.analyze import run_analysis
-    except ImportError as exc:
-        print(f"benchmark: full analysis not available ({exc}); wrote the summary table only", file=sys.stderr)
-        return 0
-    try:
-        res = run_analysis(uri=uri, experiment=experiment, out=results, results=results, reps=2000)
+        from suite.envs.registry import reference_files
+
+        res = analyze(uri=uri, experiment=experiment, out=results, results=results, reps=2000,
+                      reference_files=reference_files())
     except TargetBenchError as exc:
         print(f"benchmark: analysis: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Sequence
 
 from suite.errors import EXIT_CODES, WRITE_ERRNOS, TargetBenchError, UsageError, WriteError
+from suite.preflight import check_writable
 
-__all__ = ["main", "build_parser", "check_writable"]
+__all__ = ["main", "build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,7 +49,7 @@ def _cmd_agents(args: argparse.Namespace) -> int:
 
 
 def _cmd_envs(args: argparse.Namespace) -> int:
-    from suite.envs import default_env_options, list_envs
+    from suite.envs import default_env_options, get_family, list_envs
 
     specs = list_envs()
     if args.json:
@@ -57,8 +58,10 @@ def _cmd_envs(args: argparse.Namespace) -> int:
                 options = default_env_options(s.id)
             except ValueError:
                 options = {}  # pattern entries (tabular/random:S,A,SEED) have no single default set
+            fields = [opt.field(k).describe() for k, opt in get_family(s.family).options.items()]
             print(json.dumps({"id": s.id, "family": s.family, "description": s.description,
-                              "max_episode_steps": s.default_max_episode_steps, "options": options}))
+                              "max_episode_steps": s.default_max_episode_steps, "options": options,
+                              "option_fields": fields}))
         return 0
     width = max(len(s.id) for s in specs)
     for s in specs:
@@ -98,16 +101,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_writable(folder: Path, what: str = "results folder") -> None:
-    """Create ``folder`` if needed and check it can be written, before any work is spent (one-line UsageError)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{what} {folder} cannot be created: {exc.strerror}") from None
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"{what} {folder} is not writable")
-
-
 def _cmd_convergence(args: argparse.Namespace) -> int:
     from suite import convergence
 
@@ -124,7 +117,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from analysis import analyze
+    from suite import analyze
 
     return analyze.main(args)
 
@@ -157,14 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per environment")
     p.set_defaults(func=_cmd_envs)
 
+    from suite.trial import add_set_argument
+
     p = sub.add_parser("run", help="train one agent on one env, several seeds batched in one process",
                        description="Train the given seeds together in one process; one MLflow run per seed.")
     p.add_argument("--agent", required=True, help="registered agent name (see `targetbench agents`)")
     p.add_argument("--env", required=True, help="environment id (see `targetbench envs`)")
     p.add_argument("--seed", default="0", help="seeds, e.g. 0 or 0,1,2 or 0-9 (default 0)")
     p.add_argument("--steps", type=int, default=None, help="env steps per seed (default: the family's budget)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a config value: agent field, env.OPTION or train.FIELD (repeatable)")
+    add_set_argument(p, "override a config value: agent field, env.OPTION or train.FIELD")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///results/mlflow.db)")
     p.add_argument("--experiment", default=None, help="MLflow experiment name (default: targetbench)")
@@ -187,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("analyze", help="read an experiment back from MLflow: figures, tables and report.md")
-    from analysis import analyze
+    from suite import analyze
     analyze.add_arguments(p)
     p.set_defaults(func=_cmd_analyze)
 

@@ -1,6 +1,7 @@
 """``targetbench convergence``: tabular target rules against value iteration on a finite MDP.
 
-Runs tabular Q-learning with each chosen target rule (:mod:`agents.tabular`) on an MDP given by a spec
+Runs tabular Q-learning with each chosen target rule (:mod:`agents.tabular`; the rule names and their knobs
+come from :mod:`agents.target_registry`, shared with the deep agents) on an MDP given by a spec
 (:func:`suite.envs.mdp.parse_mdp_spec`) and reports ``||Q_t - Q*||_inf`` of the online and the target
 table, with ``Q*`` from value iteration to 1e-10. A rule converges when both final errors, worst over
 runs, are below 1 % of ``||Q*||_inf``. Rules: target-free, hard, soft, agt2, sgt2 (SGT2's joint-td form) and
@@ -23,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from agents.tabular import (RULES, SAMPLING_MODES, STEP_SIZES, TARGET_INITS, TRACKING, TabularResult, check_settings,
-                            run_tabular)
-from suite.envs.mdp import SPEC_FORMS, FiniteMDP, parse_mdp_spec, value_iteration
+from agents.mdp import FiniteMDP, value_iteration
+from agents.tabular import SAMPLING_MODES, STEP_SIZES, TabularResult, check_settings, run_tabular
+from agents.target_registry import RULES, TARGET_INITS, TARGET_RULES, TRACKING
+from suite.envs.mdp import SPEC_FORMS, parse_mdp_spec
 from suite.errors import WriteError
 
 __all__ = ["DEFAULT_STEPS", "TOLERANCE", "DEFAULT_OUT", "add_arguments", "parse_rules", "main"]
@@ -104,12 +106,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _knobs(rule: str, args: argparse.Namespace) -> dict[str, Any]:
-    """The knobs that shape ``rule`` (for the report)."""
-    return {"hard": {"period": args.period}, "soft": {"tau": args.tau},
-            "agt2": {"beta": args.beta, "track": args.track},
-            "sgt2": {"eta": args.eta, "target_init": args.target_init},
-            "sgt2-mutual": {"eta": args.eta, "beta": args.beta, "track": args.track,
-                            "target_init": args.target_init}}.get(rule, {})
+    """The knobs that shape ``rule`` (for the report): its registry entry's, each flag named like the knob."""
+    return {knob: getattr(args, knob) for knob in TARGET_RULES[rule].knobs}
 
 
 def _summary(result: TabularResult, mdp: FiniteMDP, q_star_norm: float, args: argparse.Namespace,

@@ -89,7 +89,7 @@ def trial_from_checkpoint(meta: dict[str, Any]) -> Any:
     """Rebuild the :class:`~suite.trial.TrialSpec` a checkpoint was written for, from its ``trial`` entry (the
     resolved config and the seeds), and check it against the checkpoint's group hash."""
     from agents import get_agent
-    from suite.envs import validate_env_options
+    from suite.envs import get_family, validate_env_options
     from suite.trial import TrainConfig, TrialSpec
 
     resolved = meta["trial"]
@@ -97,8 +97,8 @@ def trial_from_checkpoint(meta: dict[str, Any]) -> Any:
         family = resolved["family"]
         trial = TrialSpec(agent=resolved["agent"], env=resolved["env"], family=family,
                           seeds=tuple(int(s) for s in resolved["seeds"]),
-                          agent_config=get_agent(resolved["agent"]).config_cls.for_family(family,
-                                                                                           resolved["agent_config"]),
+                          agent_config=get_family(family).agent_config(get_agent(resolved["agent"]).config_cls,
+                                                                       resolved["agent_config"]),
                           env_options=validate_env_options(resolved["env"], dict(resolved["env_options"])),
                           train=TrainConfig.for_family(family, resolved["train"]))
     except (KeyError, ValueError, TypeError) as exc:

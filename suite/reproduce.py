@@ -58,6 +58,8 @@ _NOT_YET = {"cleanrl_dqn": "CleanRL's table needs 500k-step CartPole and 10M-ste
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from suite.trial import add_set_argument
+
     p.add_argument("table", help=f"published table: {', '.join(TABLES)} (dashes or underscores)")
     p.add_argument("--quick", action="store_true", help="a much smaller budget (the table title says so)")
     p.add_argument("--no-run", action="store_true", help="do not train: build the table from runs already stored")
@@ -70,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap repetitions (default 2,000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra override for every trial")
+    add_set_argument(p, "extra override for every trial")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -124,13 +126,10 @@ def main(args: argparse.Namespace) -> int:
     overrides = dict(spec.quick_overrides) if args.quick else {}
     overrides.update(parse_overrides(args.set or []))
     steps = args.steps or (spec.quick_steps if args.quick else suite.steps)
-    try:
-        seeds = parse_seeds(args.seeds) if args.seeds else (spec.quick_seeds if args.quick else suite.seeds)
-    except UsageError as exc:  # parse_seeds speaks of `run`'s --seed; this command's flag is --seeds
-        raise UsageError(str(exc).replace("--seed ", "--seeds ", 1)) from None
+    seeds = parse_seeds(args.seeds, key="--seeds") if args.seeds else (spec.quick_seeds if args.quick else suite.seeds)
     suite = dataclasses.replace(suite, seeds=tuple(seeds))
     experiment = args.experiment or (suite.default_experiment + ("-quick" if args.quick else ""))
-    from suite.cli import check_writable
+    from suite.preflight import check_writable
 
     check_writable(results)  # the table is written there, with or without --no-run
     if args.no_run and uri.startswith(("http://", "https://")):

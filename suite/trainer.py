@@ -25,7 +25,7 @@ from agents import get_agent
 from agents.exploration import EpsilonGreedy
 from agents.seeding import derive_seed, numpy_rng
 from suite.checkpoint import load_checkpoint, save_checkpoint
-from suite.envs import ReplicaEnvs
+from suite.envs import ReplicaEnvs, get_family
 from suite.provenance import provenance_tags, resolve_device, set_cpu_threads
 from suite.errors import TrackingError
 from suite.tracking import RunGroup, ensure_store, flatten, open_experiment
@@ -170,7 +170,7 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
 
     envs = ReplicaEnvs(trial.env, [derive_seed(s, "env") for s in trial.seeds], options=trial.env_options)
     agent = spec.cls(trial.agent_config, obs_shape=envs.observation_shape, obs_dtype=envs.observation_dtype,
-                     num_actions=envs.num_actions, seeds=trial.seeds, family=trial.family,
+                     num_actions=envs.num_actions, seeds=trial.seeds, family=get_family(trial.family).facts,
                      total_steps=cfg.steps, device=device, kernels=cfg.kernels,
                      threads=cfg.threads or os.cpu_count() or 1)
     # numpy-kernel agents split their replicas over `threads` themselves; their torch ops (optimizer, copies) and

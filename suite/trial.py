@@ -1,37 +1,31 @@
 """A trial group: one (agent, env, config) with the seeds trained together, fully resolved and hashed.
 
 ``--set key=value`` overrides are routed by prefix: ``env.KEY`` to the environment options, ``train.KEY`` to
-the training loop, anything else to the agent config. Every value is validated here, at load.
+the training loop, anything else to the agent config. Every value is validated here, at load, by the typed field
+layer (:mod:`agents.fields`): the agent config's fields, :class:`TrainConfig`'s and the family's environment
+options are all :class:`agents.fields.Field` s, with one error format.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from agents import AgentConfig, get_agent
-from agents.agent import KERNELS
-from agents.config import ConfigError, parse_value, spec
-from suite.envs import get_spec, validate_env_options
+from agents import get_agent
+from agents.fields import bad_value, fields_of, resolve, spec, unknown_key
+from suite.envs import get_family, get_spec, validate_env_options
 from suite.errors import UsageError
 
-__all__ = ["TrainConfig", "TrialSpec", "build_trial", "parse_seeds", "parse_overrides"]
-
-#: default step budgets and evaluation cadence per family (CleanRL classic 500k; MinAtar 5M frames; Atari
-#: 10M agent steps = 40M frames)
-FAMILY_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "classic": {"steps": 500_000, "eval_every": 10_000},
-    "tabular": {"steps": 20_000, "eval_every": 2_000},
-    "minatar": {"steps": 5_000_000, "eval_every": 100_000},
-    "atari": {"steps": 10_000_000, "eval_every": 250_000, "eval_episodes": 5},
-}
-
+__all__ = ["TrainConfig", "TrialSpec", "build_trial", "parse_seeds", "parse_overrides", "add_set_argument",
+           "override_keys"]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The training loop's settings (all counts are env steps per replica)."""
+    """The training loop's settings (all counts are env steps per replica). A family's record replaces the
+    defaults it names (``EnvFamily.train_defaults``: step budget, evaluation cadence)."""
 
     steps: int = spec(500_000, "env steps per seed", min=1)
     eval_every: int = spec(10_000, "evaluate every this many env steps (and always at the end)", min=1)
@@ -51,38 +45,45 @@ class TrainConfig:
 
     @classmethod
     def for_family(cls, family: str, overrides: Mapping[str, Any]) -> "TrainConfig":
-        values = dict(FAMILY_TRAIN_DEFAULTS.get(family, {}))
-        hints = {f.name: f.type for f in dataclasses.fields(cls)}
-        types = {"int": int, "str": str}
-        for key, raw in overrides.items():
-            if key not in hints:
-                raise ConfigError(f"unknown key 'train.{key}'; allowed: "
-                                  + ", ".join(f"train.{k}" for k in hints))
-            values[key] = parse_value(f"train.{key}", types[hints[key]], raw)
-        cfg = cls(**values)
-        for f in dataclasses.fields(cfg):
-            AgentConfig._check_range(f, getattr(cfg, f.name))
-        if cfg.kernels not in KERNELS:
-            raise ConfigError(f"train.kernels={cfg.kernels!r} is not valid; allowed: {', '.join(KERNELS)}")
+        """The settings for the registered ``family`` with ``overrides`` (``train.KEY`` strings) applied."""
+        cfg = resolve(cls, get_family(family).train_defaults, overrides, owner=cls.__name__, prefix="train.")
+        cfg.validate()
         return cfg
 
+    def validate(self) -> None:
+        """The rules beyond each field's range (checked by :meth:`for_family`): ``kernels`` names a learner path."""
+        from agents.agent import KERNELS  # imported here: agents.agent loads torch, reading settings need not
 
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """``"0,1,2"`` or ``"0-4"`` → seeds; duplicates and negatives are errors."""
+        if self.kernels not in KERNELS:
+            raise bad_value("train.kernels", self.kernels, "is not valid", ", ".join(KERNELS))
+
+
+def parse_seeds(value: str | int | Sequence[int], *, key: str = "--seed") -> tuple[int, ...]:
+    """The one seed parser: ``"0,1,2"``, ``"0-4"``, ``"0-2,5"``, an int, or a list of ints -> seeds in order.
+
+    Duplicates, negatives and an empty set are errors: a one-line :class:`UsageError` naming ``key`` (the flag,
+    ``--seed`` or ``--seeds``; a suite file reports its own key)."""
     seeds: list[int] = []
     try:
-        for part in str(text).split(","):
-            part = part.strip()
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1)
-                seeds.extend(range(int(lo), int(hi) + 1))
-            else:
-                seeds.append(int(part))
+        if isinstance(value, (list, tuple)):
+            if any(isinstance(s, bool) or not isinstance(s, int) for s in value):
+                raise ValueError
+            seeds = list(value)
+        elif isinstance(value, bool):
+            raise ValueError
+        else:
+            for part in str(value).split(","):
+                part = part.strip()
+                if "-" in part[1:]:
+                    lo, hi = part.split("-", 1)
+                    seeds.extend(range(int(lo), int(hi) + 1))
+                else:
+                    seeds.append(int(part))
     except ValueError:
-        raise UsageError(f"--seed {text!r} is not valid; allowed: comma-separated non-negative integers "
+        raise UsageError(f"{key} {value!r} is not valid; allowed: comma-separated non-negative integers "
                          "or a range like 0-4") from None
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seed {text!r} is not valid; allowed: distinct non-negative integers")
+        raise UsageError(f"{key} {value!r} is not valid; allowed: distinct non-negative integers")
     return tuple(seeds)
 
 
@@ -95,6 +96,31 @@ def parse_overrides(items: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--set {item!r} is not valid; allowed: key=value")
         out[key.strip()] = value.strip()
     return out
+
+
+def override_keys() -> str:
+    """The keys ``--set`` takes, read from the typed fields (``train.*``) and the families' options (``env.*``)."""
+    from suite.envs import list_families
+
+    envs = "; ".join(f"{fam.name}: {', '.join(fam.options)}" for fam in list_families() if fam.options)
+    return (f"agent fields: see `targetbench agents`; train.FIELD: {', '.join(fields_of(TrainConfig))}; "
+            f"env.OPTION: {envs}")
+
+
+class _OnDemand:
+    """Text computed when argparse formats ``--help`` (``%(keys)s``), so building a parser loads no family."""
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+
+    def __str__(self) -> str:
+        return self._make()
+
+
+def add_set_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY=VALUE`` (repeatable), its help followed by the keys :func:`override_keys` lists."""
+    action = parser.add_argument("--set", action="append", metavar="KEY=VALUE", help=f"{help} (repeatable). %(keys)s")
+    action.keys = _OnDemand(override_keys)  # type: ignore[attr-defined]  # argparse fills %(NAME)s from the action
 
 
 def _canonical_hash(obj: Any) -> str:
@@ -150,7 +176,7 @@ def build_trial(agent: str, env: str, seeds: Sequence[int], *, steps: int | None
         if steps is not None:
             train_over["steps"] = steps
         env_options = validate_env_options(env, _typed_env_options(env, env_over))
-        agent_config = agent_spec.config_cls.for_family(env_spec.family, agent_over)
+        agent_config = get_family(env_spec.family).agent_config(agent_spec.config_cls, agent_over)
         train = TrainConfig.for_family(env_spec.family, train_over)
     except UsageError:
         raise
@@ -161,15 +187,11 @@ def build_trial(agent: str, env: str, seeds: Sequence[int], *, steps: int | None
 
 
 def _typed_env_options(env: str, raw: Mapping[str, str]) -> dict[str, Any]:
-    """Convert ``--set env.KEY=VALUE`` strings to the types of the env's default options."""
-    from suite.envs import default_env_options
-
-    defaults = default_env_options(env)
+    """Parse ``--set env.KEY=VALUE`` strings with the family's option fields (type and range)."""
+    options = get_family(get_spec(env).family).options
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        if key not in defaults:
-            raise UsageError(f"unknown key 'env.{key}' for {env}; allowed: "
-                             + ", ".join(f"env.{k}" for k in defaults))
-        default = defaults[key]
-        out[key] = parse_value(f"env.{key}", int | None if default is None else type(default), value)
+        if key not in options:
+            raise unknown_key(f"env.{key}", env, [f"env.{k}" for k in options])
+        out[key] = options[key].field(key).parse(value, f"env.{key}")
     return out

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from agents.agent import QAgent
 from agents.config import AgentConfig
-from agents.gradient_targets import (GradientTrackingTarget, TargetOptimizer, Tracking, beta_field,
-                                     target_optimizer_field, track_field)
+from agents.gradient_targets import (GradientTrackingTarget, TargetOptimizer, beta_field, target_optimizer_field,
+                                     track_field)
 from agents.nn.networks import QNetwork
 from agents.registry import register
+from agents.target_registry import Tracking
 from agents.targets import TargetRule
 
 

@@ -12,10 +12,10 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from agents.agent import OBS_SCALE, QAgent
+from agents.agent import QAgent
 from agents.config import AgentConfig, ConfigError, spec
 from agents.losses import td_loss
-from agents.nn.networks import QNetwork, build_q_network, network_for_family
+from agents.nn.networks import QNetwork, build_q_network
 from agents.optim import FlatOptimizer
 from agents.registry import register
 from agents.replay import Batch
@@ -201,10 +201,9 @@ class ISQL(QAgent):
 
     def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
         cfg = self.config
-        arch = cfg.network if cfg.network != "auto" else network_for_family(self.family)
-        return build_q_network(arch, obs_shape, self.num_actions, generators, hidden_sizes=cfg.hidden_sizes,
-                               num_heads=cfg.bellman_iterations + 1, obs_scale=OBS_SCALE.get(self.family, 1.0),
-                               layer_norm=cfg.layer_norm)
+        return build_q_network(self.architecture(), obs_shape, self.num_actions, generators,
+                               hidden_sizes=cfg.hidden_sizes, num_heads=cfg.bellman_iterations + 1,
+                               obs_scale=self.facts.obs_scale, layer_norm=cfg.layer_norm)
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         return HeadShift(online, self.config.shift_period)

@@ -19,13 +19,14 @@ import torch
 from agents.agent import QAgent
 from agents.bootstrap import td_target
 from agents.config import AgentConfig, spec
-from agents.gradient_targets import (GradientTrackingTarget, JointTarget, TargetOptimizer, Tracking, beta_field,
+from agents.gradient_targets import (GradientTrackingTarget, JointTarget, TargetOptimizer, beta_field,
                                      target_optimizer_field, track_field, trainable_copy)
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork
 from agents.registry import register
 from agents.replay import Batch
 from agents.seeding import torch_generator
+from agents.target_registry import TargetInit, Tracking
 from agents.targets import TargetRule
 
 __all__ = ["SGT2Config", "SGT2DQN", "SGT2_FORMS"]
@@ -46,7 +47,7 @@ class SGT2Config(AgentConfig):
     """
 
     eta: float = spec(0.1, "coupling η of (η/2)(Q_θ − Q_θ⁻)² in θ's loss (and, joint-td, in θ⁻'s)", min=0.0)
-    target_init: Literal["independent", "copy"] = spec(
+    target_init: TargetInit = spec(
         "independent", "θ⁻ init: independent draw from the seed's own stream, or a copy of θ (with joint-td both "
         "then stay equal forever: the objectives are symmetric)")
     form: Literal["joint-td", "mutual-tracking"] = spec(

@@ -17,15 +17,10 @@ from torch import nn
 
 from agents.nn.layers import BatchedConv2d, BatchedLayerNorm, BatchedLinear
 
-__all__ = ["QNetwork", "build_q_network", "network_for_family", "ARCHITECTURES"]
+__all__ = ["QNetwork", "build_q_network", "ARCHITECTURES"]
 
+#: a family's default is in its record (``FamilyFacts.network``); agents know no family by name
 ARCHITECTURES = ("mlp", "minatar-cnn", "nature-cnn")
-_FAMILY_NETWORK = {"classic": "mlp", "tabular": "mlp", "minatar": "minatar-cnn", "atari": "nature-cnn"}
-
-
-def network_for_family(family: str) -> str:
-    """The default architecture for an environment family (CleanRL MLP, MinAtar CNN, Nature CNN)."""
-    return _FAMILY_NETWORK[family]
 
 
 class _MLPTrunk(nn.Module):

@@ -1,4 +1,7 @@
-"""Atari family: ``ALE/<Game>-v5`` with Nature-DQN preprocessing and exact state capture.
+"""Atari family (``atari``): ``ALE/<Game>-v5`` with Nature-DQN preprocessing and exact state capture.
+
+Registers the family record: any ale-py game as ``ALE/<Game>-v5``, the Nature CNN on frames scaled by 1/255,
+frame-stack replay, Nature DQN's settings (Mnih et al. 2015) as family-wide agent defaults, 10M-step budgets.
 
 Stack (inner to outer)::
 
@@ -20,6 +23,8 @@ bit-identical to ``gymnasium.make("ALE/<Game>-v5")`` for the same seed.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections import deque
 from typing import Any
 
@@ -27,16 +32,70 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit
 
-from suite.envs.registry import atari_rom_id, generator_from_state, generator_state
+from agents.family import FamilyFacts
+from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, register_family
+from suite.envs.rng_state import generator_from_state, generator_state
 
 __all__ = [
     "StickyActions",
+    "atari_rom_id",
     "get_atari_state",
     "get_wrapper_state",
     "make_atari",
     "set_atari_state",
     "set_wrapper_state",
 ]
+
+
+_EXAMPLES = ("Pong", "Breakout", "BeamRider", "Seaquest", "SpaceInvaders", "Qbert")
+# ale-py registers no v5 env for these: they only have multi-player modes.
+_MULTIPLAYER_ONLY = frozenset({"combat", "joust", "maze_craze", "warlords"})
+_ID_RE = re.compile(r"^ALE/([A-Za-z0-9]+)-v5$")
+_MAX_STEPS = 27_000  # 108k frames at frame_skip 4 (ALE v5 / Machado et al. 2018)
+
+
+@functools.cache
+def _atari_games() -> dict[str, str]:
+    """PascalCase game name -> ale-py ROM id, for every ROM ale-py ships."""
+    from ale_py import roms  # noqa: PLC0415 - lazy: loads the ALE extension
+
+    return {
+        rom.title().replace("_", ""): rom
+        for rom in roms.get_all_rom_ids()
+        if rom not in _MULTIPLAYER_ONLY
+    }
+
+
+def atari_rom_id(env_id: str) -> str:
+    """Return the ale-py ROM id (e.g. ``"space_invaders"``) of an ``ALE/<Game>-v5`` id (ValueError otherwise)."""
+    m = _ID_RE.match(env_id)
+    rom = _atari_games().get(m.group(1)) if m else None
+    if rom is None:
+        raise ValueError(f"no ale-py game for {env_id!r}")
+    return rom
+
+
+def _description(game: str) -> str:
+    return f"Atari 2600 {game} (ALE v5 sticky actions, Nature-DQN preprocessing, 84x84x4 grayscale)."
+
+
+def _resolve(env_id: str) -> EnvSpec | None:
+    if not env_id.startswith("ALE/"):
+        return None
+    try:
+        atari_rom_id(env_id)
+    except ValueError:
+        return None
+    return EnvSpec(env_id, "atari", _description(env_id[4:-3]), _MAX_STEPS)
+
+
+def _candidates(env_id: str) -> list[str]:
+    if not env_id.startswith("ALE/"):
+        return []
+    try:
+        return [f"ALE/{g}-v5" for g in _atari_games()]
+    except Exception:  # noqa: BLE001 - suggestions are best effort only
+        return []
 
 
 class StickyActions(gym.Wrapper):
@@ -154,3 +213,67 @@ def set_wrapper_state(wrapper: gym.Wrapper, data: dict[str, Any]) -> None:
         wrapper.padding_value = np.array(data["padding_value"], copy=True)
     else:
         raise TypeError(f"no Atari state handler for wrapper {type(wrapper).__name__}")
+
+
+def _save_layer(layer: gym.Env) -> dict[str, Any] | None:
+    if isinstance(layer, gym.Wrapper):
+        return get_wrapper_state(layer)
+    if hasattr(layer, "ale"):
+        return {"env": get_atari_state(layer)}
+    return None
+
+
+def _load_layer(layer: gym.Env, data: dict[str, Any]) -> bool:
+    if isinstance(layer, (StickyActions, AtariPreprocessing, FrameStackObservation)):
+        set_wrapper_state(layer, data)
+        return True
+    if not isinstance(layer, gym.Wrapper) and hasattr(layer, "ale"):
+        set_atari_state(layer, data["env"])
+        return True
+    return False
+
+
+FAMILY = register_family(EnvFamily(
+    name="atari",
+    description="Atari 2600 games (ale-py)",
+    resolve=_resolve,
+    listed=tuple(EnvSpec(f"ALE/{g}-v5", "atari", _description(g), _MAX_STEPS) for g in _EXAMPLES),
+    known=("ALE/<Game>-v5 (any ale-py game, e.g. ALE/Pong-v5)",),
+    candidates=_candidates,
+    options={
+        "frame_skip": EnvOption("int", 4, lo=1,
+                                help="emulator frames per agent step (max-pooled over the last two)"),
+        "noop_max": EnvOption("int", 30, lo=0,
+                              help="at most this many no-op actions after a reset"),
+        "screen_size": EnvOption("int", 84, lo=1,
+                                 help="observation height and width in pixels"),
+        "frame_stack": EnvOption("int", 4, lo=1,
+                                 help="frames stacked into one observation"),
+        "grayscale": EnvOption("bool", True,
+                               help="grayscale frames (false: RGB)"),
+        "repeat_action_probability": EnvOption("float", 0.25, lo=0.0, hi=1.0,
+                                               help="sticky actions: repeat the previous action with this probability"),
+        "full_action_space": EnvOption("bool", False,
+                                       help="all 18 actions (false: the game's minimal set)"),
+        "terminal_on_life_loss": EnvOption("bool", False,
+                                           help="end a training episode at every lost life"),
+        "clip_rewards": EnvOption("bool", True,
+                                  help="sign-clip training rewards (evaluation is never clipped)"),
+        "max_episode_steps": EnvOption("int", _MAX_STEPS, lo=1, allow_none=True,
+                                       help="truncate episodes after this many agent steps; none = never"),
+    },
+    make=make_atari,
+    clip_rewards=lambda options: bool(options["clip_rewards"]),
+    save_layer=_save_layer,
+    load_layer=_load_layer,
+    # Frames are 0..255; observations are frame stacks (replay keeps one frame per step: 8x less memory, exact).
+    facts=FamilyFacts("atari", network="nature-cnn", obs_scale=1.0 / 255.0, frame_stack=True),
+    # Nature DQN (Mnih et al. 2015): RMSProp, Huber (error clipping), replay 1M, every 4 steps.
+    agent_defaults={"optimizer": "rmsprop-centered", "learning_rate": 2.5e-4, "optimizer_eps": 0.01,
+                    "rmsprop_alpha": 0.95, "loss": "huber", "batch_size": 32, "buffer_size": 1_000_000,
+                    "learning_starts": 50_000, "train_frequency": 4, "epsilon_end": 0.1,
+                    "epsilon_decay_steps": 1_000_000},
+    # 10M agent steps = 40M frames.
+    train_defaults={"steps": 10_000_000, "eval_every": 250_000, "eval_episodes": 5},
+    costs=CostFigures(2.0e-4, 1.0e-3, 2.0e-3, 5.0e-4, eval_episode_steps=3000),  # one GPU, ALE on the host CPU
+))

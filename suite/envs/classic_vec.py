@@ -33,7 +33,7 @@ import numpy as np
 from gymnasium.envs.classic_control import AcrobotEnv, CartPoleEnv, MountainCarEnv
 from gymnasium.utils import seeding
 
-from suite.envs.registry import generator_from_state, generator_state
+from suite.envs.rng_state import generator_from_state, generator_state
 
 __all__ = ["AcrobotVec", "CartPoleVec", "ClassicVecEnv", "MountainCarVec", "make_classic_vec"]
 

@@ -1,9 +1,10 @@
-"""Finite MDPs with known dynamics, for checking tabular target rules against value iteration.
+"""Where finite MDPs come from, for checking tabular target rules against value iteration.
 
-An MDP is a :class:`FiniteMDP` (transition tensor ``P``, expected rewards ``R``, discount ``gamma``).
-It can be generated (:func:`random_mdp`, :func:`chain_mdp`), loaded from an ``.npz`` file
-(:func:`load_npz`) or built from a command-line spec (:func:`parse_mdp_spec`); :func:`value_iteration`
-gives its ``Q*``. Every invalid input raises ``ValueError`` with a one-line message.
+An MDP is a :class:`agents.mdp.FiniteMDP` (transition tensor ``P``, expected rewards ``R``, discount ``gamma``;
+defined with its validation and :func:`~agents.mdp.value_iteration` in ``agents/mdp.py``, the lower layer, so the
+tabular runner in ``agents/`` can use it too; both names are re-exported here). It can be generated
+(:func:`random_mdp`, :func:`chain_mdp`), loaded from an ``.npz`` file (:func:`load_npz`) or built from a
+command-line spec (:func:`parse_mdp_spec`). Every invalid input raises ``ValueError`` with a one-line message.
 """
 
 from __future__ import annotations
@@ -13,57 +14,15 @@ import pickle
 import re
 import zipfile
 import zlib
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.tabular import q_value_iteration, validate_mdp_arrays
+from agents.mdp import FiniteMDP, value_iteration
 
 __all__ = ["FiniteMDP", "random_mdp", "chain_mdp", "load_npz", "parse_mdp_spec", "value_iteration", "SPEC_FORMS"]
 
 SPEC_FORMS = "random:S,A,SEED | chain:N | FILE.npz"
 NPZ_KEYS = ("P", "R", "gamma")
-
-
-@dataclass(frozen=True, eq=False)
-class FiniteMDP:
-    """A finite discounted MDP with known dynamics.
-
-    Attributes:
-        P: (S, A, S) float64 transition probabilities; each row ``P[s, a]`` sums to 1.
-        R: (S, A) float64 expected reward of taking ``a`` in ``s``.
-        gamma: discount factor in [0, 1).
-        name: label used in reports.
-
-    The arrays are validated, copied to float64 and made read-only on construction.
-
-    Raises:
-        ValueError: one line naming what is wrong and what is allowed.
-    """
-
-    P: np.ndarray
-    R: np.ndarray
-    gamma: float
-    name: str = field(default="mdp")
-
-    def __post_init__(self) -> None:
-        P, R, gamma = validate_mdp_arrays(self.P, self.R, self.gamma)
-        P.setflags(write=False)
-        R.setflags(write=False)
-        object.__setattr__(self, "P", P)
-        object.__setattr__(self, "R", R)
-        object.__setattr__(self, "gamma", gamma)
-        object.__setattr__(self, "name", str(self.name))
-
-    @property
-    def num_states(self) -> int:
-        """Number of states S."""
-        return int(self.P.shape[0])
-
-    @property
-    def num_actions(self) -> int:
-        """Number of actions A."""
-        return int(self.P.shape[1])
 
 
 def random_mdp(
@@ -206,18 +165,6 @@ def parse_mdp_spec(spec: str) -> FiniteMDP:
     if text.lower().endswith(".npz"):
         return load_npz(text)
     raise ValueError(f"bad MDP spec {spec!r}, allowed forms: {SPEC_FORMS}")
-
-
-def value_iteration(mdp: FiniteMDP, tol: float = 1e-10, max_iters: int = 1_000_000) -> np.ndarray:
-    """``Q*`` (S, A) of ``mdp`` with ``||Q - Q*||_inf <= tol``.
-
-    Stops when the sup-norm Bellman residual ``d`` of a sweep satisfies ``d * gamma / (1 - gamma) <= tol``
-    (see :func:`agents.tabular.q_value_iteration`, which does the work on plain arrays).
-
-    Raises:
-        ValueError: no convergence within ``max_iters`` sweeps, or ``tol <= 0``.
-    """
-    return q_value_iteration(mdp.P, mdp.R, mdp.gamma, tol=tol, max_iters=max_iters)
 
 
 def _positive_int(name: str, value: int) -> int:

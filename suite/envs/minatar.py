@@ -1,4 +1,8 @@
-"""MinAtar family: a gymnasium wrapper around ``minatar.Environment`` with exact state capture."""
+"""MinAtar family (``minatar``): a gymnasium wrapper around ``minatar.Environment`` with exact state capture.
+
+Registers the family record: ``MinAtar/<game>`` ids, the MinAtar CNN, the MinAtar paper's DQN settings
+(Young & Tian 2019, ``examples/dqn.py``) as family-wide agent defaults, 5M-step budgets.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 
-from suite.envs.registry import generator_from_state, generator_state
+from agents.family import FamilyFacts
+from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, register_family
+from suite.envs.rng_state import generator_from_state, generator_state
 
 __all__ = ["MinAtarEnv", "make_minatar"]
 
@@ -166,3 +172,50 @@ def make_minatar(env_id: str, options: dict[str, Any]) -> gym.Env:
     if options["max_episode_steps"] is not None:
         env = TimeLimit(env, max_episode_steps=int(options["max_episode_steps"]))
     return env
+
+
+_PREFIX = "MinAtar/"
+_GAMES: dict[str, str] = {
+    "asterix": "MinAtar Asterix: collect gold, avoid enemies (10x10x4).",
+    "breakout": "MinAtar Breakout: bounce the ball to break bricks (10x10x4).",
+    "freeway": "MinAtar Freeway: cross the road avoiding cars (10x10x7).",
+    "seaquest": "MinAtar Seaquest: shoot enemies, rescue divers, surface for oxygen (10x10x10).",
+    "space_invaders": "MinAtar Space Invaders: shoot the descending aliens (10x10x6).",
+}
+
+
+def _resolve(env_id: str) -> EnvSpec | None:
+    if env_id.startswith(_PREFIX) and env_id[len(_PREFIX):] in _GAMES:
+        return EnvSpec(env_id, "minatar", _GAMES[env_id[len(_PREFIX):]], None)
+    return None
+
+
+FAMILY = register_family(EnvFamily(
+    name="minatar",
+    description="MinAtar games",
+    resolve=_resolve,
+    listed=tuple(EnvSpec(f"{_PREFIX}{g}", "minatar", d, None) for g, d in _GAMES.items()),
+    known=tuple(f"{_PREFIX}{g}" for g in _GAMES),
+    options={
+        "sticky_action_prob": EnvOption("float", 0.1, lo=0.0, hi=1.0,
+                                        help="sticky actions: repeat the previous action with this probability"),
+        "difficulty_ramping": EnvOption("bool", True,
+                                        help="the games get harder as an episode goes on (MinAtar's default)"),
+        # The MinAtar paper's DQN acts with all 6 actions.
+        "minimal_action_set": EnvOption("bool", False,
+                                        help="only the game's own actions (false: all 6)"),
+        "max_episode_steps": EnvOption("int", None, lo=1, allow_none=True,
+                                       help="truncate episodes after this many steps; none = never"),
+    },
+    make=make_minatar,
+    # MinAtarEnv has get_state/set_state: no layer hook needed.
+    facts=FamilyFacts("minatar", network="minatar-cnn"),  # channels are 0/1: no scaling
+    # MinAtar examples/dqn.py (Young & Tian 2019).
+    agent_defaults={"optimizer": "rmsprop-centered", "learning_rate": 2.5e-4, "optimizer_eps": 0.01,
+                    "rmsprop_alpha": 0.95, "loss": "huber", "batch_size": 32, "buffer_size": 100_000,
+                    "learning_starts": 5000, "train_frequency": 1, "epsilon_end": 0.1,
+                    "epsilon_decay_steps": 100_000},
+    # The MinAtar paper's 5M frames (one frame per env step).
+    train_defaults={"steps": 5_000_000, "eval_every": 100_000},
+    costs=CostFigures(3.0e-4, 3.0e-4, 9.0e-4, 1.4e-3, eval_episode_steps=500),
+))

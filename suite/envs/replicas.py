@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import TimeLimit
 
-from suite.envs.registry import BenchEnvWrapper, EnvSpec, get_spec, make_env, validate_env_options
-
-if TYPE_CHECKING:
-    from suite.envs.classic_vec import ClassicVecEnv
+from suite.envs.family import EnvFamily, EnvSpec
+from suite.envs.registry import get_family, get_spec, make_env, validate_env_options
+from suite.envs.wrappers import BenchEnvWrapper, env_layers
 
 __all__ = ["ReplicaEnvs", "StepResult"]
 
 _FORMAT = "targetbench.ReplicaEnvs/1"
-#: the classic family is stepped with numpy array ops from this many replicas on (per-env gymnasium below);
-#: CartPole from one (its vectorised class steps a lone replica on python floats)
-VECTORIZE_FROM = 3
-VECTORIZE_FROM_ENV = {"CartPole-v1": 1}
-_VEC_KIND = "classic_vec"  # tag of the vectorised classic-control envs state (a dict, not a per-env list)
 
 
 @dataclass
@@ -45,11 +39,12 @@ class ReplicaEnvs:
     shared between replicas). When an episode ends at ``step``, the env is reset in
     the same call: ``next_obs`` has the final observation, ``obs`` the new one.
 
-    The classic-control family runs all replicas at once with numpy array ops
-    (:mod:`suite.envs.classic_vec`), bit-identical to the per-env gymnasium envs;
-    from ``VECTORIZE_FROM`` replicas on (below that, one gymnasium step is cheaper
-    than numpy's per-call overhead); ``_vectorized`` (private, for tests and
-    benchmarks) forces either backend. Every other family steps per-env envs.
+    A family with a vectorised backend (``EnvFamily.vector``; built in: classic control,
+    :mod:`suite.envs.classic_vec`) runs all replicas at once with numpy array ops,
+    bit-identical to the per-env envs, from the backend's ``min_replicas(env_id)``
+    replicas on (below that, one gymnasium step is cheaper than numpy's per-call
+    overhead); ``_vectorized`` (private, for tests and benchmarks) forces either
+    backend. Every other family steps per-env envs.
 
     ``get_state``/``set_state`` snapshot everything needed to continue bit-exactly,
     as data only (numpy arrays, python scalars/str/None, lists and dicts of those):
@@ -69,6 +64,8 @@ class ReplicaEnvs:
       exact. Not restored: ALE's own sticky-action memory (``m_actions``, which
       ``cloneState`` omits; unused because ALE runs with p=0 and sticky actions are
       drawn in python) and render/audio settings (unused).
+    * a family registered elsewhere: its ``save_layer``/``load_layer`` hooks, or the
+      ``get_state``/``set_state`` methods of its base env.
 
     Common to all: the current observation to act on and each replica's running
     episode return/length. Seeds are not checked by ``set_state`` (the state
@@ -86,6 +83,7 @@ class ReplicaEnvs:
         _vectorized: bool | None = None,
     ) -> None:
         self.spec: EnvSpec = get_spec(env_id)
+        self._family: EnvFamily = get_family(self.spec.family)
         self.env_id = env_id
         self.options: dict[str, Any] = validate_env_options(env_id, options)
         self.seeds: list[int] = [int(s) for s in seeds]
@@ -94,16 +92,12 @@ class ReplicaEnvs:
         self.eval = bool(eval)
         self.num_replicas = len(self.seeds)
         self._envs: list[gym.Env] = []
-        self._vec: ClassicVecEnv | None = None
+        self._vec: Any = None  # the family's vectorised backend object, when used
+        backend = self._family.vector
         if _vectorized is None:
-            # Both backends give bit-identical trajectories; numpy's fixed per-call cost makes the vectorised
-            # step slower than one gymnasium step below ~3 replicas (CartPole 22 vs 11 µs at R=1, 27 vs 112 at 16;
-            # CartPole's scalar path for R=1 is faster than gymnasium's step through its wrappers).
-            _vectorized = self.num_replicas >= VECTORIZE_FROM_ENV.get(env_id, VECTORIZE_FROM)
-        if self.spec.family == "classic" and _vectorized:
-            from suite.envs.classic_vec import make_classic_vec  # noqa: PLC0415 - classic only
-
-            self._vec = make_classic_vec(env_id, self.seeds, self.options)
+            _vectorized = backend is not None and self.num_replicas >= backend.min_replicas(env_id)
+        if backend is not None and _vectorized:
+            self._vec = backend.make(env_id, self.seeds, self.options)
             self.num_actions: int = self._vec.num_actions
             obs_space = self._vec.observation_space
         else:
@@ -139,14 +133,14 @@ class ReplicaEnvs:
     def envs(self) -> list[gym.Env]:
         """The underlying per-replica envs (read-only use, e.g. ``env.unwrapped``).
 
-        For the vectorised classic family these are fresh gymnasium envs holding a copy of each
+        For a vectorised family these are fresh gymnasium envs holding a copy of each
         replica's current state (a snapshot: stepping them does not affect this object).
         """
         if self._vec is None:
             return list(self._envs)
         envs = [make_env(self.env_id, s, eval=self.eval, options=self.options) for s in self.seeds]
         if self._started:
-            _load_vec_state_into_gym(envs, self._vec.get_state())
+            self._family.vector.load_into_envs(envs, self._vec.get_state())
         return envs
 
     def reset(self) -> np.ndarray:
@@ -206,7 +200,7 @@ class ReplicaEnvs:
         return StepResult(next_obs, obs, reward, terminated, truncated, episodes)
 
     def _step_vec(self, actions: np.ndarray) -> StepResult:
-        """:meth:`step` for the vectorised classic family: one array step, then a loop over ended episodes only."""
+        """:meth:`step` for a vectorised family: one array step, then a loop over ended episodes only."""
         next_obs, reward, terminated, truncated = self._vec.step(actions)
         ep_return, ep_length = self._ep_return, self._ep_length
         ep_return += reward  # float64 sums of exact -1/0/+1 values, as the per-env loop's python floats
@@ -244,8 +238,8 @@ class ReplicaEnvs:
 
     def _envs_state(self) -> Any:
         if self._vec is not None:
-            return {"kind": _VEC_KIND, **self._vec.get_state()}
-        return [_env_state(env) for env in self._envs]
+            return {"kind": self._family.vector.kind, **self._vec.get_state()}
+        return [self._env_state(env) for env in self._envs]
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`get_state` snapshot taken from a ReplicaEnvs with the same arguments."""
@@ -267,18 +261,19 @@ class ReplicaEnvs:
             self._zero_episode_stats()
             return
         envs_state = state["envs"]
+        backend = self._family.vector
         if isinstance(envs_state, dict):
-            if envs_state.get("kind") != _VEC_KIND or self.spec.family != "classic":
+            if backend is None or envs_state.get("kind") != backend.kind:
                 raise ValueError(f"state holds envs of kind {envs_state.get('kind')!r}, not {self.env_id!r} envs")
             if self._vec is not None:
                 self._vec.set_state(envs_state)
             else:
-                _load_vec_state_into_gym(self._envs, envs_state)
+                backend.load_into_envs(self._envs, envs_state)
         elif self._vec is not None:  # per-env layout (e.g. a checkpoint from before vectorisation)
-            self._vec.set_state(_vec_state_from_gym_layers(envs_state, self._vec))
+            self._vec.set_state(backend.from_env_states(envs_state, self._vec))
         else:
             for env, env_state in zip(self._envs, envs_state, strict=True):
-                _set_env_state(env, env_state)
+                self._set_env_state(env, env_state)
         self._obs = np.array(state["obs"], dtype=self.observation_dtype, copy=True)
         self._zero_episode_stats()
         for i in range(self.num_replicas):
@@ -286,8 +281,43 @@ class ReplicaEnvs:
             self._ep_length[i] = int(state["episode_length"][i])
         self._started = True
 
+    # ------------------------------------------------------------ per-env state
+
+    def _env_state(self, env: gym.Env) -> list[dict[str, Any]]:
+        """One data-only dict per layer (outermost first), tagged with the layer's class name."""
+        return [{"type": type(layer).__name__, **self._layer_state(layer)} for layer in env_layers(env)]
+
+    def _layer_state(self, layer: gym.Env) -> dict[str, Any]:
+        if isinstance(layer, BenchEnvWrapper):
+            return {"seeded": layer.seeded}
+        if isinstance(layer, TimeLimit):
+            return {"elapsed_steps": layer._elapsed_steps}
+        data = self._family.save_layer(layer)
+        if data is not None:
+            return data
+        if not isinstance(layer, gym.Wrapper) and hasattr(layer, "get_state"):  # MinAtarEnv, TabularEnv
+            return {"env": layer.get_state()}
+        kind = "wrapper" if isinstance(layer, gym.Wrapper) else "env"
+        raise TypeError(f"no state handler for {kind} {type(layer).__name__}")
+
+    def _set_env_state(self, env: gym.Env, layers_state: list[dict[str, Any]]) -> None:
+        layers = env_layers(env)
+        if [type(x).__name__ for x in layers] != [d["type"] for d in layers_state]:
+            raise ValueError("state does not match the environment's wrapper stack")
+        for layer, data in zip(layers, layers_state, strict=True):
+            if isinstance(layer, BenchEnvWrapper):
+                layer.seeded = bool(data["seeded"])
+            elif isinstance(layer, TimeLimit):
+                layer._elapsed_steps = None if data["elapsed_steps"] is None else int(data["elapsed_steps"])
+            elif self._family.load_layer(layer, data):
+                pass
+            elif not isinstance(layer, gym.Wrapper) and hasattr(layer, "set_state"):
+                layer.set_state(data["env"])
+            else:
+                raise TypeError(f"no state handler for {type(layer).__name__}")
+
     def close(self) -> None:
-        """Close every env (nothing to release for the vectorised classic family)."""
+        """Close every env (nothing to release for a vectorised backend)."""
         for env in self._envs:
             env.close()
 
@@ -299,106 +329,3 @@ class ReplicaEnvs:
 
     def __repr__(self) -> str:
         return f"ReplicaEnvs({self.env_id!r}, seeds={self.seeds}, eval={self.eval})"
-
-
-# ---------------------------------------------------------- per-env state
-
-
-def _load_vec_state_into_gym(envs: list[gym.Env], data: dict[str, Any]) -> None:
-    """Put a vectorised classic state (``{"kind": "classic_vec", ...}``) into per-env gymnasium envs."""
-    from suite.envs import classic  # noqa: PLC0415
-
-    states = np.asarray(data["state"], dtype=np.float64)
-    if len(states) != len(envs) or len(data["np_random"]) != len(envs):
-        raise ValueError(f"state has {len(states)} replicas, expected {len(envs)}")
-    for i, env in enumerate(envs):
-        for layer in _layers(env):
-            if isinstance(layer, BenchEnvWrapper):
-                layer.seeded = True
-            elif isinstance(layer, TimeLimit):
-                layer._elapsed_steps = int(data["elapsed_steps"][i])
-            elif not isinstance(layer, gym.Wrapper):
-                classic.set_classic_state(
-                    layer,
-                    {"state": states[i], "steps_beyond_terminated": None, "np_random": data["np_random"][i]},
-                )
-
-
-def _vec_state_from_gym_layers(envs_state: list[list[dict[str, Any]]], vec: ClassicVecEnv) -> dict[str, Any]:
-    """Per-env classic state (one layer list per replica, see :func:`_env_state`) -> vectorised state.
-
-    CartPole's ``steps_beyond_terminated`` is dropped: it is None between steps, as ended episodes
-    are reset within the step that ends them.
-    """
-    expected = ["BenchEnvWrapper", "TimeLimit", vec._proto_cls.__name__]
-    if len(envs_state) != vec.num_replicas:
-        raise ValueError(f"state has {len(envs_state)} envs, this ReplicaEnvs has {vec.num_replicas}")
-    states, elapsed, rngs = [], [], []
-    for layers in envs_state:
-        if [d["type"] for d in layers] != expected:
-            raise ValueError("state does not match the environment's wrapper stack")
-        base = layers[2]["env"]
-        states.append(np.asarray(base["state"], dtype=np.float64))
-        elapsed.append(int(layers[1]["elapsed_steps"]))
-        rngs.append(base["np_random"])
-    return {"state": np.stack(states), "elapsed_steps": np.array(elapsed, dtype=np.int64), "np_random": rngs}
-
-
-def _layers(env: gym.Env) -> list[gym.Env]:
-    out = [env]
-    while isinstance(out[-1], gym.Wrapper):
-        out.append(out[-1].env)
-    return out
-
-
-def _env_state(env: gym.Env) -> list[dict[str, Any]]:
-    """One data-only dict per layer (outermost first), tagged with the layer's class name."""
-    return [{"type": type(layer).__name__, **_layer_state(layer)} for layer in _layers(env)]
-
-
-def _layer_state(layer: gym.Env) -> dict[str, Any]:
-    if isinstance(layer, BenchEnvWrapper):
-        return {"seeded": layer.seeded}
-    if isinstance(layer, TimeLimit):
-        return {"elapsed_steps": layer._elapsed_steps}
-    if isinstance(layer, gym.Wrapper):
-        from suite.envs import atari  # noqa: PLC0415 - only Atari has other wrappers
-
-        data = atari.get_wrapper_state(layer)
-        if data is None:
-            raise TypeError(f"no state handler for wrapper {type(layer).__name__}")
-        return data
-    if hasattr(layer, "get_state"):  # MinAtarEnv, TabularEnv
-        return {"env": layer.get_state()}
-    if hasattr(layer, "ale"):
-        from suite.envs import atari  # noqa: PLC0415
-
-        return {"env": atari.get_atari_state(layer)}
-    from suite.envs import classic  # noqa: PLC0415
-
-    return {"env": classic.get_classic_state(layer)}
-
-
-def _set_env_state(env: gym.Env, layers_state: list[dict[str, Any]]) -> None:
-    layers = _layers(env)
-    if [type(x).__name__ for x in layers] != [d["type"] for d in layers_state]:
-        raise ValueError("state does not match the environment's wrapper stack")
-    for layer, data in zip(layers, layers_state, strict=True):
-        if isinstance(layer, BenchEnvWrapper):
-            layer.seeded = bool(data["seeded"])
-        elif isinstance(layer, TimeLimit):
-            layer._elapsed_steps = None if data["elapsed_steps"] is None else int(data["elapsed_steps"])
-        elif isinstance(layer, gym.Wrapper):
-            from suite.envs import atari  # noqa: PLC0415
-
-            atari.set_wrapper_state(layer, data)
-        elif hasattr(layer, "set_state"):
-            layer.set_state(data["env"])
-        elif hasattr(layer, "ale"):
-            from suite.envs import atari  # noqa: PLC0415
-
-            atari.set_atari_state(layer, data["env"])
-        else:
-            from suite.envs import classic  # noqa: PLC0415
-
-            classic.set_classic_state(layer, data["env"])

@@ -1,19 +1,61 @@
-"""Tabular family: a gymnasium Env over a ``FiniteMDP`` with one-hot observations."""
+"""Tabular family (``tabular``): a gymnasium Env over a ``FiniteMDP`` with one-hot observations.
+
+Registers the family record: ``tabular/<spec>`` ids (anything :func:`suite.envs.mdp.parse_mdp_spec` accepts),
+an MLP on the one-hot state, short budgets.
+"""
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from suite.envs.registry import generator_from_state, generator_state, load_mdp
+from agents.family import FamilyFacts
+from agents.fields import bad_value
+from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, register_family
+from suite.envs.rng_state import generator_from_state, generator_state
 
 if TYPE_CHECKING:
     from suite.envs.mdp import FiniteMDP
 
-__all__ = ["TabularEnv", "make_tabular"]
+__all__ = ["TabularEnv", "load_mdp", "make_tabular"]
+
+_PREFIX = "tabular/"
+_PATTERNS: dict[str, str] = {
+    "tabular/random:S,A,SEED": "Random finite MDP with S states and A actions generated from SEED.",
+    "tabular/chain:N": "Chain MDP with N states.",
+    "tabular/<file.npz>": "Finite MDP loaded from an .npz file (P, R, gamma).",
+}
+_MAX_STEPS = 100
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(spec: str) -> Any:
+    from suite.envs.mdp import parse_mdp_spec  # noqa: PLC0415 - tabular only
+
+    return parse_mdp_spec(spec)
+
+
+def load_mdp(env_id: str) -> FiniteMDP:
+    """Return the ``FiniteMDP`` of a ``tabular/<spec>`` id (ValueError, one line, if it does not parse).
+
+    Generated MDPs are cached (they are pure functions of the spec); files are
+    re-read each time so edits to them are seen.
+    """
+    if not env_id.startswith(_PREFIX):
+        raise ValueError(f"{env_id!r} is not a tabular/<spec> id")
+    spec = env_id[len(_PREFIX) :]
+    try:
+        if spec.strip().lower().endswith(".npz"):
+            from suite.envs.mdp import parse_mdp_spec  # noqa: PLC0415
+
+            return parse_mdp_spec(spec)
+        return _parse_cached(spec)
+    except ValueError as exc:
+        raise ValueError(str(exc).splitlines()[0] if str(exc) else "bad spec") from None
 
 
 class TabularEnv(gym.Env):
@@ -98,3 +140,43 @@ def make_tabular(env_id: str, options: dict[str, Any]) -> gym.Env:
         max_episode_steps=int(options["max_episode_steps"]),
         start_state=int(options["start_state"]),
     )
+
+
+def _resolve(env_id: str) -> EnvSpec | None:
+    if not env_id.startswith(_PREFIX):
+        return None
+    mdp = load_mdp(env_id)  # ValueError(reason) for a spec that does not parse
+    desc = f"Finite MDP {mdp.name!r}: {mdp.num_states} states, {mdp.num_actions} actions, gamma={mdp.gamma}."
+    return EnvSpec(env_id, "tabular", desc, _MAX_STEPS)
+
+
+def _check_options(env_id: str, resolved: dict[str, Any]) -> None:
+    if resolved["start_state"] >= 0:
+        n = load_mdp(env_id).num_states
+        if resolved["start_state"] >= n:
+            raise bad_value("env.start_state", resolved["start_state"], f"is out of range for {env_id}",
+                            f"-1 (uniform) or [0, {n - 1}]")
+
+
+FAMILY = register_family(EnvFamily(
+    name="tabular",
+    description="finite MDPs",
+    resolve=_resolve,
+    listed=tuple(EnvSpec(k, "tabular", d, _MAX_STEPS) for k, d in _PATTERNS.items()),
+    known=tuple(_PATTERNS),
+    candidates=lambda env_id: (),  # the listed entries are patterns, not ids
+    options={
+        "max_episode_steps": EnvOption("int", _MAX_STEPS, lo=1,
+                                       help="truncate episodes after this many steps"),
+        "start_state": EnvOption("int", -1, lo=-1,
+                                 help="start state index; -1 = uniform random"),
+    },
+    check_options=_check_options,
+    make=make_tabular,
+    # TabularEnv has get_state/set_state: no layer hook needed.
+    facts=FamilyFacts("tabular", network="mlp"),
+    agent_defaults={"hidden_sizes": (64, 64), "learning_starts": 1000, "buffer_size": 10_000,
+                    "train_frequency": 1, "batch_size": 64},
+    train_defaults={"steps": 20_000, "eval_every": 2_000},
+    costs=CostFigures(5.0e-5, 1.0e-5, 5.0e-4, 5.0e-5, eval_episode_steps=100),
+))

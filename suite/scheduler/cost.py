@@ -11,17 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from suite.envs import CostFigures, get_family
+
 __all__ = ["GroupCost", "estimate_group", "estimate"]
 
-#: seconds per loop iteration: (env_a, env_b per replica, update_a, update_b per replica)
-FAMILY_COSTS = {
-    "classic": (1.35e-4, 2.7e-5, 1.2e-3, 2.4e-4),  # calibrated on the default suite (dqn, agt2-dqn groups)
-    "tabular": (5.0e-5, 1.0e-5, 5.0e-4, 5.0e-5),
-    "minatar": (3.0e-4, 3.0e-4, 9.0e-4, 1.4e-3),
-    "atari": (2.0e-4, 1.0e-3, 2.0e-3, 5.0e-4),  # one GPU, ALE on the host CPU
-}
-#: typical evaluation episode length (env steps) per family
-EVAL_EPISODE_STEPS = {"classic": 200, "tabular": 100, "minatar": 500, "atari": 3000}
+# The per-family figures (seconds per loop iteration: env_a, env_b per replica, update_a, update_b per replica;
+# typical evaluation episode length) are in each family's record: ``EnvFamily.costs``.
 #: cost of one update relative to DQN's (more networks or heads, a second optimizer, ...)
 AGENT_UPDATE_FACTOR = {"idqn": 2.5, "isql": 1.3, "sgt2-dqn": 2.0, "agt2-dqn": 1.65, "fr-dqn": 1.4,
                        "double-dqn": 1.1, "dqn-no-target": 0.9,
@@ -38,7 +33,8 @@ class GroupCost:
 def estimate_group(group: Any) -> GroupCost:
     spec = group.spec
     cfg, train = spec.agent_config, spec.train
-    env_a, env_b, upd_a, upd_b = FAMILY_COSTS.get(spec.family, FAMILY_COSTS["classic"])
+    fam_costs = _family_costs(spec.family)
+    env_a, env_b, upd_a, upd_b = fam_costs.env_a, fam_costs.env_b, fam_costs.update_a, fam_costs.update_b
     r = len(group.seeds)
     steps = train.steps
     freq = max(1, int(getattr(cfg, "train_frequency", 1) or 1))
@@ -48,9 +44,16 @@ def estimate_group(group: Any) -> GroupCost:
     per_update = (upd_a + upd_b * r) * factor
     train_s = steps * per_env + (steps - starts) / freq * per_update
     evals = -(-steps // train.eval_every)
-    eval_steps = min(EVAL_EPISODE_STEPS.get(spec.family, 200), train.eval_max_steps) * train.eval_episodes
+    eval_steps = min(fam_costs.eval_episode_steps, train.eval_max_steps) * train.eval_episodes
     eval_s = evals * eval_steps * (per_env + 0.2 * (upd_a + upd_b * r) / 10)
     return GroupCost(steps * r, train_s + eval_s + PROCESS_START_S)
+
+
+def _family_costs(family: str) -> CostFigures:
+    try:
+        return get_family(family).costs
+    except ValueError:  # a family no longer installed: the generic figures
+        return CostFigures()
 
 
 def estimate(groups: Sequence[Any], workers: int) -> dict[str, float]:

@@ -53,6 +53,10 @@ Schema (only ``name``, ``agents`` and ``envs`` are required; unknown keys are er
     retries: 2                       # optional int >= 0: a failed group is retried this many times (resuming
                                      #   from its checkpoint), then its trials are recorded as failed
 
+The typed scalar keys (``steps``, ``retries``, ``eval.*``, ``resources.*``) are checked by the typed field layer
+(:mod:`agents.fields`) through :func:`typed_keys`, the same fields that check ``train.*`` settings and ``sweep``'s
+``--group-size`` / ``--num-cpus`` / ``--num-gpus``; ``targetbench sweep --help`` lists them.
+
 Override precedence, lowest first: ``eval`` < ``overrides`` < ``env_overrides[env]`` < per-agent overrides <
 variant overrides (fixed, then grid point) < call-time overrides (``run_sweep(overrides=...)``, ``--set``).
 
@@ -62,6 +66,7 @@ variants that resolve to the same config for the same agent and env are an error
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -70,10 +75,11 @@ from typing import Any, Mapping
 
 import yaml
 
+from agents.fields import ConfigError, Field, fields_of, spec
 from suite.errors import UsageError
 
 __all__ = ["SuiteSpec", "VariantSpec", "Resources", "load_suite", "parse_suite", "builtin_suites",
-           "SPECS_DIR", "stringify"]
+           "SPECS_DIR", "stringify", "typed_keys", "typed_keys_help"]
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 
@@ -81,7 +87,6 @@ _TOP_KEYS = {"name", "description", "experiment", "agents", "envs", "seeds", "st
              "env_overrides", "variants", "include_default", "resources", "retries"}
 _EVAL_KEYS = {"every": "train.eval_every", "episodes": "train.eval_episodes", "max_steps": "train.eval_max_steps"}
 _VARIANT_KEYS = {"name", "agents", "envs", "overrides", "grid"}
-_RESOURCE_KEYS = {"group_size", "num_cpus", "num_gpus"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _VARIANT_NAME_RE = re.compile(r"^[^\s/\\]+$")
 
@@ -98,9 +103,11 @@ class VariantSpec:
 
 @dataclass(frozen=True)
 class Resources:
-    group_size: int = 0
-    num_cpus: float = 1.0
-    num_gpus: float = 0.0
+    """A suite's ``resources``; the same fields check ``sweep``'s ``--group-size``, ``--num-cpus``, ``--num-gpus``."""
+
+    group_size: int = spec(0, "max seeds batched in one process (0 = auto: from cores and devices)", min=0)
+    num_cpus: float = spec(1.0, "ray: CPUs reserved per group", min=0, min_exclusive=True)
+    num_gpus: float = spec(0.0, "ray: GPUs per group, fractional allowed (0.25: four groups share a GPU)", min=0)
 
 
 @dataclass(frozen=True)
@@ -112,12 +119,13 @@ class SuiteSpec:
     agents: dict[str, dict[str, str]]
     envs: tuple[str, ...]
     seeds: tuple[int, ...] = (0,)
-    steps: int | None = None
+    steps: int | None = spec(None, "env steps per seed (default: the env family's budget)", min=1)
     overrides: dict[str, str] = field(default_factory=dict)
     env_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     variants: tuple[VariantSpec, ...] = (VariantSpec("default"),)
     resources: Resources = field(default_factory=Resources)
-    retries: int = 2
+    retries: int = spec(2, "a failed group is retried this many times, then its trials are recorded as failed",
+                        min=0)
     experiment: str | None = None
     description: str = ""
 
@@ -200,16 +208,30 @@ class _Checker:
             raise self.fail(key, "has duplicates", "distinct names")
         return items
 
-    def number(self, key: str, value: Any, *, integer: bool, minimum: float, strict: bool = False) -> Any:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and integer:
-            ok = float(value).is_integer()
-        if ok:
-            ok = value > minimum if strict else value >= minimum
-        if not ok:
-            kind = "an integer" if integer else "a number"
-            raise self.fail(key, f"is {value!r}", f"{kind} {'>' if strict else '>='} {minimum:g}")
-        return int(value) if integer else float(value)
+    def value(self, key: str, fld: Field, value: Any) -> Any:
+        """``value`` checked (type and range) against the typed field ``fld``."""
+        try:
+            return fld.check(value)
+        except ConfigError:
+            raise self.fail(key, f"is {value!r}", fld.bound_text()) from None
+
+
+def typed_keys() -> dict[str, Field]:
+    """The suite file's typed scalar keys and the fields that check them: ``steps`` and ``retries`` (declared on
+    :class:`SuiteSpec`), ``eval.*`` (the training settings' own ``eval_*`` fields) and ``resources.*`` (declared
+    on :class:`Resources`). The rest of the schema is structure (names, lists, mappings, overrides)."""
+    from suite.trial import TrainConfig  # imported here: suite.trial imports the environment families
+
+    suite, train = fields_of(SuiteSpec), fields_of(TrainConfig)
+    out = {"steps": suite["steps"], "retries": suite["retries"]}
+    out.update({f"eval.{k}": train[v.removeprefix("train.")] for k, v in _EVAL_KEYS.items()})
+    out.update({f"resources.{k}": f for k, f in fields_of(Resources).items()})
+    return out
+
+
+def typed_keys_help() -> str:
+    """The typed keys of a suite file and what each allows, for ``targetbench sweep --help``."""
+    return "typed keys of a suite file: " + "; ".join(f"{k}: {f.bound_text()}" for k, f in typed_keys().items())
 
 
 def _registered_agents() -> list[str]:
@@ -231,24 +253,20 @@ def _known_env(env: str) -> bool:
 
 
 def _parse_seeds(chk: _Checker, value: Any) -> tuple[int, ...]:
+    """The suite's ``seeds``: an int N means seeds 0..N-1; any other form goes to the one seed parser."""
+    from suite.trial import parse_seeds
+
     allowed = "a list of distinct non-negative ints, a string like '0-4' or '0,1,2', or an int N (seeds 0..N-1)"
-    if isinstance(value, bool):
-        raise chk.fail("seeds", f"is {value!r}", allowed)
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise chk.fail("seeds", f"is {value}", allowed)
         return tuple(range(value))
-    if isinstance(value, str):
-        from suite.trial import parse_seeds
-
-        try:
-            return parse_seeds(value)
-        except UsageError:
-            raise chk.fail("seeds", f"is {value!r}", allowed) from None
-    if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                                 for s in value) and len(set(value)) == len(value):
-        return tuple(value)
-    raise chk.fail("seeds", f"is {value!r}", allowed)
+    if not isinstance(value, (str, list)):
+        raise chk.fail("seeds", f"is {value!r}", allowed)
+    try:
+        return parse_seeds(value, key="seeds")
+    except UsageError:
+        raise chk.fail("seeds", f"is {value!r}", allowed) from None
 
 
 def _parse_agents(chk: _Checker, value: Any) -> dict[str, dict[str, str]]:
@@ -364,11 +382,12 @@ def parse_suite(data: Any, path: Path | None = None) -> SuiteSpec:
         if not _known_env(env):
             raise chk.fail("envs", f"names unknown env {env!r}", "ids listed by `targetbench envs`")
     seeds = _parse_seeds(chk, top["seeds"]) if "seeds" in top else (0,)
-    steps = chk.number("steps", top["steps"], integer=True, minimum=1) if top.get("steps") is not None else None
+    typed = typed_keys()
+    steps = chk.value("steps", typed["steps"], top["steps"]) if top.get("steps") is not None else None
 
     overrides: dict[str, str] = {}
     for ek, ev in chk.mapping("eval", top.get("eval"), set(_EVAL_KEYS)).items():
-        overrides[_EVAL_KEYS[ek]] = stringify(chk.number(f"eval.{ek}", ev, integer=True, minimum=1))
+        overrides[_EVAL_KEYS[ek]] = stringify(chk.value(f"eval.{ek}", typed[f"eval.{ek}"], ev))
     overrides.update(chk.overrides("overrides", top.get("overrides")))
     env_overrides = {}
     for env, over in chk.mapping("env_overrides", top.get("env_overrides")).items():
@@ -402,12 +421,10 @@ def parse_suite(data: Any, path: Path | None = None) -> SuiteSpec:
     if dup is not None:
         raise chk.fail("variants", f"has the name {dup!r} twice", "distinct variant names")
 
-    res = chk.mapping("resources", top.get("resources"), _RESOURCE_KEYS)
-    resources = Resources(
-        group_size=chk.number("resources.group_size", res.get("group_size", 0), integer=True, minimum=0),
-        num_cpus=chk.number("resources.num_cpus", res.get("num_cpus", 1), integer=False, minimum=0, strict=True),
-        num_gpus=chk.number("resources.num_gpus", res.get("num_gpus", 0), integer=False, minimum=0))
-    retries = chk.number("retries", top.get("retries", 2), integer=True, minimum=0)
+    res = chk.mapping("resources", top.get("resources"), {f.name for f in dataclasses.fields(Resources)})
+    resources = Resources(**{f.name: chk.value(f"resources.{f.name}", typed[f"resources.{f.name}"],
+                                               res.get(f.name, f.default)) for f in dataclasses.fields(Resources)})
+    retries = chk.value("retries", typed["retries"], top.get("retries", typed["retries"].default))
     return SuiteSpec(name=name, path=path, agents=agents, envs=envs, seeds=seeds, steps=steps, overrides=overrides,
                      env_overrides=env_overrides, variants=tuple(variants), resources=resources, retries=retries,
                      experiment=top.get("experiment"), description=top.get("description") or "")

@@ -19,6 +19,10 @@ __all__ = ["add_arguments", "main"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from suite.scheduler.spec import typed_keys_help
+    from suite.trial import add_set_argument
+
+    p.epilog = typed_keys_help() + " (the full schema is at the top of suite/scheduler/spec.py)"
     p.add_argument("suite", nargs="?", default=None,
                    help="built-in suite name (see --list) or a path to a suite .yaml file")
     p.add_argument("--list", action="store_true", help="list the built-in suites and exit")
@@ -37,8 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///RESULTS/mlflow.db)")
     p.add_argument("--experiment", default=None, help="MLflow experiment (default: the suite's, sweep-<name>)")
     p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override for every trial: agent field, env.OPTION or train.FIELD (repeatable)")
+    add_set_argument(p, "override for every trial: agent field, env.OPTION or train.FIELD")
     p.add_argument("--steps", type=int, default=None, help="env steps per seed (replaces the suite's budget)")
     p.add_argument("--dry-run", action="store_true", help="print the trials and the estimated cost; run nothing")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
@@ -61,20 +64,12 @@ def main(args: argparse.Namespace) -> int:
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None
     suite = load_suite(args.suite)
     res = suite.resources
-    if args.num_cpus is not None and args.num_cpus <= 0:
-        raise UsageError(f"--num-cpus {args.num_cpus:g} is not valid; allowed: a number > 0")
-    if args.num_gpus is not None and args.num_gpus < 0:
-        raise UsageError(f"--num-gpus {args.num_gpus:g} is not valid; allowed: a number >= 0")
-    if args.group_size is not None and args.group_size < 0:
-        raise UsageError(f"--group-size {args.group_size} is not valid; allowed: an integer >= 0")
+    given = _resource_flags(args)
     if not args.dry_run:  # a dry run writes nothing
-        from suite.cli import check_writable
+        from suite.preflight import check_writable
 
         check_writable(results)
-    suite = dataclasses.replace(suite, resources=dataclasses.replace(
-        res, num_cpus=res.num_cpus if args.num_cpus is None else args.num_cpus,
-        num_gpus=res.num_gpus if args.num_gpus is None else args.num_gpus,
-        group_size=res.group_size if args.group_size is None else args.group_size))
+    suite = dataclasses.replace(suite, resources=dataclasses.replace(res, **given))
     summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri,
                         experiment=args.experiment, results_dir=results, overrides=parse_overrides(args.set or []),
                         steps=args.steps, dry_run=args.dry_run, progress=not (args.quiet or args.dry_run),
@@ -93,6 +88,24 @@ def main(args: argparse.Namespace) -> int:
               f"seed {failed[0].seed}: {failed[0].error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _resource_flags(args: argparse.Namespace) -> dict[str, float]:
+    """``--num-cpus``, ``--num-gpus``, ``--group-size`` as given, checked by the suite's ``resources`` fields."""
+    from agents.fields import ConfigError, fields_of
+    from suite.scheduler.spec import Resources
+
+    given = {}
+    for name, fld in fields_of(Resources).items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        try:
+            given[name] = fld.check(value)
+        except ConfigError:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} {value:g} is not valid; allowed: {fld.bound_text()}") from None
+    return given
 
 
 def dry_run_text(summary, suite) -> str:

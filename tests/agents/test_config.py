@@ -4,10 +4,12 @@ import dataclasses
 import pytest
 
 from agents import ConfigError, get_agent
+from suite.envs import get_family
 
 
 def cfg(name="dqn", family="classic", **overrides):
-    return get_agent(name).config_cls.for_family(family, overrides)
+    # the family-wide defaults come from the suite's family record
+    return get_family(family).agent_config(get_agent(name).config_cls, overrides)
 
 
 def test_family_defaults_follow_published_settings():

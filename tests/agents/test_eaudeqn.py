@@ -273,11 +273,14 @@ def test_trainer_records_target_sparsity_and_non_zero_count_per_seed(tmp_path):
 
 def test_minatar_cnn_kernels_are_pruned_and_stay_zero():
     spec = get_agent("eaudeqn")
-    cfg = spec.config_cls.for_family("minatar", {"batch_size": "4", "buffer_size": "16", "learning_starts": "0",
+    from suite.envs import get_family  # the family's record: its agent defaults and facts (the MinAtar CNN)
+
+    minatar = get_family("minatar")
+    cfg = minatar.agent_config(spec.config_cls, {"batch_size": "4", "buffer_size": "16", "learning_starts": "0",
                                                  "prune_fraction": "0.5", "target_period": "3",
                                                  "optimizer": "adam", "learning_rate": "0.01"})
     agent = spec.cls(cfg, obs_shape=(4, 10, 10), obs_dtype=np.dtype(np.uint8), num_actions=3, seeds=[0, 1],
-                     family="minatar", total_steps=100)
+                     family=minatar.facts, total_steps=100)
     names = [n for n, _ in agent.online.named_parameters()]
     pruned = [n for n, m in zip(names, agent.target_rule.masks) if m is not None]
     assert pruned == [n for n in names if n.endswith("weight")] and any("conv" in n for n in pruned)

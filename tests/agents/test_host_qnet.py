@@ -11,6 +11,7 @@ import agents.catalog  # noqa: F401 - registers the agents
 from agents.agent import QAgent
 from agents.replay import Batch
 from agents.registry import get_agent, list_agents
+from suite.envs import get_family
 
 B, OBS, A = 16, 3, 2
 
@@ -129,9 +130,10 @@ def test_which_agents_use_the_numpy_kernels():
 def make_minatar_agent(name="dqn", seeds=(0, 1), kernels="auto", **overrides):
     spec = get_agent(name)
     values = dict(batch_size=8, buffer_size=16, learning_rate=1e-3, **overrides)
-    cfg = spec.config_cls.for_family("minatar", values)
+    minatar = get_family("minatar")
+    cfg = minatar.agent_config(spec.config_cls, values)
     return spec.cls(cfg, obs_shape=(4, 10, 10), obs_dtype=np.dtype(np.uint8), num_actions=3, seeds=list(seeds),
-                    family="minatar", total_steps=100, kernels=kernels)
+                    family=minatar.facts, total_steps=100, kernels=kernels)
 
 
 def minatar_batch(replicas: int, seed: int = 0) -> Batch:
@@ -173,7 +175,9 @@ def test_minatar_cnn_replica_alone_or_among_others_is_bitwise_identical():
 
 def test_atari_network_stays_on_torch():
     spec = get_agent("dqn")
-    cfg = spec.config_cls.for_family("atari", {"batch_size": 4, "buffer_size": 16})
+    atari = get_family("atari")
+    cfg = atari.agent_config(spec.config_cls, {"batch_size": 4, "buffer_size": 16})
     agent = spec.cls(cfg, obs_shape=(4, 84, 84), obs_dtype=np.dtype(np.uint8), num_actions=6, seeds=[0],
-                     family="atari", total_steps=100)
+                     family=atari.facts, total_steps=100)
+    assert agent.online.architecture == "nature-cnn" and agent.replay.frame_stack
     assert agent.kernels == "torch"

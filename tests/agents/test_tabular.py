@@ -6,17 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.tabular import (
-    RULES,
-    TARGET_INITS,
-    TRACKING,
-    Batch,
-    StepSize,
-    _NextStateSampler,
-    make_rule,
-    q_value_iteration,
-    run_tabular,
-)
+from agents.mdp import q_value_iteration
+from agents.tabular import StepSize, TabularBatch, _NextStateSampler, make_rule, run_tabular
+from agents.target_registry import RULES, TARGET_INITS, TRACKING
 
 # A 2-state, 2-action MDP with deterministic transitions: action a always leads to state a, so the
 # sampled s' of (s, a) is a. gamma = 1/2 and alpha = 1/2 keep every hand-computed value exact.
@@ -36,8 +28,8 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
     return Q0.copy(), QT0.copy()
 
 
-def _sync_batch() -> Batch:
-    return Batch.sync(R, NEXT, ALPHA)
+def _sync_batch() -> TabularBatch:
+    return TabularBatch.sync(R, NEXT, ALPHA)
 
 
 # Online step bootstrapping from Q- (hard, soft, AGT2), Q(s,a) + 1/2 (r + 1/2 max Q-(a) - Q(s,a)):
@@ -79,9 +71,9 @@ def test_soft_update_moves_the_whole_table() -> None:
     assert np.array_equal(q_target, [[[0.3125, 1.5625], [4.5625, 2.8125]]])
 
 
-def _visit_1_0() -> Batch:
+def _visit_1_0() -> TabularBatch:
     """One run visits (s=1, a=0) and lands in s'=0."""
-    return Batch.pairs(np.array([1]), np.array([0]), np.array([0]), R, np.array([ALPHA]))
+    return TabularBatch.pairs(np.array([1]), np.array([0]), np.array([0]), R, np.array([ALPHA]))
 
 
 def test_agt2_tracks_every_action_of_the_visited_state_by_default() -> None:

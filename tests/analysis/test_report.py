@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.analyze import add_arguments, main
 from analysis.synthetic import make_store
+from suite.analyze import add_arguments, main
 from suite.errors import UsageError
 
 FIGURES = ["aggregates", "profiles", "poi", "sample_efficiency", "per_env", "sensitivity"]
@@ -97,6 +97,52 @@ def test_bad_input_is_usage_error(store, tmp_path):
 
     with pytest.raises(TrackingError, match="unreachable"):
         main(_args("--tracking-uri", "http://127.0.0.1:9", "--experiment", "x"))
+
+
+def test_engine_flag_and_ragged_scores(store):
+    assert _args().engine == "fast" and _args("--engine", "rliable").engine == "rliable"
+    uri, tmp = store  # dqn-soft has 3 scored runs on Acrobot-v1 and 4 on CartPole-v1: no runs x tasks matrix
+    with pytest.raises(UsageError, match=r"^--engine rliable: rliable needs the same number of scored runs .*"
+                                         r"'dqn-soft' has \[3, 4\] runs .*use --engine fast$"):
+        main(_args("--tracking-uri", uri, "--experiment", "synthetic", "--results", str(tmp), "--out",
+                   str(tmp / "rl"), "--reps", "100", "--no-figures", "--engine", "rliable"))
+
+
+def test_engines_agree_and_median_is_rliables(tmp_path):
+    """A rectangular store (2 agents x 3 envs x 4 seeds): both engines give the same point estimates, the median
+    is rliable's (median over envs of each env's mean normalised score), intervals agree within Monte-Carlo error,
+    and the report names the engine and the repetitions."""
+    from rliable import metrics
+
+    from analysis.synthetic import make_store
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    refs = {"CartPole-v1": (22.2, 475), "Acrobot-v1": (-499.09, -100), "MountainCar-v0": (-200.0, -110)}
+    rng = np.random.default_rng(3)
+    norm = {a: rng.lognormal(-0.7 + 0.4 * i, 0.35, size=(4, 3)) for i, a in enumerate(("dqn", "dqn-soft"))}
+    runs = [{"agent": a, "env": env, "seed": s, "final": lo + (hi - lo) * norm[a][s, j]}
+            for a in norm for j, (env, (lo, hi)) in enumerate(sorted(refs.items())) for s in range(4)]
+    make_store(uri, "rect", runs, steps=1000, evals=2)
+    tabs = {}
+    for engine, reps in (("fast", 4000), ("rliable", 400)):
+        out = tmp_path / engine
+        assert main(_args("--tracking-uri", uri, "--experiment", "rect", "--results", str(tmp_path), "--out", str(out),
+                          "--reps", str(reps), "--no-figures", "--engine", engine)) == 0
+        tabs[engine] = pd.read_csv(out / "tables" / "aggregates.csv").set_index("agent")
+        text = (out / "report.md").read_text()
+        assert f"engine `{engine}`" in text and f"Bootstrap: {reps:,} repetitions" in text
+    fast, slow = tabs["fast"], tabs["rliable"]
+    for a, x in norm.items():
+        assert fast.loc[a, "median"] == pytest.approx(metrics.aggregate_median(x), rel=1e-9)
+        assert fast.loc[a, "median"] != pytest.approx(np.median(x), rel=1e-3)  # not the pooled median
+        for col, f in (("iqm", metrics.aggregate_iqm), ("mean", metrics.aggregate_mean),
+                       ("optimality_gap", metrics.aggregate_optimality_gap)):
+            assert fast.loc[a, col] == pytest.approx(f(x), rel=1e-9)
+    for col in ("iqm", "median", "mean", "optimality_gap"):
+        np.testing.assert_allclose(fast[col], slow[col], rtol=1e-12)
+        width = (fast[f"{col}_ci_high"] - fast[f"{col}_ci_low"]).to_numpy()
+        for end in ("ci_low", "ci_high"):  # 12 runs, 400 rliable repetitions: a generous Monte-Carlo bound
+            assert (np.abs(fast[f"{col}_{end}"] - slow[f"{col}_{end}"]).to_numpy() <= 0.25 * width).all()
 
 
 def test_end_to_end_smoke_run_then_analyze(tmp_path):

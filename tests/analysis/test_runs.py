@@ -71,11 +71,12 @@ def test_tidy_metrics_and_cache(store, monkeypatch):
         load_experiment(uri, "e", cache_dir=cache)
 
 
-def test_analysis_never_imports_agents():
+def test_analysis_never_imports_agents_or_suite():
     import subprocess
     import sys
 
     code = ("import sys, analysis.runs, analysis.stats, analysis.normalization, analysis.figures, analysis.tables, "
             "analysis.report, analysis.analyze, analysis.summary; "
-            "assert not any(m == 'agents' or m.startswith('agents.') for m in sys.modules), 'agents imported'")
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('agents', 'suite')); "
+            "assert not bad, f'imported: {bad}'")
     subprocess.run([sys.executable, "-c", code], check=True)

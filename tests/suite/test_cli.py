@@ -54,7 +54,7 @@ def test_run_json_contract(tmp_path, capsys):
     (["run", "--agent", "dqn", "--env", "CartPole-v1", "--set", "batch_size=20000"], 2, "larger than buffer"),
     (["run", "--agent", "dqn", "--env", "CartPole-v1", "--set", "gamma=x"], 2, "gamma='x'"),
     (["run", "--agent", "dqn", "--env", "CartPole-v1", "--set", "train.eval_every=0"], 2, "eval_every=0"),
-    (["run", "--agent", "dqn", "--env", "CartPole-v1", "--set", "train.foo=1"], 2, "unknown key 'train.foo'"),
+    (["run", "--agent", "dqn", "--env", "CartPole-v1", "--set", "train.foo=1"], 2, "unknown config key 'train.foo'"),
     (["run", "--agent", "dqn", "--env", "CartPole-v1", "--set", "env.max_episode_steps=-5"], 2,
      "max_episode_steps"),
     (["run", "--agent", "dqn", "--env", "CartPole-v1", "--set", "env.sticky=1"], 2, "env.sticky"),

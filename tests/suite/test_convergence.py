@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from agents.tabular import RULES
+from agents.target_registry import RULES
 from suite.convergence import DEFAULT_STEPS, add_arguments, main
 
 KEYS = {

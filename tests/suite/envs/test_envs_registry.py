@@ -106,17 +106,20 @@ def test_validate_merges_and_normalises():
 @pytest.mark.parametrize(
     ("env_id", "options", "needles"),
     [
-        ("CartPole-v1", {"max_steps": 5}, ["'max_steps'", "5", "max_episode_steps"]),
-        ("CartPole-v1", {"max_episode_steps": 0}, ["max_episode_steps=0", ">= 1"]),
-        ("CartPole-v1", {"max_episode_steps": "5"}, ["max_episode_steps='5'", "an int"]),
-        ("CartPole-v1", {"max_episode_steps": True}, ["max_episode_steps=True", "an int"]),
-        ("CartPole-v1", {"max_episode_steps": None}, ["max_episode_steps=None"]),
-        ("MinAtar/breakout", {"sticky_action_prob": 1.5}, ["sticky_action_prob=1.5", "[0.0, 1.0]"]),
-        ("MinAtar/breakout", {"sticky_action_prob": float("nan")}, ["sticky_action_prob=nan"]),
-        ("MinAtar/breakout", {"difficulty_ramping": 1}, ["difficulty_ramping=1", "a bool"]),
-        ("ALE/Pong-v5", {"frame_skip": 2.5}, ["frame_skip=2.5", "an int"]),
-        ("ALE/Pong-v5", {"noop_max": -1}, ["noop_max=-1", ">= 0"]),
-        ("ALE/Pong-v5", {"sticky_action_prob": 0.1}, ["'sticky_action_prob'", "repeat_action_probability"]),
+        # one format with every config value (agents/fields.py): the key as env.KEY, the value, what is allowed
+        ("CartPole-v1", {"max_steps": 5}, ["unknown config key 'env.max_steps' for CartPole-v1",
+                                           "allowed: env.max_episode_steps"]),
+        ("CartPole-v1", {"max_episode_steps": 0}, ["env.max_episode_steps=0 is out of range; allowed: [1, inf)"]),
+        ("CartPole-v1", {"max_episode_steps": "5"}, ["env.max_episode_steps='5' is not valid; allowed: int"]),
+        ("CartPole-v1", {"max_episode_steps": True}, ["env.max_episode_steps=True is not valid; allowed: int"]),
+        ("CartPole-v1", {"max_episode_steps": None}, ["env.max_episode_steps=None is not valid"]),
+        ("MinAtar/breakout", {"sticky_action_prob": 1.5}, ["env.sticky_action_prob=1.5 is out of range; allowed: [0, 1]"]),
+        ("MinAtar/breakout", {"sticky_action_prob": float("nan")}, ["env.sticky_action_prob=nan is out of range"]),
+        ("MinAtar/breakout", {"difficulty_ramping": 1}, ["env.difficulty_ramping=1 is not valid; allowed: bool"]),
+        ("ALE/Pong-v5", {"frame_skip": 2.5}, ["env.frame_skip=2.5 is not valid; allowed: int"]),
+        ("ALE/Pong-v5", {"noop_max": -1}, ["env.noop_max=-1 is out of range; allowed: [0, inf)"]),
+        ("ALE/Pong-v5", {"sticky_action_prob": 0.1}, ["'env.sticky_action_prob'", "env.repeat_action_probability"]),
+        ("tabular/chain:5", {"start_state": 7}, ["env.start_state=7 is out of range", "allowed: -1 (uniform) or [0, 4]"]),
     ],
 )
 def test_validate_rejects_with_one_line_message(env_id, options, needles):

@@ -1,7 +1,8 @@
 """Measure the uniform-random policy's mean episode return on classic control and MinAtar (the ``random``
-column of ``analysis/reference/scores.csv``): ``python -m analysis.measure_random [EPISODES]``.
+column of ``analysis/reference/scores.csv``): ``python -m suite.measure_random [EPISODES] [--minatar-only]``.
 
-Uses gymnasium and minatar directly with their default settings (MinAtar sticky actions 0.1), seed 0.
+Uses gymnasium and minatar directly with their default settings (MinAtar sticky actions 0.1), seed 0. It steps
+environments, so it lives in ``suite/``; the analysis package only reads the numbers it produced.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import numpy as np
 
 
 def classic(env_id: str, episodes: int, seed: int = 0) -> float:
+    """Mean return of uniform-random actions on gymnasium ``env_id`` over ``episodes`` episodes (episode i reset
+    with seed ``seed + i``)."""
     import gymnasium as gym
 
     env = gym.make(env_id)
@@ -28,6 +31,7 @@ def classic(env_id: str, episodes: int, seed: int = 0) -> float:
 
 
 def minatar(game: str, episodes: int, seed: int = 0) -> float:
+    """Mean return of uniform-random actions on MinAtar ``game`` (library defaults) over ``episodes`` episodes."""
     from minatar import Environment
 
     env = Environment(game)
