@@ -21,6 +21,7 @@ Medians of ``--repeats`` timings of ``--calls`` calls each. The figures quoted i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -151,11 +152,38 @@ def contenders(setup: str, replicas: int, calls: int, repeats: int) -> dict[str,
     return out
 
 
+def loop_seconds(learner: str, replicas: int, steps: int) -> float:
+    """Wall seconds of the trainer's loop body (act, env step, store, update) for CleanRL's CartPole DQN
+    (learning from step 1000, an update every 10 env steps), with the update's gradient from ``learner``
+    (``numpy``, ``torch`` or ``compile``); compile time excluded (a warm-up update before the clock starts)."""
+    from suite.envs.replicas import ReplicaEnvs
+
+    agent, batch, _ = make("CartPole MLP", replicas, "torch" if learner != "numpy" else "auto")
+    if learner == "compile":
+        agent._learner = CompiledLearner(agent)
+        agent.update(batch)
+    envs = ReplicaEnvs("CartPole-v1", list(range(replicas)))
+    agent.config = dataclasses.replace(agent.config, learning_starts=1000, train_frequency=10)
+    obs = envs.reset()
+    start = time.perf_counter()
+    for step in range(steps):
+        actions = agent.act(obs, step)
+        res = envs.step(actions)
+        agent.observe(obs, actions, res.reward, res.next_obs, res.terminated, res.truncated)
+        obs = res.obs
+        agent.after_env_step(step + 1)
+    envs.close()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-contenders", action="store_true", help="skip torch.compile and torch.func")
+    ap.add_argument("--e2e-steps", type=int, default=0,
+                    help="also time the training loop of CartPole at 1 and 16 replicas for this many env steps "
+                         "with numpy, torch eager and torch.compile gradients")
     args = ap.parse_args()
     set_cpu_threads(1, 1)
     c, r = args.calls, args.repeats
@@ -202,6 +230,17 @@ def main() -> None:
             print(f"| {name.replace(' update', '')} | {fast:,.1f} | {slow:,.1f} | {t['compile']:,.1f} | "
                   f"{t['func']:,.1f} | {t['compile first call s']:.1f} / {t['func first call s']:.2f} | "
                   f"{fast / t['compile']:.2f}x | {fast / t['func']:.2f}x |")
+    if args.e2e_steps:
+        print()
+        print(f"Training loop, CartPole-v1, {args.e2e_steps:,} env steps (act, step, store, update every 10 steps "
+              "from step 1000; compile time excluded):")
+        print()
+        print("| replicas | numpy s | torch eager s | torch.compile s | numpy speed / compile speed |")
+        print("|---:|---:|---:|---:|---:|")
+        for replicas in (1, 16):
+            t = {k: loop_seconds(k, replicas, args.e2e_steps) for k in ("numpy", "torch", "compile")}
+            print(f"| {replicas} | {t['numpy']:.2f} | {t['torch']:.2f} | {t['compile']:.2f} | "
+                  f"{t['compile'] / t['numpy']:.2f}x |")
 
 
 if __name__ == "__main__":

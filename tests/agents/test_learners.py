@@ -14,6 +14,7 @@ from agents.learners import declared, method_names
 from agents.registry import get_agent, list_agents
 from agents.replay import Batch
 from agents.targets import HardUpdate
+from suite.envs import get_family
 
 # family: (obs shape, obs dtype, actions, batch) -- CartPole's 4 observations and 2 actions on the 120-84 MLP
 # (batch 128, Adam); MinAtar breakout's 10x10x4 frames and full action set of 6 on the CNN (batch 32, centred
@@ -53,7 +54,8 @@ def make(name: str, family: str, kernels: str = "auto", cls: type | None = None,
     spec = get_agent(name)
     cfg = spec.config_cls.for_family(family, {"buffer_size": 256, "batch_size": batch, **overrides})
     return (cls or spec.cls)(cfg, obs_shape=shape, obs_dtype=np.dtype(dtype), num_actions=actions,
-                             seeds=list(range(REPLICAS)), family=family, total_steps=10_000, kernels=kernels)
+                             seeds=list(range(REPLICAS)), family=get_family(family).facts, total_steps=10_000,
+                             kernels=kernels)
 
 
 def make_batch(family: str, step: int) -> Batch:
@@ -93,6 +95,7 @@ def test_numpy_and_torch_backends_agree_or_torch_is_chosen_with_its_reason(name,
     assert auto.backend.learner == learner, auto.backend.reason
     assert words in auto.backend.reason
     assert auto.backend.kernels == auto.kernels
+    assert auto.online.architecture == {"classic": "mlp", "minatar": "minatar-cnn"}[family]
     if learner == "torch":
         assert auto.kernels in ("torch", "numpy-act") and not auto.uses_host_learning()
         return
