@@ -13,10 +13,12 @@ does:
   replica split the numpy update of 16 replicas on 1 vs 2 threads (train.threads)
   bf16 product  torch bmm of 16 replicas' [128,120] x [120,84] in float32 vs bfloat16 (not used by the agent:
                 what an opt-in bf16 mode could gain on a CPU with AMX)
+  loop          with ``--e2e-steps N``: the trainer's loop body on CartPole-v1 (act, env step, store, an update
+                every 10 env steps from step 1000) at 1 and 16 replicas, numpy vs torch eager vs torch.compile
 
 Medians of ``--repeats`` timings of ``--calls`` calls each. The figures quoted in docs/performance.md come from
 
-    python benchmarks/bench_kernels.py
+    python benchmarks/bench_kernels.py [--e2e-steps 20000]
 """
 from __future__ import annotations
 
