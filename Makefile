@@ -69,7 +69,7 @@ REPEATS_MINATAR ?= $(REPEATS)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	mkdir -p $(RESULTS)
-	$(BIN)/python benchmarks/bench_kernels.py > $(RESULTS)/bench_kernels.md
+	$(BIN)/python benchmarks/bench_kernels.py --e2e-steps 20000 > $(RESULTS)/bench_kernels.md
 	$(BIN)/python benchmarks/bench_speed.py --envs cartpole,minatar --steps $(STEPS_BENCH) --minatar-steps $(STEPS_BENCH_MINATAR) --repeats $(REPEATS) --minatar-repeats $(REPEATS_MINATAR) --breakdown --out $(RESULTS)/bench_speed.md
 
 ui: $(STAMP)

@@ -11,6 +11,7 @@ The rules' public names, knobs and tabular forms (``targetbench convergence``) a
 from __future__ import annotations
 
 import copy
+from typing import ClassVar
 
 import torch
 
@@ -32,6 +33,11 @@ class TargetRule:
     """Base target rule: holds a frozen copy θ⁻ of the online network and never moves it."""
 
     name = "base"
+    #: How θ⁻ moves, as learner backends read it (agents/learners.py): ``"copy"`` — only by copies or averages of
+    #: θ (``sync``, Polyak) on the env-step cadence; ``"trained"`` — by gradient steps. A subclass that redefines
+    #: one of ``MOVE_METHODS`` without declaring ``moves`` again declares nothing (``learners.declared``).
+    moves: ClassVar[str] = "copy"
+    MOVE_METHODS: ClassVar[tuple[str, ...]] = ("after_update", "trainable_parameters")
 
     def __init__(self, online: QNetwork) -> None:
         self.online = online
