@@ -197,7 +197,7 @@ class QAgent:
     def update_threads(self) -> int:
         """Threads a numpy-kernel update splits its replicas over (1: no split, and always 1 for torch kernels)."""
         self._check_kernels()
-        return max(1, len(self._row_chunks))
+        return max(1, len(getattr(self._learner, "row_chunks", ())))
 
     @property
     def kernels(self) -> str:

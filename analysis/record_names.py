@@ -17,6 +17,7 @@ BATCH_SEEDS = "batch_seeds"
 TARGET_RULE = "target_rule"
 BOOTSTRAP_RULE = "bootstrap_rule"
 KERNELS = "kernels"
+KERNELS_REASON = "kernels_reason"  # why that backend (agents/learners.py declarations)
 #: set by the scheduler for every run of a sweep
 VARIANT = "variant"
 SUITE = "suite"
