@@ -148,7 +148,8 @@ def _per_replica(trial: Any) -> _PerReplica:
     # Activations of one update: the tensors one sample's online forward saves for the backward pass (counted
     # by autograd's pack hook, parameters excluded), times the batch; the gradients of the backward pass and
     # the target forward reuse memory freed on the way (1000 CartPole replicas: 0.16 MiB each measured, this
-    # gives 0.2). A run that ends before learning starts never updates.
+    # gives 0.2). A run that ends before learning starts never updates. The probe's one replica may hold several
+    # networks in consecutive rows (i-DQN, EauDeQN: K), so the forward feeds every row of the online network.
     params = {p.data_ptr() for p in agent.trainable_parameters()}
     saved = [0]
 
@@ -158,7 +159,7 @@ def _per_replica(trial: Any) -> _PerReplica:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        agent.online(torch.zeros((1, 1, *obs_shape), dtype=torch.float32)).sum()
+        agent.online(torch.zeros((agent.online.num_replicas, 1, *obs_shape), dtype=torch.float32)).sum()
     updates = trial.train.steps > getattr(cfg, "learning_starts", 0)
     activations = saved[0] * cfg.batch_size if updates else 0
     slots = min(cfg.buffer_size, trial.train.steps)

@@ -84,3 +84,14 @@ def test_scheduler_caps_group_size_by_memory():
     assert memory_group_size([cfg], 10, 2, host_bytes=None) == 10  # remote nodes: each worker checks itself
     with pytest.raises(MemoryBudgetError, match=r"allowed: --workers 1 or fewer"):
         memory_group_size([cfg], 10, 3, host_bytes=int(1.5 * one.host))
+
+
+@pytest.mark.parametrize("agent", ["idqn", "eaudeqn"])
+def test_probe_counts_every_network_of_a_multi_network_replica(agent):
+    """i-DQN and EauDeQN hold K networks per replica in consecutive rows: the probe's forward must feed all K
+    (a one-row input crashed their estimate, so `targetbench run` refused them), and their activations are
+    K times a single network's."""
+    kw = dict(steps=50_000)
+    one = estimate_memory(build_trial("dqn", "CartPole-v1", [0, 1], **kw))
+    many = estimate_memory(build_trial(agent, "CartPole-v1", [0, 1], **kw))
+    assert many.activations == 3 * one.activations > 0
