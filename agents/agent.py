@@ -278,10 +278,16 @@ class QAgent:
         torch.nn.utils.clip_grad_value_(self.trainable_parameters(), max_value)
 
     # -- records ------------------------------------------------------------------------------------------
+    def replica_view(self, network: QNetwork) -> dict[str, torch.Tensor]:
+        """``network``'s state dict with every tensor indexed ``[replica, ...]``: the one place that knows how the
+        agent lays its replicas out in a network (one row each here). Agents that hold several networks per
+        replica in consecutive rows (i-DQN, EauDeQN) override it; the records below read replicas through it."""
+        return network.state_dict()
+
     def replica_params(self, replica: int) -> dict[str, dict[str, torch.Tensor]]:
         """One replica's online (and target, if any) parameters, for per-seed artifacts."""
         nets = {"online": self.online, "target": self.target_rule.target}
-        return {name: {k: v[replica].detach().cpu().clone() for k, v in net.state_dict().items()}
+        return {name: {k: v[replica].detach().cpu().clone() for k, v in self.replica_view(net).items()}
                 for name, net in nets.items() if net is not None}
 
     def parameter_count(self) -> int:
@@ -298,9 +304,10 @@ class QAgent:
         return self.target_rule.target_bytes() // self.num_replicas
 
     def params_sha256(self) -> list[str]:
-        """SHA-256 of each replica's online parameters (float bytes in ``state_dict`` order)."""
+        """SHA-256 of each replica's online parameters (float bytes in ``state_dict`` order; an agent with several
+        networks per replica hashes them slot by slot)."""
         out = []
-        state = self.online.state_dict()
+        state = self.replica_view(self.online)
         for r in range(self.num_replicas):
             h = hashlib.sha256()
             for name, t in state.items():

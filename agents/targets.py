@@ -18,7 +18,7 @@ import torch
 from agents.nn.networks import QNetwork
 from agents.replay import Batch
 
-__all__ = ["TargetRule", "HardUpdate", "SoftUpdate", "NoTarget", "frozen_copy"]
+__all__ = ["TargetRule", "GradientStepCadence", "HardUpdate", "SoftUpdate", "NoTarget", "frozen_copy"]
 
 
 def frozen_copy(network: QNetwork) -> QNetwork:
@@ -82,6 +82,33 @@ class TargetRule:
     def load_state_dict(self, state: dict) -> None:
         if self.target is not None:
             self.target.load_state_dict(state["target"])
+
+
+class GradientStepCadence(TargetRule):
+    """A rule whose cadence counts its own **gradient steps** (``after_update``), not env steps, so nothing moves
+    before learning starts and the n-th move follows the n·T-th gradient step, right after that step's update
+    (iS-QL's head shift, i-DQN's sync and roll). Subclasses say what happens at step n in
+    :meth:`on_gradient_step`; the count is saved with the rule, so a resumed run keeps its phase."""
+
+    def __init__(self, online: QNetwork) -> None:
+        self.gradient_steps = 0
+        super().__init__(online)
+
+    def after_update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Count the gradient step just taken, then act on it."""
+        self.gradient_steps += 1
+        self.on_gradient_step(self.gradient_steps)
+        return {}
+
+    def on_gradient_step(self, step: int) -> None:
+        """Move the target after gradient step ``step`` (1-based) if the cadence says so."""
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "gradient_steps": self.gradient_steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.gradient_steps = int(state.get("gradient_steps", 0))
 
 
 class HardUpdate(TargetRule):

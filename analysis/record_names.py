@@ -36,6 +36,8 @@ DIVERGED_STEP = "diverged_step"
 PARAMS_SHA256 = "params_sha256"
 CHECKPOINT = "checkpoint"
 ERROR = "error"
+#: the ``error`` of an earlier failed attempt, kept when a later attempt of the same run finished
+RETRIED_AFTER_ERROR = "retried_after_error"
 
 # -- MLflow system tags (the MLflow UI shows them: run name, Source column, description) ---------------------
 MLFLOW_RUN_NAME = "mlflow.runName"

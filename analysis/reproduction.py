@@ -13,6 +13,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from analysis import record_names as names
+
 __all__ = ["PUBLISHED_DIR", "read_published", "episodes_to_solve", "final_moving_average", "cartpole_table",
            "minatar_table", "CARTPOLE_ROWS", "MINATAR_COLUMNS", "SOLVE_THRESHOLD", "SOLVE_WINDOW"]
 
@@ -49,7 +51,7 @@ def final_moving_average(returns: np.ndarray, window: int = SOLVE_WINDOW) -> flo
 
 
 def _episode_returns(metrics: pd.DataFrame) -> dict[str, np.ndarray]:
-    ep = metrics[metrics["metric"] == "train/episode_return"].sort_values(["run_id", "step"])
+    ep = metrics[metrics["metric"] == names.EPISODE_RETURN].sort_values(["run_id", "step"])
     return {rid: g["value"].to_numpy(float) for rid, g in ep.groupby("run_id")}
 
 
@@ -68,7 +70,7 @@ def _boot(values: np.ndarray, stat: Callable[[np.ndarray], float], reps: int, se
 
 def _counts(g: pd.DataFrame) -> str:
     n = len(g)
-    div = int((g["outcome"] == "diverged").sum())
+    div = int((g["outcome"] == names.OUTCOME_DIVERGED).sum())
     fail = int(g["status"].isin(["FAILED", "KILLED"]).sum())
     run = int((g["status"] == "RUNNING").sum())
     parts = [f"{n} runs"] + [f"{k} {w}" for k, w in ((div, "diverged"), (fail, "failed"), (run, "running")) if k]
@@ -133,11 +135,11 @@ def cartpole_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.Data
         window = f"; first {max_episodes:,} episodes" if max_episodes is not None else ""
         row = {**base, "metric": f"episodes_to_solve (median; 100-ep MA >= 475{window})", "published": text or "–",
                "ours [95% CI]": ours}
-        div = int((g["outcome"] == "diverged").sum())
+        div = int((g["outcome"] == names.OUTCOME_DIVERGED).sum())
         if not len(g):
             row.update(verdict="not comparable", reason="no runs of this variant")
         elif text.lower().startswith("diverge"):
-            bad = int(((g["outcome"] == "diverged").to_numpy() | ~solved).sum())
+            bad = int(((g["outcome"] == names.OUTCOME_DIVERGED).to_numpy() | ~solved).sum())
             v = "inside" if bad > n / 2 else "outside"
             row.update(verdict=v, reason=f"qualitative claim; rule: holds when most runs diverge (NaN/inf) or never "
                                          f"solve: {div} diverged, {n - k} never solved of {n}")

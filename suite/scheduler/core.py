@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from analysis import record_names as names
 from suite.errors import TrackingError, UsageError
 from suite.scheduler.backend import BACKENDS, Outcome, Task
 from suite.scheduler.cost import estimate
@@ -229,7 +230,7 @@ def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int 
             run = finished[t.trial_hash]
             records[t.trial_hash] = TrialRecord(t.agent, t.variant, t.env, t.seed, t.trial_hash, "skipped",
                                                 run_id=run.info.run_id,
-                                                final_eval_return=run.data.metrics.get("eval/return_mean"))
+                                                final_eval_return=run.data.metrics.get(names.EVAL_RETURN))
         elif t.trial_hash in plan.held:
             records[t.trial_hash] = TrialRecord(t.agent, t.variant, t.env, t.seed, t.trial_hash, "leased",
                                                 error=f"being run by sweep {plan.held[t.trial_hash]} on this store")

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from analysis import record_names as names
+
 __all__ = ["run_group", "job_tags", "main", "STORE_WAIT_S"]
 
 #: how long a group waits for a tracking store that does not answer when it starts (seconds)
@@ -37,9 +39,9 @@ _RESUMED_RE = re.compile(r"\] resumed at step (\d+)")
 
 def job_tags(job: dict[str, Any]) -> dict[str, str]:
     """The tags the scheduler adds to every run of the job (besides the trainer's own)."""
-    tags = {"variant": job.get("variant") or "default"}
+    tags = {names.VARIANT: job.get("variant") or names.DEFAULT_VARIANT}
     if job.get("suite"):
-        tags["suite"] = job["suite"]
+        tags[names.SUITE] = job["suite"]
     return tags
 
 
