@@ -8,7 +8,7 @@ RESULTS ?= results
 SEEDS ?=
 STEPS ?=
 
-.PHONY: install test test-all faults benchmark figures bench ui clean-results
+.PHONY: install test test-all faults benchmark figures results bench ui clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,18 @@ REPS ?=
 figures: $(STAMP)
 	$(BIN)/targetbench analyze --results $(RESULTS) --experiment $(EXPERIMENT) $(if $(REPS),--reps $(REPS)) $(if $(PUBLICATION),--publication)
 
+# The reference results in docs/results/ (suite/results.py): PART=all|classic|sensitivity|cartpole|minatar (or a
+# comma list); resumable (finished trials are skipped, interrupted groups resume). Smoke runs: STEPS=, SEEDS=,
+# AGENTS=, ENVS= cut the budget (a changed STEPS records into its own experiment), OUT= writes elsewhere, QUICK=1
+# runs the reproduced tables with --quick, NO_RUN=1 only regenerates the files from the store, MINATAR_STEPS=
+# changes the MinAtar budget (default in suite/results.py).
+PART ?= all
+OUT ?=
+AGENTS ?=
+ENVS ?=
+results: $(STAMP)
+	$(BIN)/python -m suite.results --part $(PART) --results $(RESULTS) $(if $(OUT),--out $(OUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) $(if $(AGENTS),--agents $(AGENTS)) $(if $(ENVS),--envs $(ENVS)) $(if $(QUICK),--quick) $(if $(NO_RUN),--no-run) $(if $(REPS),--reps $(REPS)) $(if $(MINATAR_STEPS),--minatar-steps $(MINATAR_STEPS))
+
 # Speed side by side (benchmarks/bench_speed.py): the CleanRL-style reference loops (CartPole MLP, MinAtar CNN),
 # ours at 1 and 16 seeds, Stable-Baselines3 DQN (an optional dependency, installed here), and where ours spends
 # its time at 1, 4, 16 and 64 seeds; first the per-call numpy-vs-torch microbenchmark (benchmarks/bench_kernels.py,
@@ -57,7 +69,7 @@ REPEATS_MINATAR ?= $(REPEATS)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	mkdir -p $(RESULTS)
-	$(BIN)/python benchmarks/bench_kernels.py > $(RESULTS)/bench_kernels.md
+	$(BIN)/python benchmarks/bench_kernels.py --e2e-steps 20000 > $(RESULTS)/bench_kernels.md
 	$(BIN)/python benchmarks/bench_speed.py --envs cartpole,minatar --steps $(STEPS_BENCH) --minatar-steps $(STEPS_BENCH_MINATAR) --repeats $(REPEATS) --minatar-repeats $(REPEATS_MINATAR) --breakdown --out $(RESULTS)/bench_speed.md
 
 ui: $(STAMP)

@@ -9,12 +9,12 @@ replica.
 On the CPU, an agent with an MLP or MinAtar CNN that keeps the base loss and a copy-based target rule (DQN, soft,
 double, target-free) acts and computes its gradients with the numpy kernels of ``agents/nn/host_qnet.py`` (the
 same math, ~2-3x less per-update cost at these sizes); ``kernels="torch"`` keeps every agent on torch autograd.
+The backend is chosen in ``agents/learners.py`` from what the agent declares (``update_math``, ``acting``) and
+what its target rule and network are; ``backend`` says which and why.
 """
 from __future__ import annotations
 
 import hashlib
-import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -24,9 +24,10 @@ from agents.bootstrap import BOOTSTRAP_RULES, BootstrapRule, td_target
 from agents.config import AgentConfig
 from agents.exploration import (EpsilonGreedy, EpsilonSchedule, ExponentialGapSchedule, ExponentialSchedule,
                                 LinearSchedule)
+from agents.learners import NUMPY, TORCH, BackendChoice, Components, choose, declared, method_names
 from agents.losses import td_loss
-from agents.nn.host_qnet import HostQNet, chunks, td_gradients, worker_pool
 from agents.family import FamilyFacts
+from agents.nn.host_qnet import chunks
 from agents.nn.networks import QNetwork, build_q_network
 from agents.optim import FlatOptimizer
 from agents.replay import Batch, ReplayBuffer
@@ -35,7 +36,7 @@ from agents.targets import TargetRule
 
 __all__ = ["QAgent", "clip_grad_norm_per_replica", "KERNELS"]
 
-#: ``auto``: numpy kernels where they compute the agent's math exactly (see ``QAgent.uses_host_learning``);
+#: ``auto``: numpy kernels where they compute the agent's math exactly (``agents/learners.py`` decides);
 #: ``torch``: torch autograd for everything
 KERNELS = ("auto", "torch")
 
@@ -81,6 +82,22 @@ class QAgent:
     bootstrap_rule: ClassVar[str] = "max"
     agent_name: ClassVar[str] = "unregistered"
 
+    #: What the update computes, as learner backends read it (agents/learners.py): ``"td"`` is this class's TD
+    #: update (the gradient of ``config.loss`` on the bootstrap rule's target, for the online parameters).
+    #: It speaks for every method on the update path; a subclass that redefines one (``loss``, ``next_values``,
+    #: ``update``, ...) without declaring ``update_math`` again declares nothing and gets torch autograd.
+    update_math: ClassVar[str | None] = "td"
+    #: What ``greedy_actions`` computes: ``"greedy"`` is argmax_a Q_θ(s, a) of the online network.
+    acting: ClassVar[str | None] = "greedy"
+    #: Methods off the update path, which a subclass may redefine and keep ``update_math``: the network and the
+    #: target rule are judged as objects, clipping and the optimizer act on whatever gradient a backend wrote, the
+    #: rest is acting, cadence and records. Every other method, one added later too, is on the update path.
+    OFF_UPDATE_PATH: ClassVar[frozenset[str]] = frozenset({
+        "build_network", "architecture", "make_target_rule", "make_optimizer", "make_schedule", "clip_gradients",
+        "clip_gradient_values", "greedy_actions", "act", "observe", "after_env_step", "replica_params",
+        "parameter_count", "replica_parameter_count", "target_bytes", "params_sha256", "state_dict",
+        "load_state_dict", "kernels", "backend", "uses_host_learning", "learner_components"})
+
     def __init__(self, config: AgentConfig, *, obs_shape: Sequence[int], obs_dtype: np.dtype, num_actions: int,
                  seeds: Sequence[int], family: FamilyFacts | str, total_steps: int, device: torch.device | str = "cpu",
                  kernels: str = "auto", threads: int = 1) -> None:
@@ -106,7 +123,6 @@ class QAgent:
                                    frame_stack=self.facts.frame_stack)
         self.updates = 0
         self._kernel_choice, self._threads = kernels, threads
-        self._pool: ThreadPoolExecutor | None = None
         self._bind_kernels()
 
     # -- components (override points) ---------------------------------------------------------------------
@@ -139,46 +155,54 @@ class QAgent:
                 "exponential-gap": ExponentialGapSchedule}[cfg.epsilon_schedule]
         return kind(cfg.epsilon_start, cfg.epsilon_end, duration)
 
+    def learner_components(self) -> Components:
+        """This agent's parts as the learner backends read them (``agents/learners.py``)."""
+        cls, rule = type(self), self.target_rule
+        update_path = [m for m in method_names(QAgent) if m not in QAgent.OFF_UPDATE_PATH]
+        return Components(agent=cls.__name__, device=self.device,
+                          update_math=declared(cls, "update_math", update_path),
+                          acting=declared(cls, "acting", ("greedy_actions",)),
+                          loss=self.config.loss, bootstrap=self.bootstrap.name, target_rule=rule.name,
+                          target_moves=declared(type(rule), "moves", rule.MOVE_METHODS),
+                          online=self.online, bootstrap_network=rule.network)
+
     def _bind_kernels(self) -> None:
-        """Pick numpy or torch for acting and learning, for the current online network and target rule (tests and
-        variants may swap them after construction; ``_check_kernels`` re-binds then)."""
-        self._host_actor = self._host_learner = None
-        if self._kernel_choice == "auto" and self.device.type == "cpu":
-            if type(self).greedy_actions is QAgent.greedy_actions and HostQNet.supports(self.online):
-                self._host_actor = HostQNet(self.online)  # numpy views of the (flattened) parameters
-            if self.uses_host_learning():
-                self._host_learner = (self._host_actor or HostQNet(self.online), HostQNet(self.target_rule.network))
-        parts = min(max(1, self._threads), self.num_replicas // self.MIN_REPLICAS_PER_THREAD)
-        self._row_chunks = chunks(self.num_replicas, parts) if self._host_learner is not None and parts > 1 else []
+        """Choose the backends for acting and learning (``learners.choose``) for the current online network and
+        target rule, and bind them (tests and variants may swap those after construction; ``_check_kernels``
+        re-binds then)."""
+        self._backend = choose(self.learner_components(), self._kernel_choice)
+        self._host_actor = NUMPY.bind_actor(self.online) if self._backend.actor == "numpy" else None
+        self._learner = TORCH
+        if self._backend.learner == "numpy":
+            parts = min(max(1, self._threads), self.num_replicas // self.MIN_REPLICAS_PER_THREAD)
+            rows = chunks(self.num_replicas, parts) if parts > 1 else []
+            self._learner = NUMPY.bind_learner(self._host_actor or self.online, self.target_rule.network, rows)
         self._bound_to = (self.online, self.target_rule)
 
     def _check_kernels(self) -> None:
         if self._bound_to[0] is not self.online or self._bound_to[1] is not self.target_rule:
             self._bind_kernels()
 
+    @property
+    def backend(self) -> BackendChoice:
+        """The backends that compute learning and acting here, and why (``agents/learners.py``)."""
+        self._check_kernels()
+        return self._backend
+
     def uses_host_learning(self) -> bool:
-        """Whether the update's loss and gradient are exactly what ``td_gradients`` computes: the base agent's
-        ``loss`` and ``next_values`` (max or double bootstrap, mse or huber), a network ``HostQNet`` supports,
-        and a target rule that only copies (no trained target parameters, no hook after the update)."""
-        cls, rule = type(self), self.target_rule
-        return (cls.loss is QAgent.loss and cls.next_values is QAgent.next_values and cls.update is QAgent.update
-                and self.bootstrap.name in ("max", "double") and self.config.loss in ("mse", "huber")
-                and not rule.trainable_parameters() and type(rule).after_update is TargetRule.after_update
-                and HostQNet.supports(self.online) and HostQNet.supports(rule.network))
+        """Whether the numpy backend computes this agent's gradients (``backend.reason`` says why or why not)."""
+        return self.backend.learner == "numpy"
 
     @property
     def update_threads(self) -> int:
         """Threads a numpy-kernel update splits its replicas over (1: no split, and always 1 for torch kernels)."""
         self._check_kernels()
-        return max(1, len(self._row_chunks))
+        return max(1, len(getattr(self._learner, "row_chunks", ())))
 
     @property
     def kernels(self) -> str:
         """What computes acting and learning here: ``numpy`` (both), ``numpy-act`` (acting only) or ``torch``."""
-        self._check_kernels()
-        if self._host_learner is not None:
-            return "numpy"
-        return "numpy-act" if self._host_actor is not None else "torch"
+        return self.backend.kernels
 
     # -- acting -------------------------------------------------------------------------------------------
     def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
@@ -231,12 +255,7 @@ class QAgent:
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One gradient step for every replica; returns per-replica metrics ``{name: [R]}``."""
         self._check_kernels()
-        if self._host_learner is not None:
-            loss, metrics = self._host_gradients(batch)
-        else:
-            loss, metrics = self.loss(batch)
-            self.optimizer.zero_grad()
-            loss.sum().backward()
+        loss, metrics = self._learner.gradients(self, batch)  # the chosen backend leaves the gradient in .grad
         # value clamp, then norm scaling: the scaling (by at most 1) keeps the clamp's bound, and grad_norm is the
         # norm the scaling sees (torch has no order of its own: each is a separate call between backward and step)
         if self.config.max_grad_value is not None:
@@ -249,24 +268,6 @@ class QAgent:
         metrics["loss"] = loss.detach()
         return metrics
 
-    def _host_gradients(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``td_gradients`` for every replica, split over the thread pool when there is one (numpy releases the
-        GIL inside its products and elementwise loops, so the slices run in parallel)."""
-        online, bootstrap_net = self._host_learner
-        args = (online, bootstrap_net, batch.obs.numpy(), batch.action.numpy(), batch.reward.numpy(),
-                batch.next_obs.numpy(), batch.terminated.numpy())
-        kwargs = {"gamma": self.config.gamma, "loss": self.config.loss, "double": self.bootstrap.name == "double"}
-        if not self._row_chunks:
-            loss, q_mean = td_gradients(*args, **kwargs)
-        else:
-            if self._pool is None:
-                self._pool = worker_pool(len(self._row_chunks))
-                weakref.finalize(self, self._pool.shutdown, wait=False)
-            futures = [self._pool.submit(td_gradients, *args, rows=rows, **kwargs) for rows in self._row_chunks]
-            parts = [f.result() for f in futures]
-            loss, q_mean = (np.concatenate(x) for x in zip(*parts))
-        return torch.from_numpy(loss), {"q_mean": torch.from_numpy(q_mean)}
-
     def clip_gradients(self, max_norm: float) -> torch.Tensor:
         """Clip each replica's gradient to ``max_norm``; returns the norms before clipping ``[R]``."""
         return clip_grad_norm_per_replica(self.trainable_parameters(), max_norm)
@@ -277,10 +278,16 @@ class QAgent:
         torch.nn.utils.clip_grad_value_(self.trainable_parameters(), max_value)
 
     # -- records ------------------------------------------------------------------------------------------
+    def replica_view(self, network: QNetwork) -> dict[str, torch.Tensor]:
+        """``network``'s state dict with every tensor indexed ``[replica, ...]``: the one place that knows how the
+        agent lays its replicas out in a network (one row each here). Agents that hold several networks per
+        replica in consecutive rows (i-DQN, EauDeQN) override it; the records below read replicas through it."""
+        return network.state_dict()
+
     def replica_params(self, replica: int) -> dict[str, dict[str, torch.Tensor]]:
         """One replica's online (and target, if any) parameters, for per-seed artifacts."""
         nets = {"online": self.online, "target": self.target_rule.target}
-        return {name: {k: v[replica].detach().cpu().clone() for k, v in net.state_dict().items()}
+        return {name: {k: v[replica].detach().cpu().clone() for k, v in self.replica_view(net).items()}
                 for name, net in nets.items() if net is not None}
 
     def parameter_count(self) -> int:
@@ -297,9 +304,10 @@ class QAgent:
         return self.target_rule.target_bytes() // self.num_replicas
 
     def params_sha256(self) -> list[str]:
-        """SHA-256 of each replica's online parameters (float bytes in ``state_dict`` order)."""
+        """SHA-256 of each replica's online parameters (float bytes in ``state_dict`` order; an agent with several
+        networks per replica hashes them slot by slot)."""
         out = []
-        state = self.online.state_dict()
+        state = self.replica_view(self.online)
         for r in range(self.num_replicas):
             h = hashlib.sha256()
             for name, t in state.items():

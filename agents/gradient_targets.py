@@ -92,6 +92,7 @@ class GradientTrackingTarget(TargetRule):
     """
 
     name = "agt2"
+    moves = "trained"
 
     def __init__(self, online: QNetwork, beta: float, optimizer: TargetOptimizer = "sgd",
                  adam_eps: float = 1e-8, target: QNetwork | None = None, track: Tracking = "state") -> None:
@@ -149,6 +150,7 @@ class JointTarget(TargetRule):
     """
 
     name = "sgt2"
+    moves = "trained"
 
     def __init__(self, online: QNetwork, target: QNetwork) -> None:
         super().__init__(online)

@@ -11,13 +11,14 @@ The rules' public names, knobs and tabular forms (``targetbench convergence``) a
 from __future__ import annotations
 
 import copy
+from typing import ClassVar
 
 import torch
 
 from agents.nn.networks import QNetwork
 from agents.replay import Batch
 
-__all__ = ["TargetRule", "HardUpdate", "SoftUpdate", "NoTarget", "frozen_copy"]
+__all__ = ["TargetRule", "GradientStepCadence", "HardUpdate", "SoftUpdate", "NoTarget", "frozen_copy"]
 
 
 def frozen_copy(network: QNetwork) -> QNetwork:
@@ -32,6 +33,11 @@ class TargetRule:
     """Base target rule: holds a frozen copy θ⁻ of the online network and never moves it."""
 
     name = "base"
+    #: How θ⁻ moves, as learner backends read it (agents/learners.py): ``"copy"`` — only by copies or averages of
+    #: θ (``sync``, Polyak) on the env-step cadence; ``"trained"`` — by gradient steps. A subclass that redefines
+    #: one of ``MOVE_METHODS`` without declaring ``moves`` again declares nothing (``learners.declared``).
+    moves: ClassVar[str] = "copy"
+    MOVE_METHODS: ClassVar[tuple[str, ...]] = ("after_update", "trainable_parameters")
 
     def __init__(self, online: QNetwork) -> None:
         self.online = online
@@ -76,6 +82,33 @@ class TargetRule:
     def load_state_dict(self, state: dict) -> None:
         if self.target is not None:
             self.target.load_state_dict(state["target"])
+
+
+class GradientStepCadence(TargetRule):
+    """A rule whose cadence counts its own **gradient steps** (``after_update``), not env steps, so nothing moves
+    before learning starts and the n-th move follows the n·T-th gradient step, right after that step's update
+    (iS-QL's head shift, i-DQN's sync and roll). Subclasses say what happens at step n in
+    :meth:`on_gradient_step`; the count is saved with the rule, so a resumed run keeps its phase."""
+
+    def __init__(self, online: QNetwork) -> None:
+        self.gradient_steps = 0
+        super().__init__(online)
+
+    def after_update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Count the gradient step just taken, then act on it."""
+        self.gradient_steps += 1
+        self.on_gradient_step(self.gradient_steps)
+        return {}
+
+    def on_gradient_step(self, step: int) -> None:
+        """Move the target after gradient step ``step`` (1-based) if the cadence says so."""
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "gradient_steps": self.gradient_steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.gradient_steps = int(state.get("gradient_steps", 0))
 
 
 class HardUpdate(TargetRule):

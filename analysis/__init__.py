@@ -12,6 +12,8 @@
   with the writer in ``suite``
 - :mod:`analysis.analyze` — the library behind ``targetbench analyze`` (its command line is :mod:`suite.analyze`);
   :mod:`analysis.summary` — the benchmark's short table
+- :mod:`analysis.results` — the reference results in ``docs/results/`` (``make results``, driven by
+  ``suite/results.py``)
 
 This package imports neither ``suite`` nor ``agents`` (``tests/test_layering.py``).
 """

@@ -24,6 +24,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis import record_names as names
+
 __all__ = ["REFERENCE_FILE", "reference_scores", "normalise", "score_runs", "SCORING_RULE"]
 
 REFERENCE_FILE = Path(__file__).parent / "reference" / "scores.csv"
@@ -71,7 +73,7 @@ def score_runs(runs: pd.DataFrame, refs: pd.DataFrame | None = None) -> pd.DataF
     status, outcome = out["status"].astype(str), out["outcome"].astype(str)
     failed = status.isin(["FAILED", "KILLED"]) | outcome.eq("failed")
     running = status.eq("RUNNING") | outcome.eq("running")
-    diverged = outcome.eq("diverged") & ~failed
+    diverged = outcome.eq(names.OUTCOME_DIVERGED) & ~failed
     scored_as = np.where(failed, "failed-as-random", np.where(running, "running-not-scored",
                          np.where(diverged, "diverged-last-eval", "evaluated")))
     raw = raw.where(~failed, random)

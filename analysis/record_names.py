@@ -17,11 +17,16 @@ BATCH_SEEDS = "batch_seeds"
 TARGET_RULE = "target_rule"
 BOOTSTRAP_RULE = "bootstrap_rule"
 KERNELS = "kernels"
+KERNELS_REASON = "kernels_reason"  # why that backend (agents/learners.py declarations)
 #: set by the scheduler for every run of a sweep
 VARIANT = "variant"
 SUITE = "suite"
 #: the variant of a run without a ``variant`` tag
 DEFAULT_VARIANT = "default"
+#: set by the scheduler when a group ends: the group's training wall time over every resumed attempt (s) and the
+#: CPU time of its last attempt's worker process (s; where the backend reports it); docs/results reads them
+GROUP_WALL_S = "group_wall_s"
+GROUP_CPU_S = "group_cpu_s"
 
 # -- run tags: outcome (set at the end, or when a replica diverges) ------------------------------------------
 OUTCOME = "outcome"
@@ -31,6 +36,8 @@ DIVERGED_STEP = "diverged_step"
 PARAMS_SHA256 = "params_sha256"
 CHECKPOINT = "checkpoint"
 ERROR = "error"
+#: the ``error`` of an earlier failed attempt, kept when a later attempt of the same run finished
+RETRIED_AFTER_ERROR = "retried_after_error"
 
 # -- MLflow system tags (the MLflow UI shows them: run name, Source column, description) ---------------------
 MLFLOW_RUN_NAME = "mlflow.runName"

@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import figures, stats, tables
+from analysis import figures, record_names as names, stats, tables
 from analysis.normalization import SCORING_RULE, reference_scores, score_runs
 from analysis.section import ReportContext, Section, score_dict, task_scores
 from analysis.sections import AGGREGATE_RULE, curves_frame, registered_sections, sensitivity_frame
@@ -45,7 +45,7 @@ def label_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Add ``label``: the agent name, or ``agent/variant`` when the agent has several variants here."""
     out = runs.copy()
     if "variant" not in out.columns:
-        out["variant"] = "default"
+        out["variant"] = names.DEFAULT_VARIANT
     n_var = out.groupby("agent")["variant"].transform("nunique")
     out["label"] = np.where(n_var > 1, out["agent"] + "/" + out["variant"].astype(str), out["agent"])
     return out

@@ -13,6 +13,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from analysis import record_names as names
+
 __all__ = ["PUBLISHED_DIR", "read_published", "episodes_to_solve", "final_moving_average", "cartpole_table",
            "minatar_table", "CARTPOLE_ROWS", "MINATAR_COLUMNS", "SOLVE_THRESHOLD", "SOLVE_WINDOW"]
 
@@ -49,7 +51,7 @@ def final_moving_average(returns: np.ndarray, window: int = SOLVE_WINDOW) -> flo
 
 
 def _episode_returns(metrics: pd.DataFrame) -> dict[str, np.ndarray]:
-    ep = metrics[metrics["metric"] == "train/episode_return"].sort_values(["run_id", "step"])
+    ep = metrics[metrics["metric"] == names.EPISODE_RETURN].sort_values(["run_id", "step"])
     return {rid: g["value"].to_numpy(float) for rid, g in ep.groupby("run_id")}
 
 
@@ -68,7 +70,7 @@ def _boot(values: np.ndarray, stat: Callable[[np.ndarray], float], reps: int, se
 
 def _counts(g: pd.DataFrame) -> str:
     n = len(g)
-    div = int((g["outcome"] == "diverged").sum())
+    div = int((g["outcome"] == names.OUTCOME_DIVERGED).sum())
     fail = int(g["status"].isin(["FAILED", "KILLED"]).sum())
     run = int((g["status"] == "RUNNING").sum())
     parts = [f"{n} runs"] + [f"{k} {w}" for k, w in ((div, "diverged"), (fail, "failed"), (run, "running")) if k]
@@ -92,10 +94,15 @@ CARTPOLE_ROWS = {"Full DQN": "full-dqn", "No target network": "no-target", "No r
 
 
 def cartpole_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.DataFrame, *, reps: int, seed: int,
-                   comparable_budget: bool = True) -> pd.DataFrame:
+                   comparable_budget: bool = True, max_episodes: int | None = None) -> pd.DataFrame:
     """Two rows per configuration: final_reward (mean final eval return) and episodes_to_solve (median over
-    runs of the episodes until the 100-episode moving average of training returns reaches 475)."""
+    runs of the episodes until the 100-episode moving average of training returns reaches 475).
+
+    ``max_episodes``: the source's budget in episodes; episodes_to_solve reads only each run's first
+    ``max_episodes`` training episodes (a run not solved by then counts them, a lower bound)."""
     eps = _episode_returns(metrics)
+    if max_episodes is not None:
+        eps = {rid: r[:max_episodes] for rid, r in eps.items()}
     rows = []
     for _, pub in published.iterrows():
         config = pub["configuration"]
@@ -125,13 +132,14 @@ def cartpole_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.Data
         med, lo, hi = _boot(values, np.median, reps, seed, f"solve/{config}")
         ours = _ci(med, lo, hi, 0) + (f" ({k}/{n} solved; unsolved runs count their episodes, a lower bound)"
                                       if n and k < n else f" ({k}/{n} solved)" if n else "")
-        row = {**base, "metric": "episodes_to_solve (median; 100-ep MA >= 475)", "published": text or "–",
+        window = f"; first {max_episodes:,} episodes" if max_episodes is not None else ""
+        row = {**base, "metric": f"episodes_to_solve (median; 100-ep MA >= 475{window})", "published": text or "–",
                "ours [95% CI]": ours}
-        div = int((g["outcome"] == "diverged").sum())
+        div = int((g["outcome"] == names.OUTCOME_DIVERGED).sum())
         if not len(g):
             row.update(verdict="not comparable", reason="no runs of this variant")
         elif text.lower().startswith("diverge"):
-            bad = int(((g["outcome"] == "diverged").to_numpy() | ~solved).sum())
+            bad = int(((g["outcome"] == names.OUTCOME_DIVERGED).to_numpy() | ~solved).sum())
             v = "inside" if bad > n / 2 else "outside"
             row.update(verdict=v, reason=f"qualitative claim; rule: holds when most runs diverge (NaN/inf) or never "
                                          f"solve: {div} diverged, {n - k} never solved of {n}")

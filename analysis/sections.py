@@ -23,7 +23,7 @@ from typing import Callable, Sequence, TypeVar
 import numpy as np
 import pandas as pd
 
-from analysis import figures, stats, tables
+from analysis import figures, record_names, stats, tables
 from analysis.normalization import SCORING_RULE
 from analysis.section import ReportContext, Section, Table
 
@@ -191,7 +191,7 @@ def curves_frame(scored: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame
     run has the same budget, else the fraction of the run's budget (``param.train.steps``) rounded to 0.01."""
     from analysis.normalization import normalise
 
-    ev = metrics[metrics["metric"] == "eval/return_mean"]
+    ev = metrics[metrics["metric"] == record_names.EVAL_RETURN]
     ev = ev.merge(scored[["run_id", "label", "normalised"] + (["param.train.steps"] if "param.train.steps" in scored
                                                                   else [])], on="run_id")
     ev = ev[ev["normalised"]]

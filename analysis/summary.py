@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis import record_names as names
 from analysis.runs import load_runs
 
 __all__ = ["summarise", "iqm", "bootstrap_ci", "main"]
@@ -44,7 +45,7 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
 
     runs = runs.copy()
     if "variant" not in runs.columns:
-        runs["variant"] = "default"
+        runs["variant"] = names.DEFAULT_VARIANT
     scored = score_runs(runs)
     rows = []
     for (env, agent, variant), g in scored.groupby(["env", "agent", "variant"], sort=True):
@@ -62,7 +63,7 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
     """A Markdown table with a footnote on how diverged and failed runs are scored."""
     from analysis.normalization import SCORING_RULE
 
-    show_variant = "variant" in table.columns and (table["variant"] != "default").any()
+    show_variant = "variant" in table.columns and (table["variant"] != names.DEFAULT_VARIANT).any()
     head = "| env | agent |" + (" variant |" if show_variant else "")
     lines = [f"## {title}", "", head + " seeds scored | mean final eval return | 95% CI | IQM | diverged | failed/running |",
              "|---|---|" + ("---|" if show_variant else "") + "---:|---:|---|---:|---:|---:|"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable, Mapping
 
+from analysis import record_names as names
+
 
 __all__ = ["make_store", "FAMILIES"]
 
@@ -37,14 +39,15 @@ def make_store(uri: str, experiment: str, runs: Iterable[Mapping], *, steps: int
     ids = []
     now = int(time.time() * 1000)
     for i, r in enumerate(runs):
-        outcome = r.get("outcome", "completed")
-        tags = {"agent": r["agent"], "env": r["env"], "family": FAMILIES.get(r["env"], r["env"].split("/")[0].lower()),
-                "seed": str(r["seed"]), "trial_hash": f"h{i:06d}", "target_rule": r.get("target_rule", "hard"),
-                "variant": r.get("variant", "default")}
-        if outcome in ("completed", "diverged"):
-            tags["outcome"] = outcome
-        if outcome == "diverged":
-            tags["diverged_step"] = str(r.get("diverged_step", steps // 2))
+        outcome = r.get("outcome", names.OUTCOME_COMPLETED)
+        tags = {names.AGENT: r["agent"], names.ENV: r["env"],
+                names.FAMILY: FAMILIES.get(r["env"], r["env"].split("/")[0].lower()), names.SEED: str(r["seed"]),
+                names.TRIAL_HASH: f"h{i:06d}", names.TARGET_RULE: r.get("target_rule", "hard"),
+                names.VARIANT: r.get("variant", names.DEFAULT_VARIANT)}
+        if outcome in (names.OUTCOME_COMPLETED, names.OUTCOME_DIVERGED):
+            tags[names.OUTCOME] = outcome
+        if outcome == names.OUTCOME_DIVERGED:
+            tags[names.DIVERGED_STEP] = str(r.get("diverged_step", steps // 2))
         run = client.create_run(exp_id, tags=tags, run_name=f"{r['agent']}/{r['env']}/seed{r['seed']}")
         rid = run.info.run_id
         params = {"train.steps": str(r.get("steps", steps)), "seed": str(r["seed"]),
@@ -55,13 +58,13 @@ def make_store(uri: str, experiment: str, runs: Iterable[Mapping], *, steps: int
         for k in range(1, n_eval + 1):
             frac = k / evals
             value = r["final"] * (curve(frac) if curve else frac)
-            metrics.append(Metric("eval/return_mean", float(value), now + k, int(run_steps * frac)))
+            metrics.append(Metric(names.EVAL_RETURN, float(value), now + k, int(run_steps * frac)))
         for j, ret in enumerate(r.get("episode_returns") or []):
-            metrics.append(Metric("train/episode_return", float(ret), now + j, j + 1))
+            metrics.append(Metric(names.EPISODE_RETURN, float(ret), now + j, j + 1))
         for start in range(0, len(metrics), 1000):
             client.log_batch(rid, metrics=metrics[start:start + 1000],
                              params=[Param(k, v) for k, v in params.items()] if start == 0 else [],
-                             tags=[RunTag("mlflow.runName", run.info.run_name)] if start == 0 else [])
+                             tags=[RunTag(names.MLFLOW_RUN_NAME, run.info.run_name)] if start == 0 else [])
         if outcome == "failed":
             client.set_terminated(rid, "FAILED")
         elif outcome != "running":

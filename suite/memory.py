@@ -23,11 +23,14 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from suite.errors import UsageError
+
+if TYPE_CHECKING:
+    from suite.envs.family import EnvFamily
 
 __all__ = ["MemoryEstimate", "MemoryBudgetError", "estimate_memory", "available_memory", "check_memory",
            "max_replicas", "max_replicas_gpu", "gpu_memory", "PROCESS_BYTES"]
@@ -36,15 +39,8 @@ MiB = 2**20
 #: resident memory of a fresh training process before its group allocates anything (Python with torch, numpy,
 #: gymnasium and MLflow imported: 349 MiB measured on Linux x86-64, torch 2.13 CPU), rounded up
 PROCESS_BYTES = 400 * MiB
-#: one environment instance per replica (CartPole: 5 KiB measured; an ALE emulator with its frame buffers and
-#: frame-stack wrapper: a few MiB), rounded up
-ENV_BYTES = {"classic": 16 * 1024, "tabular": 16 * 1024, "minatar": 64 * 1024, "atari": 8 * MiB}
 #: a CUDA context on the group's GPU (not counted on the host)
 CUDA_CONTEXT_BYTES = 512 * MiB
-#: fraction of slots whose true next observation lives in the replay's side pool (episode ends; for Atari also
-#: the key frames of episode starts): about two over the shortest typical episode (CartPole under a random
-#: policy ~22 steps; MinAtar ~100; Atari ~1000 agent steps)
-SIDE_POOL_FRACTION = {"classic": 0.1, "tabular": 0.1, "minatar": 0.02, "atari": 0.002}
 #: per-slot bookkeeping of the replay: action int64, reward and terminated float32, side index int32
 _SLOT_BYTES = 8 + 4 + 4 + 4
 #: per-frame bookkeeping in frame-stack mode: depth uint8, key index int32 (plus the slot's int64 time)
@@ -104,12 +100,14 @@ class _PerReplica:
 _PROBES: dict[str, _PerReplica] = {}
 
 
-def _replay_bytes(obs_shape: tuple[int, ...], obs_dtype: np.dtype, slots: int, family: str) -> int:
-    frame_stack = family == "atari"  # as agents/agent.py builds the buffer
+def _replay_bytes(obs_shape: tuple[int, ...], obs_dtype: np.dtype, slots: int, family: EnvFamily) -> int:
+    """Replay bytes of one replica, laid out as ``agents/agent.py`` builds the buffer (one frame per step when
+    the family's observations are frame stacks)."""
     itemsize = np.dtype(obs_dtype).itemsize
     obs = int(math.prod(obs_shape)) * itemsize
-    side = SIDE_POOL_FRACTION.get(family, 0.1) * slots * obs  # true next observations of ended episodes (and key frames)
-    if frame_stack:
+    # true next observations of ended episodes (and key frames)
+    side = family.memory.side_pool_fraction * slots * obs
+    if family.facts.frame_stack:
         stack = obs_shape[0]
         frame = obs // stack
         frames = (slots + stack - 1) * (frame + _FRAME_BYTES)
@@ -126,7 +124,7 @@ def _per_replica(trial: Any) -> _PerReplica:
     import torch
 
     from agents import get_agent
-    from suite.envs import make_env
+    from suite.envs import get_family, make_env
 
     env = make_env(trial.env, 0, options=trial.env_options)
     try:
@@ -135,12 +133,13 @@ def _per_replica(trial: Any) -> _PerReplica:
         num_actions = int(env.action_space.n)
     finally:
         env.close()
+    family = get_family(trial.family)
     cfg = trial.agent_config
     probe_cfg = dataclasses.replace(cfg, buffer_size=max(1, cfg.batch_size))
     spec = get_agent(trial.agent)
     with torch.device("cpu"):
         agent = spec.cls(probe_cfg, obs_shape=obs_shape, obs_dtype=obs_dtype, num_actions=num_actions, seeds=[0],
-                         family=trial.family, total_steps=trial.train.steps, device="cpu", kernels="torch",
+                         family=family.facts, total_steps=trial.train.steps, device="cpu", kernels="torch",
                          threads=1)
     state = agent.state_dict()
     state.pop("replay")
@@ -149,7 +148,8 @@ def _per_replica(trial: Any) -> _PerReplica:
     # Activations of one update: the tensors one sample's online forward saves for the backward pass (counted
     # by autograd's pack hook, parameters excluded), times the batch; the gradients of the backward pass and
     # the target forward reuse memory freed on the way (1000 CartPole replicas: 0.16 MiB each measured, this
-    # gives 0.2). A run that ends before learning starts never updates.
+    # gives 0.2). A run that ends before learning starts never updates. The probe's one replica may hold several
+    # networks in consecutive rows (i-DQN, EauDeQN: K), so the forward feeds every row of the online network.
     params = {p.data_ptr() for p in agent.trainable_parameters()}
     saved = [0]
 
@@ -159,13 +159,13 @@ def _per_replica(trial: Any) -> _PerReplica:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        agent.online(torch.zeros((1, 1, *obs_shape), dtype=torch.float32)).sum()
+        # one sample per network row: i-DQN and EauDeQN stack K networks per replica
+        agent.online(torch.zeros((agent.online.num_replicas, 1, *obs_shape), dtype=torch.float32)).sum()
     updates = trial.train.steps > getattr(cfg, "learning_starts", 0)
     activations = saved[0] * cfg.batch_size if updates else 0
     slots = min(cfg.buffer_size, trial.train.steps)
     out = _PerReplica(model=tensors + (grads if updates else 0), checkpoint=tensors, activations=activations,
-                      replay=_replay_bytes(obs_shape, obs_dtype, slots, trial.family),
-                      envs=ENV_BYTES.get(trial.family, ENV_BYTES["classic"]))
+                      replay=_replay_bytes(obs_shape, obs_dtype, slots, family), envs=family.memory.env_bytes)
     _PROBES[key] = out
     return out
 

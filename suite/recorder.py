@@ -303,7 +303,7 @@ class Recorder:
         provenance = provenance_tags(device)
         base_tags = {names.AGENT: trial.agent, names.ENV: trial.env, names.FAMILY: trial.family,
                      names.TARGET_RULE: agent.target_rule.name, names.BOOTSTRAP_RULE: agent.bootstrap.name,
-                     names.KERNELS: agent.kernels, names.GROUP_HASH: group,
+                     names.KERNELS: agent.kernels, names.KERNELS_REASON: agent.backend.reason[:500], names.GROUP_HASH: group,
                      names.BATCH_SEEDS: ",".join(map(str, trial.seeds)), **provenance, **self.extra_tags,
                      names.MLFLOW_SOURCE_NAME: names.source_name(self.extra_tags.get(names.SUITE)),
                      names.MLFLOW_SOURCE_TYPE: names.SOURCE_TYPE}

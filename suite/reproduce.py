@@ -4,9 +4,10 @@ Published tables are the CSVs in ``analysis/published/`` (each carries its sourc
 its values are as ``#`` comment lines). For each one that can be reproduced, a suite in ``suite/specs/`` holds one variant per published
 row. The command runs that suite with :func:`suite.scheduler.run_sweep` (trials already in the store are
 skipped), reads the runs back from the tracking store (the analysis package only) and writes
-``<results>/tables/reproduce-<TABLE>[-quick].md/.tex/.csv``: per row the published value, ours (the statistic
-the source reports, with a 95 % bootstrap interval over seeds) and a verdict: **inside** (the published value
-lies in our interval), **outside**, or **not comparable** (with the reason).
+``<results>/tables/reproduce-<TABLE>[-quick].md/.tex/.csv`` (``--out`` picks another folder): per row the
+published value, ours (the statistic the source reports, with a 95 % bootstrap interval over seeds) and a
+verdict: **inside** (the published value lies in our interval), **outside**, or **not comparable** (with the
+reason).
 
 ``--quick`` runs a much smaller budget (fewer steps and seeds, into a separate experiment ``<name>-quick``); the
 table title says so, and where the source states its budget (MinAtar: 5M frames) the verdicts become
@@ -40,13 +41,16 @@ class TableSpec:
     quick_overrides: dict
     published_steps: int | None  # the source's budget in env steps, None when it gives none
     builder: str
+    # the source's budget in training episodes, None when it gives none: training-return measures (episodes to
+    # solve) only look at each run's first this many episodes (the trainer's budget is in env steps)
+    published_episodes: int | None = None
 
 
 TABLES: dict[str, TableSpec] = {
     "cartpole_dqn_ablation": TableSpec(
         "cartpole_dqn_ablation", "cartpole-dqn-ablation", "cartpole_dqn_ablation.csv", quick_steps=20_000,
         quick_seeds=(0, 1, 2), quick_overrides={"train.eval_every": "5000", "train.eval_episodes": "5"},
-        published_steps=None, builder="cartpole"),
+        published_steps=None, builder="cartpole", published_episodes=1000),
     "minatar_v1_dqn_ablation": TableSpec(
         "minatar_v1_dqn_ablation", "minatar-v1-dqn-ablation", "minatar_v1_dqn_ablation.csv", quick_steps=25_000,
         quick_seeds=(0, 1), quick_overrides={"train.eval_every": "12500", "train.eval_episodes": "3"},
@@ -70,6 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///results/mlflow.db)")
     p.add_argument("--experiment", default=None, help="MLflow experiment (default: the suite's, + '-quick')")
     p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
+    p.add_argument("--out", default=None, help="folder for the table files (default: RESULTS/tables)")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap repetitions (default 2,000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     add_set_argument(p, "extra override for every trial")
@@ -92,7 +97,8 @@ def build_table(spec: TableSpec, runs: pd.DataFrame, metrics: pd.DataFrame, *, r
     published, notes = read_published(spec.csv)
     comparable = spec.published_steps is None or (steps is not None and steps >= spec.published_steps)
     if spec.builder == "cartpole":
-        table = cartpole_table(runs, metrics, published, reps=reps, seed=seed, comparable_budget=comparable)
+        table = cartpole_table(runs, metrics, published, reps=reps, seed=seed, comparable_budget=comparable,
+                               max_episodes=spec.published_episodes)
     else:
         note = f"budget {steps:,} env steps per run vs the paper's {spec.published_steps:,}" if steps else "budget"
         table = minatar_table(runs, metrics, published, reps=reps, seed=seed, comparable_budget=comparable,
@@ -132,6 +138,8 @@ def main(args: argparse.Namespace) -> int:
     from suite.preflight import check_writable
 
     check_writable(results)  # the table is written there, with or without --no-run
+    if getattr(args, "out", None):
+        check_writable(Path(args.out), "output folder")
     if args.no_run and uri.startswith(("http://", "https://")):
         from suite.tracking import ensure_store  # one health request, 5 s timeout: a one-line TrackingError
 
@@ -166,7 +174,8 @@ def main(args: argparse.Namespace) -> int:
                 "episodes; failed runs are counted in the runs column. Verdict: inside = the published value lies "
                 "in our interval; outside = it does not; not comparable = see the reason.")
     name = f"reproduce-{spec.name}" + ("-quick" if args.quick else "")
-    paths = write_table(table, results / "tables", name, title=title, footnote=footnote)
+    paths = write_table(table, Path(args.out) if getattr(args, "out", None) else results / "tables", name,
+                        title=title, footnote=footnote)
     print(paths["md"].read_text())
     print(f"wrote {paths['md']}, {paths['tex']}, {paths['csv']}", file=sys.stderr)
     return 0

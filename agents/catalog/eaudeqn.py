@@ -30,7 +30,6 @@ Readings where the paper's abstract is silent (each labelled "reading" below and
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -325,21 +324,8 @@ class EauDeQN(QAgent):
         (the trial's run parameter; the per-seed figure is ``replica_parameter_count``)."""
         return int(round(sum(self.replica_parameter_count(r) for r in range(self.num_replicas)) / self.num_replicas))
 
-    def params_sha256(self) -> list[str]:
-        """SHA-256 of each replica's K online networks (slot by slot, in ``state_dict`` order)."""
-        out = []
-        state = self.online.state_dict()
-        for r in range(self.num_replicas):
-            h = hashlib.sha256()
-            for name, t in state.items():
-                h.update(name.encode())
-                h.update(self.target_rule.slots(t)[r].detach().cpu().contiguous().numpy().tobytes())
-            out.append(h.hexdigest())
-        return out
-
-    def replica_params(self, replica: int) -> dict[str, dict[str, torch.Tensor]]:
-        """One replica's K online networks (each tensor ``[K, ...]``) and its target."""
-        online = {k: self.target_rule.slots(v)[replica].detach().cpu().clone()
-                  for k, v in self.online.state_dict().items()}
-        target = {k: v[replica].detach().cpu().clone() for k, v in self.target_rule.target.state_dict().items()}
-        return {"online": online, "target": target}
+    def replica_view(self, network: QNetwork) -> dict[str, torch.Tensor]:
+        """The online network's tensors as ``[R, K, ...]`` (a replica's K online networks in slot order); the
+        target holds one network per replica, ``[R, ...]`` as it is."""
+        state = network.state_dict()
+        return {k: self.target_rule.slots(v) for k, v in state.items()} if network is self.online else state

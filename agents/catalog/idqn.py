@@ -8,7 +8,6 @@ losses, and every slot is a batched-product slice (bitwise the same alone or amo
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
@@ -23,7 +22,7 @@ from agents.nn.networks import QNetwork
 from agents.registry import register
 from agents.replay import Batch
 from agents.seeding import torch_generator
-from agents.targets import TargetRule, frozen_copy
+from agents.targets import GradientStepCadence, TargetRule, frozen_copy
 
 __all__ = ["IteratedTargets", "IDQNConfig", "IDQN", "clip_grad_norm_grouped"]
 
@@ -47,7 +46,7 @@ def clip_grad_norm_grouped(params: Sequence[torch.nn.Parameter], max_norm: float
     return norms
 
 
-class IteratedTargets(TargetRule):
+class IteratedTargets(GradientStepCadence):
     """The K target networks of i-DQN and their two cadences, both counted in **gradient steps** (the rule's own
     count, advanced in ``after_update``, so nothing moves before learning starts):
 
@@ -75,7 +74,6 @@ class IteratedTargets(TargetRule):
         self.k = num_networks
         super().__init__(online)
         self.sync_period, self.shift_period = sync_period, shift_period
-        self.gradient_steps = 0
 
     def make_target(self, online: QNetwork) -> QNetwork | None:
         target = frozen_copy(online)  # θ̄_j = θ_{j+1}
@@ -84,14 +82,12 @@ class IteratedTargets(TargetRule):
                 _slots(t, self.k)[:, 1:] = _slots(o, self.k)[:, :-1]  # θ̄_j = θ_j for j ≥ 1
         return target
 
-    def after_update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Count the gradient step just taken; roll on every T-th, else sync on every D-th."""
-        self.gradient_steps += 1
-        if self.gradient_steps % self.shift_period == 0:
+    def on_gradient_step(self, step: int) -> None:
+        """Roll on every T-th gradient step, else sync on every D-th."""
+        if step % self.shift_period == 0:
             self.roll()
-        elif self.gradient_steps % self.sync_period == 0:
+        elif step % self.sync_period == 0:
             self.sync()
-        return {}
 
     def sync(self) -> None:
         """θ̄_k ← θ_k for k = 1..K−1."""
@@ -107,12 +103,6 @@ class IteratedTargets(TargetRule):
                 slots = _slots(o, self.k)
                 slots[:, :-1] = slots[:, 1:].clone()
 
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "gradient_steps": self.gradient_steps}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.gradient_steps = int(state.get("gradient_steps", 0))
 
 
 @dataclass(frozen=True)
@@ -225,24 +215,10 @@ class IDQN(QAgent):
         """Parameters of one replica's K online networks."""
         return sum(p.numel() for p in self.trainable_parameters()) // self.num_replicas
 
-    def params_sha256(self) -> list[str]:
-        """SHA-256 of each replica's K online networks (slot by slot, in ``state_dict`` order)."""
-        out = []
-        state = self.online.state_dict()
-        for r in range(self.num_replicas):
-            h = hashlib.sha256()
-            for name, t in state.items():
-                h.update(name.encode())
-                h.update(_slots(t, self.K)[r].detach().cpu().contiguous().numpy().tobytes())
-            out.append(h.hexdigest())
-        return out
-
-    def replica_params(self, replica: int) -> dict[str, dict[str, torch.Tensor]]:
-        """One replica's parameters, each ``[K, ...]`` (its K online networks and K targets, in slot order).
-        Per-seed artifacts must use this: row ``r`` of a state-dict tensor is a slot, not replica r."""
-        target = self.target_rule.target
-        return {name: {k: _slots(v, self.K)[replica].detach().cpu().clone() for k, v in net.state_dict().items()}
-                for name, net in (("online", self.online), ("target", target))}
+    def replica_view(self, network: QNetwork) -> dict[str, torch.Tensor]:
+        """Each tensor as ``[R, K, ...]``: a replica's K online networks (and K targets) in slot order. Row ``r`` of
+        a state-dict tensor is a slot, not replica r."""
+        return {k: _slots(v, self.K) for k, v in network.state_dict().items()}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "act_networks": self.act_networks.state_dict(),

@@ -20,7 +20,7 @@ from agents.optim import FlatOptimizer
 from agents.registry import register
 from agents.replay import Batch
 from agents.seeding import numpy_rng
-from agents.targets import TargetRule
+from agents.targets import GradientStepCadence, TargetRule
 
 __all__ = ["IndexSampler", "HeadShift", "ISQLConfig", "ISQL"]
 
@@ -55,7 +55,7 @@ class IndexSampler:
             rng.bit_generator.state = s
 
 
-class HeadShift(TargetRule):
+class HeadShift(GradientStepCadence):
     """iS-QL's target: head 0 of the online network itself (no separate copy). Every ``period`` **gradient
     steps** T the heads shift, w_k ← w_{k+1} for k = 0..K−1, and w_K is kept (so heads K−1 and K start equal).
 
@@ -84,17 +84,14 @@ class HeadShift(TargetRule):
             raise ValueError("iS-QL needs a network with K+1 >= 2 heads")
         super().__init__(online)
         self.period = period
-        self.gradient_steps = 0
 
     def make_target(self, online: QNetwork) -> QNetwork | None:
         return None  # the target is head 0 of the online network
 
-    def after_update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Count the gradient step just taken; shift on every T-th."""
-        self.gradient_steps += 1
-        if self.gradient_steps % self.period == 0:
+    def on_gradient_step(self, step: int) -> None:
+        """Shift on every T-th gradient step."""
+        if step % self.period == 0:
             self.shift()
-        return {}
 
     def shift(self) -> None:
         """w_k ← w_{k+1} for k = 0..K−1; w_K kept."""
@@ -110,12 +107,6 @@ class HeadShift(TargetRule):
         head, a = self.online.head, self.online.num_actions
         return sum(p[:, :, :a].numel() * p.element_size() for p in (head.weight, head.bias))
 
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "gradient_steps": self.gradient_steps}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.gradient_steps = int(state.get("gradient_steps", 0))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ small-matrix kernels, im2col copies — e.g. ~700 µs per DQN update of CartPole
 per greedy action. The same arithmetic written out in numpy (forward, TD target, and the short backward of a
 ReLU network) is ~250 µs and ~6 µs. The agent uses these kernels only where they compute exactly what its
 torch path does: an ``mlp`` or ``minatar-cnn`` network with one head, on the CPU, and the base agent's loss
-(see ``QAgent.uses_host_learning``).
+(the ``numpy`` backend of ``agents/learners.py``, which decides).
 
 Supported networks: ``mlp`` (dense ReLU layers, then the head) and ``minatar-cnn`` (one convolution first, then
 dense layers). A convolution is only ever the first layer here, so its input needs no gradient and the backward
@@ -69,17 +69,27 @@ class HostQNet:
 
     @staticmethod
     def supports(network: torch.nn.Module) -> bool:
-        """Whether ``network`` is something these kernels compute exactly: mlp or one-convolution minatar-cnn,
-        one head, no LayerNorm (not written here: such networks stay on torch), float32 parameters on the CPU."""
+        """Whether ``network`` is something these kernels compute exactly (see ``unsupported``)."""
+        return HostQNet.unsupported(network) is None
+
+    @staticmethod
+    def unsupported(network: torch.nn.Module) -> str | None:
+        """Why these kernels do not compute ``network`` exactly, or ``None`` when they do: they serve an mlp or
+        one-convolution minatar-cnn with one head, no LayerNorm (not written here: such networks stay on torch),
+        float32 parameters on the CPU."""
         arch = getattr(network, "architecture", None)
-        if getattr(network, "num_heads", 0) != 1 or arch not in ("mlp", "minatar-cnn"):
-            return False
+        if arch not in ("mlp", "minatar-cnn"):
+            return f"network {arch!r} (numpy: mlp, minatar-cnn)"
+        if getattr(network, "num_heads", 0) != 1:
+            return f"{getattr(network, 'num_heads', 0)} heads (numpy: one)"
         if getattr(network, "layer_norm", False):
-            return False
+            return "LayerNorm (numpy: none)"
         if arch == "minatar-cnn" and len(network.trunk.convs) != 1:
-            return False
+            return f"{len(network.trunk.convs)} convolutions (numpy: one)"
         params = list(network.parameters())
-        return bool(params) and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params)
+        if not params or not all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params):
+            return "parameters not float32 on the CPU"
+        return None
 
     def _refresh(self) -> None:
         if self._params[0].data_ptr() == self._first_ptr:

@@ -33,7 +33,7 @@ import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit
 
 from agents.family import FamilyFacts
-from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, register_family
+from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, MemoryFigures, register_family
 from suite.envs.rng_state import generator_from_state, generator_state
 
 __all__ = [
@@ -276,4 +276,6 @@ FAMILY = register_family(EnvFamily(
     # 10M agent steps = 40M frames.
     train_defaults={"steps": 10_000_000, "eval_every": 250_000, "eval_episodes": 5},
     costs=CostFigures(2.0e-4, 1.0e-3, 2.0e-3, 5.0e-4, eval_episode_steps=3000),  # one GPU, ALE on the host CPU
+    # an ALE emulator with its frame buffers and frame stack: a few MiB; episodes ~1000 agent steps
+    memory=MemoryFigures(env_bytes=8 * 2**20, side_pool_fraction=0.002),
 ))

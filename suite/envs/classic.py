@@ -15,7 +15,7 @@ from gymnasium.wrappers import TimeLimit
 
 from agents.family import FamilyFacts
 from suite.envs.classic_vec import ClassicVecEnv, make_classic_vec
-from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, VectorBackend, register_family
+from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, MemoryFigures, VectorBackend, register_family
 from suite.envs.rng_state import generator_from_state, generator_state
 from suite.envs.wrappers import BenchEnvWrapper, env_layers
 
@@ -162,4 +162,5 @@ FAMILY = register_family(EnvFamily(
     # CleanRL's classic-control budget.
     train_defaults={"steps": 500_000, "eval_every": 10_000},
     costs=CostFigures(1.35e-4, 2.7e-5, 1.2e-3, 2.4e-4, eval_episode_steps=200),  # calibrated on the default suite
+    memory=MemoryFigures(env_bytes=16 * 1024, side_pool_fraction=0.1),  # CartPole 5 KiB; random episodes ~22 steps
 ))

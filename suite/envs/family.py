@@ -33,6 +33,7 @@ __all__ = [
     "EnvFamily",
     "EnvOption",
     "EnvSpec",
+    "MemoryFigures",
     "UnknownEnvError",
     "VectorBackend",
     "register_family",
@@ -95,6 +96,24 @@ class CostFigures:
 
 
 @dataclass(frozen=True)
+class MemoryFigures:
+    """Host-memory figures of a family for the estimate that refuses a group that cannot fit
+    (``suite/memory.py``). The defaults are classic control's (a small env, short episodes); a family that has
+    not been measured can keep them.
+
+    Attributes:
+        env_bytes: one environment instance (CartPole: 5 KiB measured; an ALE emulator with its frame buffers
+            and frame-stack wrapper: a few MiB), rounded up.
+        side_pool_fraction: fraction of replay slots whose true next observation lives in the replay's side
+            pool (episode ends; with frame stacking also the key frames of episode starts): about two over the
+            shortest typical episode (CartPole under a random policy ~22 steps).
+    """
+
+    env_bytes: int = 16 * 1024
+    side_pool_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
 class VectorBackend:
     """A family's numpy-vectorised replica stepper (used by :class:`suite.envs.ReplicaEnvs` from
     ``min_replicas(env_id)`` replicas on), bit-identical to the per-env envs.
@@ -145,7 +164,8 @@ class EnvFamily:
         ``facts`` (network, observation scale, frame stacking) go to the agent as plain data;
         ``agent_defaults`` replace ``AgentConfig`` defaults (fields every agent has; checked at construction)
         for every agent on this family (an agent's own per-family entries, keyed by family name, still win); ``train_defaults`` replace ``TrainConfig``
-        defaults (``steps``, ``eval_every``, ``eval_episodes`` ...); ``costs`` feed the scheduler's estimate.
+        defaults (``steps``, ``eval_every``, ``eval_episodes`` ...); ``costs`` feed the scheduler's estimate and
+        ``memory`` the memory estimate (replay layout: ``facts.frame_stack``).
     Analysis:
         ``reference_scores`` is the CSV (columns env, random, reference, kind, source) of the reference scores
         that normalise this family's returns; None where they ship in ``analysis/reference/scores.csv``.
@@ -169,6 +189,7 @@ class EnvFamily:
     agent_defaults: Mapping[str, Any] = field(default_factory=dict)
     train_defaults: Mapping[str, Any] = field(default_factory=dict)
     costs: CostFigures = field(default_factory=CostFigures)
+    memory: MemoryFigures = field(default_factory=MemoryFigures)
     reference_scores: Path | None = None
 
     def __post_init__(self) -> None:

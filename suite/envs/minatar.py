@@ -14,7 +14,7 @@ from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 
 from agents.family import FamilyFacts
-from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, register_family
+from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, MemoryFigures, register_family
 from suite.envs.rng_state import generator_from_state, generator_state
 
 __all__ = ["MinAtarEnv", "make_minatar"]
@@ -218,4 +218,5 @@ FAMILY = register_family(EnvFamily(
     # The MinAtar paper's 5M frames (one frame per env step).
     train_defaults={"steps": 5_000_000, "eval_every": 100_000},
     costs=CostFigures(3.0e-4, 3.0e-4, 9.0e-4, 1.4e-3, eval_episode_steps=500),
+    memory=MemoryFigures(env_bytes=64 * 1024, side_pool_fraction=0.02),  # episodes ~100 steps
 ))

@@ -15,7 +15,7 @@ from gymnasium import spaces
 
 from agents.family import FamilyFacts
 from agents.fields import bad_value
-from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, register_family
+from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, MemoryFigures, register_family
 from suite.envs.rng_state import generator_from_state, generator_state
 
 if TYPE_CHECKING:
@@ -179,4 +179,5 @@ FAMILY = register_family(EnvFamily(
                     "train_frequency": 1, "batch_size": 64},
     train_defaults={"steps": 20_000, "eval_every": 2_000},
     costs=CostFigures(5.0e-5, 1.0e-5, 5.0e-4, 5.0e-5, eval_episode_steps=100),
+    memory=MemoryFigures(env_bytes=16 * 1024, side_pool_fraction=0.1),
 ))

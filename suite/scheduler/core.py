@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from analysis import record_names as names
 from suite.errors import TrackingError, UsageError
 from suite.scheduler.backend import BACKENDS, Outcome, Task
 from suite.scheduler.cost import estimate
@@ -243,7 +244,7 @@ def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int 
             run = finished[t.trial_hash]
             records[t.trial_hash] = TrialRecord(t.agent, t.variant, t.env, t.seed, t.trial_hash, "skipped",
                                                 run_id=run.info.run_id,
-                                                final_eval_return=run.data.metrics.get("eval/return_mean"))
+                                                final_eval_return=run.data.metrics.get(names.EVAL_RETURN))
         elif t.trial_hash in plan.held:
             records[t.trial_hash] = TrialRecord(t.agent, t.variant, t.env, t.seed, t.trial_hash, "leased",
                                                 error=f"being run by sweep {plan.held[t.trial_hash]} on this store")
@@ -298,7 +299,7 @@ def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int 
                     t.job["store_wait_s"] = 0
             try:
                 if out.ok:
-                    store.settle(g.trial_hashes, [r["run_id"] for r in out.results], tags)
+                    store.settle(g.trial_hashes, [r["run_id"] for r in out.results], {**tags, **_cost_tags(out)})
                 else:
                     store.record_failure([{"agent": g.config.agent, "env": g.config.env, "seed": s,
                                            "trial_hash": h} for s, h in zip(g.seeds, g.trial_hashes)],
@@ -359,6 +360,21 @@ def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int 
         err.summary = summary  # type: ignore[attr-defined]  (callers that want the table still get it)
         raise err
     return summary
+
+
+def _cost_tags(out: Outcome) -> dict[str, str]:
+    """What the group cost, for the reference-results tables (analysis/results.py): ``group_wall_s`` (training
+    wall time over every resumed attempt) and ``group_cpu_s`` (CPU time of the last attempt's worker process,
+    where the backend reports it)."""
+    from analysis import record_names as names
+
+    first = out.results[0] if out.results else {}
+    tags = {}
+    if first.get("wall_s") is not None:
+        tags[names.GROUP_WALL_S] = str(first["wall_s"])
+    if first.get("group_cpu_s") is not None:
+        tags[names.GROUP_CPU_S] = str(first["group_cpu_s"])
+    return tags
 
 
 def _push_unpushed(tasks: list[Task], records: dict[str, TrialRecord], store: Any, progress: bool, uri: str,

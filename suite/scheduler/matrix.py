@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from analysis import record_names as names
 from suite.errors import UsageError
 from suite.scheduler.spec import SuiteSpec
 from suite.trial import TrialSpec, build_trial
@@ -70,7 +71,7 @@ class Group:
 
     @property
     def label(self) -> str:
-        v = "" if self.config.variant == "default" else f"[{self.config.variant}] "
+        v = "" if self.config.variant == names.DEFAULT_VARIANT else f"[{self.config.variant}] "
         return f"{v}{self.config.agent} {self.config.env} seeds {','.join(map(str, self.seeds))}"
 
 

@@ -76,6 +76,7 @@ from typing import Any, Mapping
 import yaml
 
 from agents.fields import ConfigError, Field, fields_of, spec
+from analysis import record_names
 from suite.errors import UsageError
 
 __all__ = ["SuiteSpec", "VariantSpec", "Resources", "load_suite", "parse_suite", "builtin_suites",
@@ -122,7 +123,7 @@ class SuiteSpec:
     steps: int | None = spec(None, "env steps per seed (default: the env family's budget)", min=1)
     overrides: dict[str, str] = field(default_factory=dict)
     env_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
-    variants: tuple[VariantSpec, ...] = (VariantSpec("default"),)
+    variants: tuple[VariantSpec, ...] = (VariantSpec(record_names.DEFAULT_VARIANT),)
     resources: Resources = field(default_factory=Resources)
     retries: int = spec(2, "a failed group is retried this many times, then its trials are recorded as failed",
                         min=0)
@@ -413,7 +414,7 @@ def parse_suite(data: Any, path: Path | None = None) -> SuiteSpec:
     if not isinstance(include_default, bool):
         raise chk.fail("include_default", f"is {include_default!r}", "true or false")
     if include_default:
-        variants.insert(0, VariantSpec("default"))
+        variants.insert(0, VariantSpec(record_names.DEFAULT_VARIANT))
     if not variants:
         raise chk.fail("include_default", "is false and there are no variants", "true, or some variants")
     names = [v.name for v in variants]

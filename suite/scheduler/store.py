@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from analysis import record_names as names
+
 __all__ = ["StoreView", "retry"]
 
 
@@ -67,7 +69,7 @@ class StoreView:
         """trial_hash -> a FINISHED run of it (the latest)."""
         out: dict[str, Any] = {}
         for run in sorted(self._search("attributes.status = 'FINISHED'"), key=lambda r: r.info.start_time or 0):
-            h = run.data.tags.get("trial_hash")
+            h = run.data.tags.get(names.TRIAL_HASH)
             if h:
                 out[h] = run
         return out
@@ -79,14 +81,14 @@ class StoreView:
         Returns how many were deleted."""
         live = set(live)
         stale = [r.info.run_id for r in self._search("attributes.status != 'FINISHED'")
-                 if r.data.tags.get("trial_hash") in finished and r.data.tags.get("trial_hash") not in live]
+                 if r.data.tags.get(names.TRIAL_HASH) in finished and r.data.tags.get(names.TRIAL_HASH) not in live]
         for rid in stale:
             retry(lambda: self.client.delete_run(rid))
         return len(stale)
 
     def runs_of(self, trial_hash: str) -> list[Any]:
         """Every active run of one trial, oldest first."""
-        runs = self._search(f"tags.trial_hash = '{trial_hash}'")
+        runs = self._search(f"tags.{names.TRIAL_HASH} = '{trial_hash}'")
         return sorted(runs, key=lambda r: r.info.start_time or 0)
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
@@ -99,9 +101,9 @@ class StoreView:
         for rid in keep:
             self.set_tags(rid, tags)
             run = retry(lambda: self.client.get_run(rid))
-            if "error" in run.data.tags:  # an earlier attempt failed and this one resumed the same run
-                self.set_tags(rid, {"retried_after_error": run.data.tags["error"]})
-                retry(lambda: self.client.delete_tag(rid, "error"))
+            if names.ERROR in run.data.tags:  # an earlier attempt failed and this one resumed the same run
+                self.set_tags(rid, {names.RETRIED_AFTER_ERROR: run.data.tags[names.ERROR]})
+                retry(lambda: self.client.delete_tag(rid, names.ERROR))
         for h in trial_hashes:
             for run in self.runs_of(h):
                 if run.info.run_id not in keep and run.info.status != "FINISHED":
@@ -119,8 +121,8 @@ class StoreView:
                 latest = runs[-1]
                 rid = latest.info.run_id
                 run_tags = dict(tags)
-                if "error" not in latest.data.tags or latest.info.status == "RUNNING":
-                    run_tags["error"] = error[:500]
+                if names.ERROR not in latest.data.tags or latest.info.status == "RUNNING":
+                    run_tags[names.ERROR] = error[:500]
                 self.set_tags(rid, run_tags)
                 if latest.info.status != "FAILED":
                     retry(lambda: self.client.set_terminated(rid, status="FAILED"))
@@ -129,8 +131,8 @@ class StoreView:
             else:
                 name = f"{t['agent']}/{t['env']}/seed{t['seed']}"
                 run = retry(lambda: self.client.create_run(self.experiment_id, run_name=name, tags={
-                    "agent": t["agent"], "env": t["env"], "seed": str(t["seed"]), "trial_hash": t["trial_hash"],
-                    "error": error[:500], "mlflow.runName": name, **tags}))
+                    names.AGENT: t["agent"], names.ENV: t["env"], names.SEED: str(t["seed"]),
+                    names.TRIAL_HASH: t["trial_hash"], names.ERROR: error[:500], names.MLFLOW_RUN_NAME: name, **tags}))
                 rid = run.info.run_id
                 retry(lambda: self.client.set_terminated(rid, status="FAILED"))
             out[t["trial_hash"]] = rid

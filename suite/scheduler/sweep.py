@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from analysis import record_names as names
 from suite.errors import UsageError
 
 __all__ = ["add_arguments", "main"]
@@ -139,7 +140,7 @@ def dry_run_text(summary, suite) -> str:
         for r in summary.packing:
             gpu = (f"{r['num_gpus']:g} GPU each, {r['groups_per_gpu']} groups per GPU, {r['gpu_gib']:.2f} GiB GPU "
                    "memory each" if r["num_gpus"] > 0 else "CPU only")
-            v = "" if r["variant"] == "default" else f"[{r['variant']}] "
+            v = "" if r["variant"] == names.DEFAULT_VARIANT else f"[{r['variant']}] "
             lines.append(f"  {v}{r['agent']} {r['env']}: {r['groups']} groups of {r['seeds_per_group']} seeds; "
                          f"{gpu}; {r['host_gib']:.2f} GiB RAM each")
     if summary.nodes:

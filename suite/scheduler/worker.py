@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from analysis import record_names as names
+
 __all__ = ["run_group", "job_tags", "main", "STORE_WAIT_S"]
 
 #: a node's own folder for working checkpoints and staged artifacts when checkpoints live in a remote store
@@ -45,9 +47,9 @@ _RESUMED_RE = re.compile(r"\] resumed at step (\d+)")
 
 def job_tags(job: dict[str, Any]) -> dict[str, str]:
     """The tags the scheduler adds to every run of the job (besides the trainer's own)."""
-    tags = {"variant": job.get("variant") or "default"}
+    tags = {names.VARIANT: job.get("variant") or names.DEFAULT_VARIANT}
     if job.get("suite"):
-        tags["suite"] = job["suite"]
+        tags[names.SUITE] = job["suite"]
     return tags
 
 

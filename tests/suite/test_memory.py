@@ -84,3 +84,54 @@ def test_scheduler_caps_group_size_by_memory():
     assert memory_group_size([cfg], 10, 2, host_bytes=None) == 10  # remote nodes: each worker checks itself
     with pytest.raises(MemoryBudgetError, match=r"allowed: --workers 1 or fewer"):
         memory_group_size([cfg], 10, 3, host_bytes=int(1.5 * one.host))
+
+
+@pytest.mark.parametrize("env", ["CartPole-v1", "MinAtar/breakout", "ALE/Pong-v5"])
+def test_every_agent_can_be_estimated_with_its_family_network(env):
+    """The probe builds each agent as the trainer does (family facts, K networks per replica for i-DQN and
+    EauDeQN): every registered agent gets an estimate, and the network bytes grow with the family's network."""
+    from agents import list_agents
+
+    model = {}
+    for name in (spec.name for spec in list_agents()):
+        est = estimate_memory(build_trial(name, env, [0], steps=60_000, overrides={}))
+        assert est.model > 0 and est.replay > 0, (name, est)
+        model[name] = est.model
+    # the Nature CNN has ~1.7M parameters, the MinAtar CNN ~0.4M, the classic MLP ~11k: a bare family name would
+    # give every family an MLP
+    floor = {"CartPole-v1": 10_000 * 4, "MinAtar/breakout": 300_000 * 4, "ALE/Pong-v5": 1_500_000 * 4}[env]
+    assert min(model.values()) > floor, model
+
+
+@pytest.mark.parametrize("agent", ["idqn", "eaudeqn"])
+def test_probe_counts_every_network_of_a_multi_network_replica(agent):
+    """i-DQN and EauDeQN hold K networks per replica in consecutive rows: the probe's forward must feed all K
+    (a one-row input crashed their estimate, so `targetbench run` refused them), and their activations are
+    K times a single network's."""
+    kw = dict(steps=50_000)
+    one = estimate_memory(build_trial("dqn", "CartPole-v1", [0, 1], **kw))
+    many = estimate_memory(build_trial(agent, "CartPole-v1", [0, 1], **kw))
+    assert many.activations == 3 * one.activations > 0
+
+
+def test_env_and_side_pool_figures_come_from_the_family_record():
+    """The memory figures are the family's (``EnvFamily.memory``), and a family that gives none gets classic
+    control's; the replay layout follows the record's ``facts.frame_stack``."""
+    import dataclasses
+
+    from suite.envs import get_family
+    from suite.envs.family import MemoryFigures
+
+    assert get_family("classic").memory == MemoryFigures()
+    for env, family in (("CartPole-v1", "classic"), ("MinAtar/breakout", "minatar"), ("ALE/Pong-v5", "atari")):
+        est = estimate_memory(build_trial("dqn", env, [0, 1, 2], steps=1000))
+        assert est.envs == 3 * get_family(family).memory.env_bytes
+    # A bigger side pool costs more replay, in proportion to the fraction.
+    from suite import memory
+
+    minatar = get_family("minatar")
+    shape, slots = (10, 10, 4), 1000
+    base = memory._replay_bytes(shape, "bool", slots, minatar)
+    more = memory._replay_bytes(shape, "bool", slots, dataclasses.replace(
+        minatar, memory=MemoryFigures(side_pool_fraction=minatar.memory.side_pool_fraction + 0.1)))
+    assert abs((more - base) - 0.1 * slots * 400) <= 1  # 400 bytes an observation; int() may drop a unit

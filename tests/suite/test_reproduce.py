@@ -122,3 +122,23 @@ def test_bad_input(tmp_path):
     with pytest.raises(UsageError, match="not found"):
         reproduce.main(_args("cartpole_dqn_ablation", "--no-run", "--results", str(tmp_path),
                              "--tracking-uri", f"sqlite:///{tmp_path}/m.db"))
+
+
+def test_cartpole_episodes_to_solve_reads_only_the_source_budget():
+    """The lecture counts 1,000 episodes: a run that solves after its 150th episode is unsolved within 150."""
+    published, _ = reproduction.read_published("cartpole_dqn_ablation.csv")
+    returns = np.concatenate([np.full(120, 100.0), np.full(200, 500.0)])  # solved at episode 214
+    runs = pd.DataFrame({"run_id": ["r0"], "variant": ["full-dqn"], "status": ["FINISHED"], "outcome": ["completed"],
+                         "final_eval_return": [500.0]})
+    metrics = pd.DataFrame({"run_id": "r0", "metric": "train/episode_return", "step": np.arange(len(returns)),
+                            "value": returns})
+
+    def solve_row(**kw):
+        t = reproduction.cartpole_table(runs, metrics, published, reps=100, seed=0, **kw)
+        return t[(t["configuration"] == "Full DQN") & t["metric"].str.startswith("episodes_to_solve")].iloc[0]
+
+    assert solve_row()["ours [95% CI]"].startswith("214 [214, 214] (1/1 solved)")
+    capped = solve_row(max_episodes=150)
+    assert capped["ours [95% CI]"].startswith("150 [150, 150] (0/1 solved")
+    assert "first 150 episodes" in capped["metric"]
+    assert reproduce.TABLES["cartpole_dqn_ablation"].published_episodes == 1000
