@@ -41,6 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", default=None,
                    help="push into this store instead of the one each checkpoint recorded (credentials from "
                         "$MLFLOW_TRACKING_USERNAME/PASSWORD, never from the checkpoint)")
+    p.add_argument("--checkpoint-uri", default=None,
+                   help="first fetch the checkpoints of this remote store (an fsspec URL, mlflow-artifacts:/... or "
+                        "'tracking'; see docs/cluster.md) into the checkpoint folder; needs --tracking-uri and "
+                        "--experiment (the store and experiment they belong to)")
+    p.add_argument("--experiment", default=None, help="with --checkpoint-uri: the experiment of the checkpoints")
 
 
 @dataclass
@@ -222,12 +227,42 @@ def push(checkpoint_dir: Path, *, tracking_uri: str | None = None, results_dir: 
     return report
 
 
+def _fetch_remote(args: argparse.Namespace, ckdir: Path) -> None:
+    """``--checkpoint-uri``: copy every checkpoint of that store into ``ckdir``; a local copy that is further
+    along (its upload failed) is kept."""
+    from suite.checkpoint_store import is_remote_uri, open_checkpoint_store
+
+    if not is_remote_uri(args.checkpoint_uri):
+        raise UsageError(f"--checkpoint-uri {args.checkpoint_uri} is a path; allowed here: a remote store (use "
+                         "--checkpoint-dir for a folder)")
+    if not args.tracking_uri or not args.experiment:
+        raise UsageError("--checkpoint-uri needs --tracking-uri and --experiment: the checkpoints of a remote store "
+                         "are kept per tracking store and experiment")
+    store = open_checkpoint_store(args.checkpoint_uri, tracking_uri=args.tracking_uri, experiment=args.experiment,
+                                  checkpoint_dir=ckdir)
+    for name in store.names():
+        incoming = ckdir / f"{name}.remote"
+        if not store.fetch(name, incoming):
+            continue
+        local = ckdir / name
+        if local.exists():
+            try:
+                if int(_peek(local).get("step", -1)) > int(_peek(incoming).get("step", -1)):
+                    incoming.unlink()
+                    continue
+            except CheckpointError:
+                pass  # an unreadable local copy: the store's replaces it
+        os.replace(incoming, local)
+
+
 def main(args: argparse.Namespace) -> int:
     """``targetbench push``: one line per trial pushed or left alone, then a summary line."""
     results = Path(args.results or os.environ.get("TARGETBENCH_RESULTS", "results"))
     ckdir = Path(args.checkpoint_dir) if args.checkpoint_dir else results / "checkpoints"
     if args.checkpoint_dir and not ckdir.is_dir():
         raise UsageError(f"--checkpoint-dir {ckdir} is not a folder")
+    if getattr(args, "checkpoint_uri", None):
+        _fetch_remote(args, ckdir)
     if not args.checkpoint_dir and not results.is_dir():  # a mistyped --results must not look like success
         raise UsageError(f"results folder {results} does not exist; pass the --results of the runs to push")
     report = push(ckdir, tracking_uri=args.tracking_uri, results_dir=results)

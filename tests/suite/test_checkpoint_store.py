@@ -93,6 +93,17 @@ def test_run_cli_checkpoint_uri_file_url(tmp_path):
     (key,) = [p for p in ck.iterdir()]  # the store key folder
     (name,) = [p for p in key.iterdir()]
     assert name.name.endswith(".pt") and (name / "LATEST").exists()
+    # push fetches a remote store's checkpoints first (here: already complete, so nothing to write)
+    ckdir = tmp_path / "r" / "checkpoints"
+    shutil.rmtree(ckdir)
+    push = [sys.executable, "-m", "suite", "push", "--results", str(tmp_path / "r"), "--checkpoint-uri", ck.as_uri()]
+    no_exp = subprocess.run(push, capture_output=True, text=True, timeout=120)
+    assert no_exp.returncode == 2 and "--experiment" in no_exp.stderr
+    uri = f"sqlite:///{tmp_path / 'r' / 'mlflow.db'}"
+    pushed = subprocess.run(push + ["--tracking-uri", uri, "--experiment", "targetbench"], capture_output=True,
+                            text=True, timeout=120)
+    assert pushed.returncode == 0 and "1 trials already complete" in pushed.stdout, (pushed.stdout, pushed.stderr)
+    assert [p.name for p in ckdir.glob("*.pt")] == [name.name]
     bad = subprocess.run(cmd[:-2 * len(SETS)] [:-1] + ["nosuchproto://x"], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nosuchproto" in bad.stderr
