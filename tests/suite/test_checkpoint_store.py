@@ -159,3 +159,35 @@ def test_tracking_artifact_store_with_pieces(tmp_path, monkeypatch):
     assert other.fetch("a.pt", dest) and store.names() == ["a.pt"]
     state = ck.load_checkpoint(dest, "g")
     assert state["n"] == 2 and torch.equal(state["big"], payload["big"])
+
+
+def test_a_write_that_dies_after_its_pieces_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    """Pieces first, then the file: a write killed between them (simulated by a failing rename of the file)
+    leaves the previous checkpoint loadable and whole; the next write tidies the orphan pieces."""
+    import suite.checkpoint as ck
+
+    monkeypatch.setattr(ck, "CHUNK_MIN_BYTES", 4096)
+    monkeypatch.setattr(ck, "CHUNK_BYTES", 4096)
+    path = tmp_path / "a.pt"
+    old = {"trial_hash": "g", "n": 1, "big": torch.arange(20_000, dtype=torch.int32)}
+    ck.save_checkpoint(path, old)
+    before = {p.name for p in ck.chunk_dir(path).iterdir()}
+    real_replace = ck.os.replace
+
+    def dies(src, dst):
+        if Path(dst) == path:
+            raise KeyboardInterrupt  # the process is killed here
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(ck.os, "replace", dies)
+    new = {"trial_hash": "g", "n": 2, "big": torch.arange(20_000, dtype=torch.int32) * 3}
+    with pytest.raises(KeyboardInterrupt):
+        ck.save_checkpoint(path, new)
+    monkeypatch.setattr(ck.os, "replace", real_replace)
+    assert {p.name for p in ck.chunk_dir(path).iterdir()} > before  # the new pieces were written
+    state = ck.load_checkpoint(path, "g")
+    assert state["n"] == 1 and torch.equal(state["big"], old["big"])
+    ck.save_checkpoint(path, new)
+    assert len(list(ck.chunk_dir(path).iterdir())) == 20  # 80 000 bytes / 4096: the orphans are gone
+    state = ck.load_checkpoint(path, "g")
+    assert state["n"] == 2 and torch.equal(state["big"], new["big"])
