@@ -22,6 +22,7 @@ so two stores sharing one URL never read each other's checkpoints).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -32,7 +33,7 @@ from typing import Any
 from suite.errors import UsageError
 
 __all__ = ["CheckpointStore", "LocalStore", "FsspecStore", "MlflowArtifactStore", "open_checkpoint_store",
-           "is_remote_uri", "TRACKING"]
+           "is_remote_uri", "store_key", "TRACKING"]
 
 #: ``--checkpoint-uri tracking``: the tracking server's artifact store
 TRACKING = "tracking"
@@ -293,6 +294,14 @@ class MlflowArtifactStore(_VersionedStore):
         return [Path(f.path).name for f in repo.list_artifacts() if f.is_dir and f.path.endswith(".pt")]
 
 
+def store_key(tracking_uri: str, experiment: str) -> str:
+    """A short, stable folder name for (tracking store, experiment): the checkpoints of other stores are kept
+    under it (``checkpoints/other-stores/<key>``), and so are a shared URL's checkpoints (``<url>/<key>``)."""
+    from suite.tracking import public_uri
+
+    return hashlib.sha256(f"{public_uri(tracking_uri)}\n{experiment}".encode()).hexdigest()[:12]
+
+
 def open_checkpoint_store(uri: str | None, *, tracking_uri: str, experiment: str,
                           checkpoint_dir: Path) -> CheckpointStore:
     """The store ``--checkpoint-uri`` names: ``None`` or a path: the local folder ``checkpoint_dir`` (or that
@@ -302,8 +311,6 @@ def open_checkpoint_store(uri: str | None, *, tracking_uri: str, experiment: str
         return LocalStore(Path(uri) if uri else checkpoint_dir)
     if uri == TRACKING:
         return MlflowArtifactStore(tracking_uri, experiment)
-    from suite.recorder import store_key
-
     sub = f"{uri.rstrip('/')}/{store_key(tracking_uri, experiment)}"
     if uri.startswith("mlflow-artifacts:"):
         return MlflowArtifactStore(tracking_uri, experiment, root=sub)

@@ -24,7 +24,6 @@ MLflow runs (:class:`~suite.tracking.RunGroup`), the checkpoint file and their c
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
 import os
@@ -41,7 +40,7 @@ import yaml
 from analysis import record_names as names
 from suite.checkpoint import (checkpoint_path, load_checkpoint, move_checkpoint, peek_checkpoint,
                               save_checkpoint)
-from suite.checkpoint_store import CheckpointStore, LocalStore
+from suite.checkpoint_store import CheckpointStore, LocalStore, store_key
 from suite.errors import CheckpointError, TrackingError
 from suite.provenance import provenance_tags
 from suite.tracking import RunGroup, ensure_store, flatten, missing_runs, open_experiment, public_uri
@@ -109,11 +108,6 @@ class _Accumulator:
     def load_state_dict(self, state: dict, device: torch.device) -> None:
         self.sums = {k: v.to(device) for k, v in state["sums"].items()}
         self.count = int(state["count"])
-
-
-def store_key(tracking_uri: str, experiment: str) -> str:
-    """A short, stable folder name for (store, experiment): the checkpoints of other stores are kept under it."""
-    return hashlib.sha256(f"{public_uri(tracking_uri)}\n{experiment}".encode()).hexdigest()[:12]
 
 
 def describe(trial: TrialSpec, seed: int) -> str:
