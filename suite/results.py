@@ -78,13 +78,14 @@ def _names(text: str | None) -> list[str] | None:
     return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _suite(part: str, args: argparse.Namespace):
-    """The part's suite with the smoke filters applied, and its experiment."""
+def _suite(part: str, args: argparse.Namespace, filtered: bool = True):
+    """The part's suite with the smoke filters applied (``filtered``: only to the parts being run; a part that is
+    only read back for the README keeps its whole plan), and its experiment."""
     from suite.scheduler import load_suite
     from suite.trial import parse_seeds
 
     suite = load_suite(SUITES[part])
-    agents, envs = _names(args.agents), _names(args.envs)
+    agents, envs = (_names(args.agents), _names(args.envs)) if filtered else (None, None)
     changes: dict = {}
     if args.seeds:
         changes["seeds"] = parse_seeds(args.seeds)
@@ -179,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
     for part in PARTS:  # every part is read back for the README; only the chosen ones train and rewrite files
         chosen = part in parts
         if part in SUITES:
-            suite, experiment = _suite(part, args)
+            suite, experiment = _suite(part, args, filtered=chosen)
             if chosen and not args.no_run:
                 summary = run_sweep(suite, workers=args.workers, tracking_uri=uri, experiment=experiment,
                                     results_dir=args.results, steps=args.steps, progress=not args.quiet)
