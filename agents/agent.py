@@ -95,7 +95,7 @@ class QAgent:
     OFF_UPDATE_PATH: ClassVar[frozenset[str]] = frozenset({
         "build_network", "architecture", "make_target_rule", "make_optimizer", "make_schedule", "clip_gradients",
         "clip_gradient_values", "greedy_actions", "act", "observe", "after_env_step", "replica_params",
-        "parameter_count", "replica_parameter_count", "target_bytes", "params_sha256", "state_dict",
+        "parameter_count", "replica_parameter_count", "replica_view", "target_bytes", "params_sha256", "state_dict",
         "load_state_dict", "kernels", "backend", "uses_host_learning", "learner_components"})
 
     def __init__(self, config: AgentConfig, *, obs_shape: Sequence[int], obs_dtype: np.dtype, num_actions: int,
