@@ -214,11 +214,13 @@ def _run(args: argparse.Namespace) -> int:
                     print(f"results: {part}: nothing to tabulate yet ({exc})", file=sys.stderr)
             runs, _ = _load(uri, experiment, args.results)
         info[part] = {"experiment": experiment, "runs": runs}
-    command = "python -m suite.results " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
-        if sys.argv and sys.argv[0].endswith("results.py") else "make results"
+    # The canonical command (what a reader runs); the actual invocation, folders included, goes with the timings.
+    command = "make results"
+    argv = " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv and sys.argv[0].endswith("results.py") else ""
     readme = res.write_readme(args.out, command=command, parts=info, expected=expected,
                               invocation=f"{', '.join(parts)} in {(time.perf_counter() - t0) / 60:.1f} min wall"
-                                         + (" (no training)" if args.no_run else ""))
+                              + (f" (`python -m suite.results {argv}`)" if argv else "")
+                              + (" (no training)" if args.no_run else ""))
     top = args.readme if args.readme is not None else (TOP_README if args.out.resolve() == DEFAULT_OUT else None)
     if top is not None:
         text = top.read_text()
