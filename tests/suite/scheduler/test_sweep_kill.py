@@ -35,7 +35,7 @@ from suite.scheduler.spec import load_suite
 
 AGENTS = ["dqn", "dqn-soft", "double-dqn"]
 SEEDS = [0, 1]
-STEPS, EVAL, LOG = 1500, 500, 100
+STEPS, EVAL, LOG = 12000, 1000, 500  # a group runs long enough that a drawn kill delay still lands mid-run
 DEFAULT_FAULT_SEED = 7
 #: the rate of recent env steps is wall-clock: only its steps must match between two runs
 WALL_CLOCK_KEYS = {"train/sps"}
