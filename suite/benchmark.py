@@ -13,7 +13,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from suite.errors import TargetBenchError
+from suite.errors import run_resumable_command
 
 DEFAULT_SUITE = "default"
 
@@ -37,71 +37,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    try:
-        return _run(args)
-    except TargetBenchError as exc:
-        print(f"benchmark: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("benchmark: interrupted (rerun to continue: finished trials are skipped, the rest resume)",
-              file=sys.stderr)
-        return 130
-
-
-def _run(args: argparse.Namespace) -> int:
-    from suite.scheduler import load_suite, run_sweep
-    from suite.tracking import default_tracking_uri
-    from suite.trial import parse_seeds
-
-    suite = load_suite(args.suite)
-    if args.seeds:
-        suite = dataclasses.replace(suite, seeds=parse_seeds(args.seeds))
-    uri = args.tracking_uri or default_tracking_uri(args.results)
-    # A changed budget gets its own experiment, so the summary never mixes runs of different budgets
-    # (a different seed set only adds or skips trials of the same budget).
-    experiment = args.experiment or (suite.default_experiment + (f"-steps{args.steps}" if args.steps else ""))
-    summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri, experiment=experiment,
-                        results_dir=args.results, steps=args.steps, progress=not args.quiet,
-                        checkpoint_uri=args.checkpoint_uri)
-
-    from analysis.runs import load_runs
-    from analysis.summary import summarise, to_markdown
-
-    steps = args.steps or suite.steps
-    envs = ", ".join(suite.envs)
-    title = (f"{experiment}: {envs}, {steps if steps else 'family-default'} env steps per seed, "
-             f"seeds {','.join(map(str, suite.seeds))}")
-    table = summarise(load_runs(uri, experiment))
-    text = to_markdown(table, title)
-    text += (f"\nWall time of this run of the benchmark: {summary.wall_s / 60:.1f} min with {summary.workers} "
-             f"workers ({args.backend} backend; {summary.done} trials completed, {summary.diverged} diverged, "
-             f"{summary.skipped} already finished, {summary.failed} failed).\n")
-    args.results.mkdir(parents=True, exist_ok=True)
-    out = args.results / "benchmark.md"
-    out.write_text(text)
-    print(text)
-    print(f"wrote {out}")
-    code = 0 if args.no_figures else _full_analysis(uri, experiment, args.results)
-    if summary.failed:
-        print(f"benchmark: {summary.failed} trials failed after retries (recorded as failed runs)", file=sys.stderr)
-        return 1
-    return code
-
-
-def _full_analysis(uri: str, experiment: str, results: Path) -> int:
-    """Figures, tables and report.md under ``results``, as ``targetbench analyze`` writes them."""
-    from suite.analyze import analyze
-
-    try:
-        from suite.envs.registry import reference_files
-
-        res = analyze(uri=uri, experiment=experiment, out=results, results=results, reps=2000,
-                      reference_files=reference_files())
-    except TargetBenchError as exc:
-        print(f"benchmark: analysis: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    print(f"wrote {getattr(res, 'report', results)} (figures and tables under {results})")
-    return 0
+    return run_resumable_command("benchmark", lambda: _run(args))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import errno
+from typing import Callable
 
 __all__ = ["TargetBenchError", "UsageError", "TrackingError", "CheckpointError", "WriteError", "EXIT_CODES",
-           "WRITE_ERRNOS", "BROKEN_PIPE_EXIT"]
+           "WRITE_ERRNOS", "BROKEN_PIPE_EXIT", "run_resumable_command"]
 
 
 class TargetBenchError(Exception):
@@ -52,3 +53,19 @@ EXIT_CODES = {0: "success", 1: "unexpected internal error (a bug: rerun with --d
               5: "disk full or write failed (free space and rerun; --resume continues from the last checkpoint)",
               130: "interrupted",
               BROKEN_PIPE_EXIT: "stdout closed by its reader (e.g. piped into head): output stopped quietly"}
+
+
+def run_resumable_command(prog: str, run: Callable[[], int]) -> int:
+    """Run a make-target entry point (``make benchmark``, ``make results``): a :class:`TargetBenchError` is one
+    ``PROG: error: ...`` line and its exit code; Ctrl-C says that a rerun continues (finished trials are skipped)."""
+    import sys
+
+    try:
+        return run()
+    except TargetBenchError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted (rerun to continue: finished trials are skipped, the rest resume)",
+              file=sys.stderr)
+        return 130

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from suite.errors import TargetBenchError, UsageError
+from suite.errors import UsageError, run_resumable_command
 
 __all__ = ["PARTS", "MINATAR_STEPS", "MINATAR_SEEDS", "main"]
 
@@ -235,15 +235,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    try:
-        return _run(args)
-    except TargetBenchError as exc:
-        print(f"results: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("results: interrupted (rerun to continue: finished trials are skipped, the rest resume)",
-              file=sys.stderr)
-        return 130
+    return run_resumable_command("results", lambda: _run(args))
 
 
 if __name__ == "__main__":
