@@ -16,7 +16,7 @@ import pandas as pd
 from analysis import record_names as names
 
 __all__ = ["PUBLISHED_DIR", "read_published", "episodes_to_solve", "final_moving_average", "cartpole_table",
-           "minatar_table", "CARTPOLE_ROWS", "MINATAR_COLUMNS", "SOLVE_THRESHOLD", "SOLVE_WINDOW"]
+           "minatar_table", "episodes_seen", "CARTPOLE_ROWS", "MINATAR_COLUMNS", "SOLVE_THRESHOLD", "SOLVE_WINDOW"]
 
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
 SOLVE_THRESHOLD, SOLVE_WINDOW = 475.0, 100
@@ -48,6 +48,19 @@ def final_moving_average(returns: np.ndarray, window: int = SOLVE_WINDOW) -> flo
     """Mean of the last ``window`` training episode returns (all of them when fewer)."""
     r = np.asarray(returns, dtype=float)
     return float(r[-window:].mean()) if len(r) else float("nan")
+
+
+def episodes_seen(runs: pd.DataFrame, metrics: pd.DataFrame, max_episodes: int | None = None
+                  ) -> tuple[float, int, int] | None:
+    """Training episodes per run of ``runs`` (capped at ``max_episodes``, the source's episode budget): (median,
+    min, max), or None without runs. States a step budget in the source's unit (episodes)."""
+    eps = _episode_returns(metrics)
+    counts = [len(eps.get(rid, ())) for rid in runs["run_id"]] if "run_id" in runs else []
+    if not counts:
+        return None
+    if max_episodes is not None:
+        counts = [min(c, max_episodes) for c in counts]
+    return float(np.median(counts)), int(min(counts)), int(max(counts))
 
 
 def _episode_returns(metrics: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -486,8 +486,6 @@ def readme_block(out: Path) -> str:
     """The top-level README's generated block (between the markers), from the CSVs in ``out`` only."""
     classic, share = out / "classic_control.csv", out / "sensitivity_share.csv"
     lines = [README_BEGIN]
-    if not classic.exists() and not share.exists():
-        lines += ["Reference results (`docs/results/`) have not been generated yet: `make results` writes them."]
     if classic.exists():
         t = pd.read_csv(classic)
         envs = list(dict.fromkeys(t["env"]))
@@ -511,6 +509,20 @@ def readme_block(out: Path) -> str:
         lines += [f"- {r.method} ({r.env}): {_f(r.share, 2)} [{_f(r.share_ci_low, 2)}, {_f(r.share_ci_high, 2)}]"
                   for r in s.itertuples(index=False)]
         lines.append("")
+    repro = [p for p in sorted(out.glob("reproduce-*.csv")) if not p.stem.endswith("-quick")]
+    if repro:
+        lines += ["Published tables reproduced, verdicts per row (inside: the published value lies in our 95 % "
+                  "interval):", ""]
+        for csv in repro:
+            verdicts = pd.read_csv(csv)["verdict"].value_counts()
+            md = csv.with_suffix(".md")
+            head = md.read_text().splitlines()[0].removeprefix("### ") if md.exists() else csv.stem
+            counts = ", ".join(f"{int(verdicts.get(v, 0))} {v}" for v in ("inside", "outside", "not comparable"))
+            lines.append(f"- {head}: {counts} of {int(verdicts.sum())} rows "
+                         f"([docs/results/{md.name}](docs/results/{md.name}))")
+        lines.append("")
+    if not classic.exists() and not share.exists() and not repro:
+        lines += ["Reference results (`docs/results/`) have not been generated yet: `make results` writes them."]
     lines.append(README_END)
     return "\n".join(lines)
 

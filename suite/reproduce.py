@@ -167,6 +167,13 @@ def main(args: argparse.Namespace) -> int:
     table, notes = build_table(spec, runs, metrics, reps=args.reps, seed=args.seed, steps=steps, quick=args.quick)
     budget = (f"QUICK budget: {steps:,} env steps per run, {len(seeds)} seeds — far below the source's; a smoke "
               "check, not a reproduction" if args.quick else f"{steps:,} env steps per run, {len(seeds)} seeds")
+    if spec.published_episodes is not None:  # state the step budget in the source's unit
+        from analysis.reproduction import episodes_seen
+
+        seen = episodes_seen(runs, metrics, spec.published_episodes)
+        if seen is not None:
+            budget += (f"; training episodes read per run: median {seen[0]:,.0f} (range {seen[1]:,}–{seen[2]:,}) of "
+                       f"the source's {spec.published_episodes:,}")
     title = f"Reproduce {spec.name} ({budget})"
     footnote = ("Source notes: " + " ".join(notes) + " Ours: 95 % percentile-bootstrap interval over seeds "
                 f"({args.reps:,} resamples, seed {args.seed}), read back from the tracking store (experiment "

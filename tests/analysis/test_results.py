@@ -188,3 +188,16 @@ def test_driver_bad_part_and_filters(tmp_path, capsys):
     from suite.errors import UsageError
     with pytest.raises(UsageError, match="--agents names 'nope'"):
         driver._suite("classic", bad)
+
+
+def test_readme_block_counts_reproduced_verdicts(tmp_path):
+    """Each reproduced table (not its --quick smoke version) is one line: its title and its verdict counts."""
+    pd.DataFrame({"verdict": ["inside", "outside", "outside", "not comparable"]}).to_csv(
+        tmp_path / "reproduce-t.csv", index=False)
+    (tmp_path / "reproduce-t.md").write_text("### Reproduce t (1,000 env steps per run, 2 seeds)\n\n| a |\n")
+    pd.DataFrame({"verdict": ["inside"]}).to_csv(tmp_path / "reproduce-t-quick.csv", index=False)
+    block = res.readme_block(tmp_path)
+    assert ("- Reproduce t (1,000 env steps per run, 2 seeds): 1 inside, 2 outside, 1 not comparable of 4 rows "
+            "([docs/results/reproduce-t.md](docs/results/reproduce-t.md))") in block
+    assert "quick" not in block and "not been generated" not in block
+    assert "not been generated" in res.readme_block(tmp_path / "empty")

@@ -77,6 +77,8 @@ def test_cartpole_table_from_store(cartpole_store, capsys):
                                 "--results", str(tmp), "--reps", "300")) == 0
     out = capsys.readouterr().out
     assert "QUICK budget: 20,000 env steps per run, 3 seeds" in out
+    # the step budget restated in the lecture's unit: solved variants see 180-252 episodes, the rest 150
+    assert "training episodes read per run: median 150 (range 150–252) of the source's 1,000" in out
     table = pd.read_csv(tmp / "tables" / "reproduce-cartpole_dqn_ablation-quick.csv")
     assert list(table.columns) == ["configuration", "variant", "runs", "metric", "published", "ours [95% CI]",
                                    "verdict", "reason"]
