@@ -56,6 +56,8 @@ SPS = "train/sps"
 #: prefix of the agent's update metrics (``loss`` is recorded as ``train/loss``)
 TRAIN_PREFIX = "train/"
 EVAL_RETURN = "eval/return_mean"
+#: EauDeQN: share of the target network's weights at zero (``train/`` + the agent's ``target_sparsity``)
+TARGET_SPARSITY = "train/target_sparsity"
 
 
 def source_name(suite: str | None = None) -> str:

@@ -6,7 +6,9 @@ Reads runs only through :mod:`analysis.runs` (the tracking store), never the sui
   ``classic_control.csv`` with exactly the columns :data:`CLASSIC_COLUMNS` (final evaluation return over seeds:
   mean, sample standard deviation (ddof 1), IQM with its 95 % stratified-bootstrap interval over seeds),
   ``curves_<env>.png`` (IQM of the evaluation return against env steps with a 95 % band, one per environment),
-  ``aggregate.png`` + ``aggregate.csv`` (normalised IQM, median, mean, optimality gap with intervals);
+  ``aggregate.png`` + ``aggregate.csv`` (normalised IQM, median, mean, optimality gap with intervals),
+  ``improvement.csv`` (P(agent > dqn) with intervals) and ``cost.csv`` (parameters, target bytes, throughput,
+  EauDeQN's final sparsity);
 * the sensitivity study (``suite/specs/sensitivity-classic.yaml``, variants named ``KNOB=VALUE``):
   ``sensitivity.csv`` (normalised final IQM per method, environment and knob value, with intervals),
   ``sensitivity_share.csv`` (per method and environment: the share of the knob range within 10 % of the best
@@ -37,13 +39,18 @@ from analysis.normalization import SCORING_RULE, score_runs
 
 __all__ = ["CLASSIC_COLUMNS", "SENSITIVITY_COLUMNS", "SHARE_COLUMNS", "SHARE_TOLERANCE", "README_BEGIN",
            "README_END", "classic_table", "learning_curves", "aggregate_estimates", "parse_knob",
-           "sensitivity_table", "share_within", "sensitivity_share", "write_classic", "write_sensitivity",
+           "sensitivity_table", "share_within", "improvement_over", "cost_table", "sensitivity_share", "write_classic", "write_sensitivity",
            "run_costs", "provenance", "write_readme", "readme_block", "replace_readme_block", "extract_readme_block",
-           "quoted_numbers", "Expected"]
+           "quoted_numbers", "Expected", "IMPROVEMENT_COLUMNS", "COST_COLUMNS", "BASELINE"]
 
 CLASSIC_COLUMNS = ["agent", "env", "steps", "seeds", "mean", "std", "iqm", "iqm_ci_low", "iqm_ci_high"]
 SENSITIVITY_COLUMNS = ["method", "agent", "knob", "value", "env", "seeds", "iqm", "iqm_ci_low", "iqm_ci_high"]
 SHARE_COLUMNS = ["method", "env", "values", "best_value", "best_iqm", "share", "share_ci_low", "share_ci_high"]
+IMPROVEMENT_COLUMNS = ["x", "y", "probability", "ci_low", "ci_high", "tasks"]
+COST_COLUMNS = ["agent", "envs", "parameters_min", "parameters_max", "target_bytes_min", "target_bytes_max",
+                "seed_steps_per_s", "target_sparsity_final"]
+#: the baseline every classic agent is compared with: the hard update of DQN, the question the suite exists for
+BASELINE = "dqn"
 #: "within 10 % of the best IQM": IQM ≥ best − 0.1·|best| (normalised scores)
 SHARE_TOLERANCE = 0.10
 ALL_ENVS = "all"
@@ -133,13 +140,54 @@ def aggregate_estimates(runs: pd.DataFrame, *, reps: int = stats.DEFAULT_REPS, s
     return stats.interval_estimates(sd, reps=reps, seed=seed)
 
 
+def improvement_over(runs: pd.DataFrame, baseline: str = BASELINE, *, reps: int = stats.DEFAULT_REPS,
+                     seed: int = 0) -> pd.DataFrame:
+    """P(agent > ``baseline``) for every other agent (rliable's probability of improvement: the Mann–Whitney
+    probability that a run of the agent beats a run of the baseline on the same environment, averaged over the
+    environments both ran), with a 95 % stratified-bootstrap interval. Columns :data:`IMPROVEMENT_COLUMNS`."""
+    scored = _finished(runs) if len(runs) else pd.DataFrame()
+    if not len(scored) or baseline not in set(scored["agent"]):
+        return pd.DataFrame(columns=IMPROVEMENT_COLUMNS)
+    scored = scored[scored["normalised"]]
+    task_scores = {a: {env: ge["score"].to_numpy(float) for env, ge in g.groupby("env", sort=True)}
+                   for a, g in scored.groupby("agent", sort=True)}
+    others = [a for a in figures.agent_order(task_scores) if a != baseline]
+    return stats.poi_table(task_scores, [(a, baseline) for a in others], reps=reps, seed=seed)[IMPROVEMENT_COLUMNS]
+
+
+def cost_table(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """What each agent costs (columns :data:`COST_COLUMNS`): trainable parameters and target-copy bytes per seed
+    (params ``parameter_count`` / ``target_bytes``, min and max over environments), training throughput
+    (seed-steps per second of a batched group, summed over groups: :func:`run_costs`) and, for agents that record
+    ``train/target_sparsity`` (EauDeQN), the mean over runs of its last value (the share of the target's weights
+    at zero when training ended)."""
+    if runs.empty:
+        return pd.DataFrame(columns=COST_COLUMNS)
+    spars = metrics[metrics["metric"] == names.TARGET_SPARSITY] if len(metrics) else metrics
+    last = spars.sort_values("step").groupby("run_id")["value"].last() if len(spars) else pd.Series(dtype=float)
+    rows = []
+    for agent in figures.agent_order(runs["agent"].unique()):
+        g = runs[runs["agent"] == agent]
+        params = pd.to_numeric(g.get("param.parameter_count"), errors="coerce")
+        target = pd.to_numeric(g.get("param.target_bytes"), errors="coerce")
+        cost = run_costs(g)
+        sparsity = last.reindex(g["run_id"]).dropna()
+        rows.append({"agent": agent, "envs": int(g["env"].nunique()), "parameters_min": params.min(),
+                     "parameters_max": params.max(), "target_bytes_min": target.min(),
+                     "target_bytes_max": target.max(),
+                     "seed_steps_per_s": cost["seed_steps"] / cost["wall_s"] if cost["wall_s"] else np.nan,
+                     "target_sparsity_final": sparsity.mean() if len(sparsity) else np.nan})
+    return pd.DataFrame(rows, columns=COST_COLUMNS)
+
+
 def _slug(env: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", env.lower()).strip("_")
 
 
 def write_classic(runs: pd.DataFrame, metrics: pd.DataFrame, out: Path, *, reps: int = stats.DEFAULT_REPS,
                   seed: int = 0, expected: Expected | None = None) -> dict[str, Path]:
-    """``classic_control.csv``, ``curves_<env>.png`` per environment, ``aggregate.png`` / ``aggregate.csv``."""
+    """``classic_control.csv``, ``curves_<env>.png`` per environment, ``aggregate.png`` / ``aggregate.csv``,
+    ``improvement.csv`` (:func:`improvement_over`) and ``cost.csv`` (:func:`cost_table`)."""
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     table = classic_table(runs, reps=reps, seed=seed, expected=expected)
@@ -158,6 +206,10 @@ def write_classic(runs: pd.DataFrame, metrics: pd.DataFrame, out: Path, *, reps:
             fig.savefig(out / name)
             paths[name] = out / name
     if len(runs):
+        for name, frame in (("improvement.csv", improvement_over(runs, reps=reps, seed=seed)),
+                            ("cost.csv", cost_table(runs, metrics))):
+            frame.to_csv(out / name, index=False)
+            paths[name] = out / name
         long = aggregate_estimates(runs, reps=reps, seed=seed)
         long.to_csv(out / "aggregate.csv", index=False)
         paths["aggregate.csv"] = out / "aggregate.csv"
@@ -397,6 +449,30 @@ def _share_markdown(share: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _improvement_markdown(table: pd.DataFrame) -> str:
+    lines = ["| X | P(X > " + BASELINE + ") [95 % CI] | environments |", "|---|---:|---:|"]
+    for r in table.itertuples(index=False):
+        lines.append(f"| {r.x} | {_f(r.probability, 2)} [{_f(r.ci_low, 2)}, {_f(r.ci_high, 2)}] | {r.tasks} |")
+    return "\n".join(lines)
+
+
+def _span(lo, hi) -> str:
+    if pd.isna(lo):
+        return "–"
+    return f"{int(lo):,}" if lo == hi else f"{int(lo):,}–{int(hi):,}"
+
+
+def _cost_markdown(table: pd.DataFrame) -> str:
+    lines = ["| agent | parameters | target bytes | seed-steps/s | final target sparsity |",
+             "|---|---:|---:|---:|---:|"]
+    for r in table.itertuples(index=False):
+        lines.append(f"| {r.agent} | {_span(r.parameters_min, r.parameters_max)} | "
+                     f"{_span(r.target_bytes_min, r.target_bytes_max)} | "
+                     f"{'–' if pd.isna(r.seed_steps_per_s) else f'{r.seed_steps_per_s:,.0f}'} | "
+                     f"{_f(r.target_sparsity_final, 3)} |")
+    return "\n".join(lines)
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else \
         f"{seconds:.0f} s"
@@ -454,6 +530,19 @@ def write_readme(out: Path, *, command: str, parts: Mapping[str, Mapping[str, ob
                       "environment's gymnasium reward threshold; IQM, median, mean, optimality gap with 95 % "
                       "stratified-bootstrap intervals; [aggregate.csv](aggregate.csv)):", "",
                       "![aggregate](aggregate.png)", ""]
+        if (out / "improvement.csv").exists():
+            lines += [f"Probability of improvement over `{BASELINE}` (hard target update): P(X > {BASELINE}), the "
+                      f"chance that a run of X beats a run of {BASELINE} on the same environment, averaged over the "
+                      "environments, with its 95 % stratified-bootstrap interval; 0.5 = no difference "
+                      "([improvement.csv](improvement.csv)).", "",
+                      _improvement_markdown(pd.read_csv(out / "improvement.csv")), ""]
+        if (out / "cost.csv").exists():
+            lines += ["Cost per agent: trainable parameters and target-copy bytes per seed (min–max over the "
+                      "environments), training throughput (seed-steps per second of one batched group: the seeds "
+                      "of one (agent, environment) trained together in one process, on the machine under Provenance, "
+                      "groups side by side as the scheduler ran them), and for EauDeQN the share of its target's "
+                      "weights at zero when training ended ([cost.csv](cost.csv)).", "",
+                      _cost_markdown(pd.read_csv(out / "cost.csv")), ""]
     else:
         lines += ["Not run yet.", ""]
     lines += ["## Target-knob sensitivity", ""]

@@ -118,10 +118,12 @@ def _load(uri: str, experiment: str, results: Path):
     """``(runs, metrics)`` of ``experiment``; empty tables when it does not exist yet."""
     import pandas as pd
 
-    from analysis.runs import RUN_COLUMNS, load_experiment
+    from analysis import record_names as names
+    from analysis.runs import DEFAULT_METRICS, RUN_COLUMNS, load_experiment
 
-    try:
-        return load_experiment(uri, experiment, cache_dir=results / "cache")
+    try:  # + EauDeQN's sparsity, for the cost table
+        return load_experiment(uri, experiment, cache_dir=results / "cache",
+                               metrics=DEFAULT_METRICS + (names.TARGET_SPARSITY,))
     except ValueError:  # no such experiment yet: the part has not run
         return pd.DataFrame(columns=RUN_COLUMNS), pd.DataFrame(columns=["run_id", "metric", "step", "value"])
 

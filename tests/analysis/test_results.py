@@ -201,3 +201,41 @@ def test_readme_block_counts_reproduced_verdicts(tmp_path):
             "([docs/results/reproduce-t.md](docs/results/reproduce-t.md))") in block
     assert "quick" not in block and "not been generated" not in block
     assert "not been generated" in res.readme_block(tmp_path / "empty")
+
+
+def test_improvement_over_dqn_by_hand(classic_store, tmp_path):
+    """agt2 beats every dqn run on CartPole (P = 1); on Acrobot its one scored run failed and scores as the
+    random policy, below every dqn run (P = 0): averaged over the two environments, 0.5."""
+    uri, _, _ = classic_store
+    runs, metrics = load_experiment(uri, "c", cache_dir=None)
+    table = res.improvement_over(runs, reps=300)
+    assert list(table.columns) == res.IMPROVEMENT_COLUMNS
+    row = table.set_index("x").loc["agt2-dqn"]
+    assert row["y"] == "dqn" and row["tasks"] == 2 and row["probability"] == pytest.approx(0.5)
+    assert row["ci_low"] == pytest.approx(0.5) and row["ci_high"] == pytest.approx(0.5)  # nothing overlaps
+    assert res.improvement_over(runs[runs["agent"] != "dqn"]).empty  # no baseline, no rows
+    paths = res.write_classic(runs, metrics, tmp_path, reps=200)
+    assert {"improvement.csv", "cost.csv"} <= set(paths)
+    readme = res.write_readme(tmp_path, command="make results", parts={}).read_text()
+    assert "| agt2-dqn | 0.50 [0.50, 0.50] | 2 |" in readme
+
+
+def test_cost_table_by_hand():
+    """Parameters and target bytes span the environments; throughput is seed-steps over summed group wall time;
+    sparsity is the mean of each run's last recorded value, empty for agents that record none."""
+    runs = pd.DataFrame({
+        "run_id": ["a", "b", "c", "d"], "agent": ["eaudeqn", "eaudeqn", "eaudeqn", "dqn"],
+        "env": ["CartPole-v1", "CartPole-v1", "Acrobot-v1", "CartPole-v1"],
+        "param.parameter_count": ["100", "100", "130", "50"], "param.target_bytes": ["400", "400", "520", "0"],
+        "tag.group_hash": ["g1", "g1", "g2", "g3"], "tag.group_wall_s": ["10", "10", "30", "5"],
+        "final_step": [1000, 1000, 2000, 500], "start_time": [0, 0, 0, 0], "end_time": [1, 1, 1, 1]})
+    metrics = pd.DataFrame({"run_id": ["a", "a", "b", "c"], "metric": res.names.TARGET_SPARSITY,
+                            "step": [10, 20, 20, 20], "value": [0.9, 0.2, 0.4, 0.6]})
+    table = res.cost_table(runs, metrics).set_index("agent")
+    assert list(table.reset_index().columns) == res.COST_COLUMNS
+    e = table.loc["eaudeqn"]
+    assert (e["envs"], e["parameters_min"], e["parameters_max"], e["target_bytes_max"]) == (2, 100, 130, 520)
+    assert e["seed_steps_per_s"] == pytest.approx(4000 / 40)  # groups g1 (10 s) and g2 (30 s)
+    assert e["target_sparsity_final"] == pytest.approx((0.2 + 0.4 + 0.6) / 3)  # last value of run a is 0.2
+    assert table.loc["dqn", "seed_steps_per_s"] == pytest.approx(100)
+    assert np.isnan(table.loc["dqn", "target_sparsity_final"])
