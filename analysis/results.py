@@ -590,6 +590,13 @@ def readme_block(out: Path) -> str:
                              f"{_f(r['iqm'].iloc[0])} [{_f(r['iqm_ci_low'].iloc[0])}, {_f(r['iqm_ci_high'].iloc[0])}]")
             lines.append(f"| {agent} | " + " | ".join(cells) + " |")
         lines.append("")
+    improvement = out / "improvement.csv"
+    if improvement.exists():
+        lines += [f"Does it beat the hard update? P(X > {BASELINE}) over the classic environments [95 % CI], 0.5 = no "
+                  "difference ([docs/results/improvement.csv](docs/results/improvement.csv)):", ""]
+        lines += [f"- {r.x}: {_f(r.probability, 2)} [{_f(r.ci_low, 2)}, {_f(r.ci_high, 2)}]"
+                  for r in pd.read_csv(improvement).itertuples(index=False)]
+        lines.append("")
     if share.exists():
         s = pd.read_csv(share)
         s = s[s["env"] == ALL_ENVS] if (s["env"] == ALL_ENVS).any() else s

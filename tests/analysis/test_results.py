@@ -140,7 +140,7 @@ def test_run_costs_read_the_cost_tags(classic_store):
 def _csv_numbers(folder: Path) -> set[str]:
     """Every number of the CSVs the README block quotes, formatted the ways the block formats them."""
     out: set[str] = set()
-    for name in ("classic_control.csv", "sensitivity_share.csv"):
+    for name in ("classic_control.csv", "sensitivity_share.csv", "improvement.csv"):
         path = folder / name
         if path.exists():
             for v in pd.read_csv(path).select_dtypes("number").to_numpy().ravel():
