@@ -49,14 +49,14 @@ figures: $(STAMP)
 # The reference results in docs/results/ (suite/results.py): PART=all|classic|sensitivity|cartpole|minatar (or a
 # comma list); resumable (finished trials are skipped, interrupted groups resume). Smoke runs: STEPS=, SEEDS=,
 # AGENTS=, ENVS= cut the budget (a changed STEPS records into its own experiment), OUT= writes elsewhere, QUICK=1
-# runs the reproduced tables with --quick, NO_RUN=1 only regenerates the files from the store, MINATAR_STEPS=
-# changes the MinAtar budget (default in suite/results.py).
+# runs the reproduced tables with --quick, NO_RUN=1 only regenerates the files from the store, CARTPOLE_STEPS= and
+# MINATAR_STEPS= change the reproduced tables' budgets (defaults in suite/results.py, TABLE_BUDGETS).
 PART ?= all
 OUT ?=
 AGENTS ?=
 ENVS ?=
 results: $(STAMP)
-	$(BIN)/python -m suite.results --part $(PART) --results $(RESULTS) $(if $(OUT),--out $(OUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) $(if $(AGENTS),--agents $(AGENTS)) $(if $(ENVS),--envs $(ENVS)) $(if $(QUICK),--quick) $(if $(NO_RUN),--no-run) $(if $(REPS),--reps $(REPS)) $(if $(MINATAR_STEPS),--minatar-steps $(MINATAR_STEPS))
+	$(BIN)/python -m suite.results --part $(PART) --results $(RESULTS) $(if $(OUT),--out $(OUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) $(if $(AGENTS),--agents $(AGENTS)) $(if $(ENVS),--envs $(ENVS)) $(if $(QUICK),--quick) $(if $(NO_RUN),--no-run) $(if $(REPS),--reps $(REPS)) $(if $(CARTPOLE_STEPS),--cartpole-steps $(CARTPOLE_STEPS)) $(if $(MINATAR_STEPS),--minatar-steps $(MINATAR_STEPS))
 
 # Speed side by side (benchmarks/bench_speed.py): the CleanRL-style reference loops (CartPole MLP, MinAtar CNN),
 # ours at 1 and 16 seeds, Stable-Baselines3 DQN (an optional dependency, installed here), and where ours spends

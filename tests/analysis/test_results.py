@@ -190,6 +190,25 @@ def test_driver_bad_part_and_filters(tmp_path, capsys):
         driver._suite("classic", bad)
 
 
+def test_driver_table_budgets(tmp_path, capsys):
+    """The reproduced tables run at the driver's budgets unless a flag says otherwise; --steps beats both."""
+    from suite import results as driver
+
+    def budget(part, *argv):
+        a = driver._reproduce_args(part, driver._parse_args(list(argv)), "sqlite:///x.db", no_run=True)
+        return a.steps, a.seeds
+
+    assert budget("cartpole") == (driver.CARTPOLE_STEPS, None) == (100_000, None)  # the suite's 10 seeds
+    assert budget("minatar") == (50_000, "0-2")
+    assert budget("cartpole", "--cartpole-steps", "500000") == (500_000, None)
+    assert budget("minatar", "--cartpole-steps", "500000") == (50_000, "0-2")
+    assert budget("cartpole", "--steps", "300", "--seeds", "0") == (300, "0")
+    assert budget("cartpole", "--quick") == (None, None)  # reproduce --quick picks its own
+    assert driver.main(["--part", "cartpole", "--cartpole-steps", "0", "--out", str(tmp_path), "--results",
+                        str(tmp_path)]) == 2
+    assert "--cartpole-steps 0 is not valid; allowed: a positive integer" in capsys.readouterr().err
+
+
 def test_readme_block_counts_reproduced_verdicts(tmp_path):
     """Each reproduced table (not its --quick smoke version) is one line: its title and its verdict counts."""
     pd.DataFrame({"verdict": ["inside", "outside", "outside", "not comparable"]}).to_csv(
