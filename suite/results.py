@@ -43,7 +43,7 @@ MINATAR_SEEDS = "0-2"
 #: (13 min of summed group time, 7.6 min wall on 2 cores, 2026-12-03; the suite's own 500k reading, 1,000 episodes
 #: at CartPole's 500-step cap, is 5x that: `--cartpole-steps 500000`). 100k steps hold 200+ episodes even at the
 #: cap, past the lecture's solve points (130-400 episodes); measured, the runs read a median of 986 of the
-#: lecture's 1,000 episodes (none learns to long episodes early). The table title states that count per run.
+#: lecture's 1,000 episodes (episodes stay short: no run solves). The table title states that count per run.
 CARTPOLE_STEPS = 100_000
 #: the reproduced tables' default budgets here: part -> (env steps, seeds; None = the suite's seeds)
 TABLE_BUDGETS = {"cartpole": (CARTPOLE_STEPS, None), "minatar": (MINATAR_STEPS, MINATAR_SEEDS)}
