@@ -28,7 +28,7 @@ from suite.errors import UsageError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["add_arguments", "main", "TABLES", "TableSpec", "resolve_table", "build_table"]
+__all__ = ["add_arguments", "main", "TABLES", "TableSpec", "resolve_table", "build_table", "budget_text"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,24 @@ def build_table(spec: TableSpec, runs: pd.DataFrame, metrics: pd.DataFrame, *, r
     return table, notes
 
 
+def budget_text(spec: TableSpec, runs: "pd.DataFrame", metrics: "pd.DataFrame", steps: int, seeds: int,
+                quick: bool) -> str:
+    """The table title's budget, stated against the source's own: its env steps / frames where it gives them,
+    the training episodes each run read where it counts episodes."""
+    text = (f"QUICK budget: {steps:,} env steps per run, {seeds} seeds — far below the source's; a smoke check, "
+            "not a reproduction" if quick else f"{steps:,} env steps per run, {seeds} seeds")
+    if not quick and spec.published_steps is not None and steps < spec.published_steps:
+        text += f"; the source's {spec.published_steps:,} frames are {spec.published_steps / steps:,.0f}x ours"
+    if spec.published_episodes is not None:
+        from analysis.reproduction import episodes_seen
+
+        seen = episodes_seen(runs, metrics, spec.published_episodes)
+        if seen is not None:
+            text += (f"; training episodes read per run: median {seen[0]:,.0f} (range {seen[1]:,}–{seen[2]:,}) of "
+                     f"the source's {spec.published_episodes:,}")
+    return text
+
+
 def _filter_runs(runs: "pd.DataFrame", steps: int | None, seeds: tuple[int, ...]) -> "pd.DataFrame":
     import pandas as pd
 
@@ -165,16 +183,7 @@ def main(args: argparse.Namespace) -> int:
     if runs.empty:
         raise UsageError(f"experiment {experiment!r} has no runs with {steps} steps and seeds {list(seeds)}")
     table, notes = build_table(spec, runs, metrics, reps=args.reps, seed=args.seed, steps=steps, quick=args.quick)
-    budget = (f"QUICK budget: {steps:,} env steps per run, {len(seeds)} seeds — far below the source's; a smoke "
-              "check, not a reproduction" if args.quick else f"{steps:,} env steps per run, {len(seeds)} seeds")
-    if spec.published_episodes is not None:  # state the step budget in the source's unit
-        from analysis.reproduction import episodes_seen
-
-        seen = episodes_seen(runs, metrics, spec.published_episodes)
-        if seen is not None:
-            budget += (f"; training episodes read per run: median {seen[0]:,.0f} (range {seen[1]:,}–{seen[2]:,}) of "
-                       f"the source's {spec.published_episodes:,}")
-    title = f"Reproduce {spec.name} ({budget})"
+    title = f"Reproduce {spec.name} ({budget_text(spec, runs, metrics, steps, len(seeds), args.quick)})"
     footnote = ("Source notes: " + " ".join(notes) + " Ours: 95 % percentile-bootstrap interval over seeds "
                 f"({args.reps:,} resamples, seed {args.seed}), read back from the tracking store (experiment "
                 f"{experiment}). Diverged runs are kept and scored by their last evaluation / their recorded "

@@ -144,3 +144,13 @@ def test_cartpole_episodes_to_solve_reads_only_the_source_budget():
     assert capped["ours [95% CI]"].startswith("150 [150, 150] (0/1 solved")
     assert "first 150 episodes" in capped["metric"]
     assert reproduce.TABLES["cartpole_dqn_ablation"].published_episodes == 1000
+
+
+def test_budget_text_states_the_source_budget():
+    """MinAtar's title sets our steps against the paper's 5M frames (no frame skip: a frame is an env step)."""
+    spec = reproduce.TABLES["minatar_v1_dqn_ablation"]
+    empty = pd.DataFrame({"run_id": []})
+    assert reproduce.budget_text(spec, empty, pd.DataFrame(columns=["run_id", "metric", "step", "value"]), 50_000, 3,
+                                 False) == "50,000 env steps per run, 3 seeds; the source's 5,000,000 frames are 100x ours"
+    assert reproduce.budget_text(spec, empty, empty, 5_000_000, 30, False) == "5,000,000 env steps per run, 30 seeds"
+    assert reproduce.budget_text(spec, empty, empty, 100, 2, True).startswith("QUICK budget: 100 env steps")
