@@ -39,9 +39,9 @@ from analysis.normalization import SCORING_RULE, score_runs
 
 __all__ = ["CLASSIC_COLUMNS", "SENSITIVITY_COLUMNS", "SHARE_COLUMNS", "SHARE_TOLERANCE", "README_BEGIN",
            "README_END", "classic_table", "learning_curves", "aggregate_estimates", "parse_knob",
-           "sensitivity_table", "share_within", "improvement_over", "cost_table", "sensitivity_share", "write_classic", "write_sensitivity",
-           "run_costs", "provenance", "write_readme", "readme_block", "replace_readme_block", "extract_readme_block",
-           "quoted_numbers", "Expected", "IMPROVEMENT_COLUMNS", "COST_COLUMNS", "BASELINE"]
+           "sensitivity_table", "share_within", "improvement_over", "cost_table", "sensitivity_share",
+           "write_classic", "write_sensitivity", "run_costs", "provenance", "write_readme", "readme_block",
+           "replace_readme_block", "extract_readme_block", "quoted_numbers", "Expected", "IMPROVEMENT_COLUMNS", "COST_COLUMNS", "BASELINE"]
 
 CLASSIC_COLUMNS = ["agent", "env", "steps", "seeds", "mean", "std", "iqm", "iqm_ci_low", "iqm_ci_high"]
 SENSITIVITY_COLUMNS = ["method", "agent", "knob", "value", "env", "seeds", "iqm", "iqm_ci_low", "iqm_ci_high"]
@@ -427,6 +427,11 @@ def _f(x, digits: int = 1) -> str:
     return "–" if x is None or pd.isna(x) else f"{float(x):.{digits}f}"
 
 
+def _with_ci(estimate, low, high, digits: int = 1) -> str:
+    """``estimate [low, high]``, each as :func:`_f` writes it."""
+    return f"{_f(estimate, digits)} [{_f(low, digits)}, {_f(high, digits)}]"
+
+
 def _classic_markdown(table: pd.DataFrame, expected_seeds: int) -> str:
     lines = ["| agent | env | steps | seeds | mean ± std | IQM [95 % CI] | status |",
              "|---|---|---:|---:|---:|---:|---|"]
@@ -436,7 +441,7 @@ def _classic_markdown(table: pd.DataFrame, expected_seeds: int) -> str:
                   else "complete")
         steps = "–" if pd.isna(r.steps) else f"{int(r.steps):,}"
         lines.append(f"| {r.agent} | {r.env} | {steps} | {r.seeds} | {_f(r.mean)} ± {_f(r.std)} | "
-                     f"{_f(r.iqm)} [{_f(r.iqm_ci_low)}, {_f(r.iqm_ci_high)}] | {status} |")
+                     f"{_with_ci(r.iqm, r.iqm_ci_low, r.iqm_ci_high)} | {status} |")
     return "\n".join(lines)
 
 
@@ -445,14 +450,14 @@ def _share_markdown(share: pd.DataFrame) -> str:
              "|---|---|---:|---:|---:|---:|"]
     for r in share.itertuples(index=False):
         lines.append(f"| {r.method} | {r.env} | {r.values} | {r.best_value:g} | {_f(r.best_iqm, 2)} | "
-                     f"{_f(r.share, 2)} [{_f(r.share_ci_low, 2)}, {_f(r.share_ci_high, 2)}] |")
+                     f"{_with_ci(r.share, r.share_ci_low, r.share_ci_high, 2)} |")
     return "\n".join(lines)
 
 
 def _improvement_markdown(table: pd.DataFrame) -> str:
     lines = ["| X | P(X > " + BASELINE + ") [95 % CI] | environments |", "|---|---:|---:|"]
     for r in table.itertuples(index=False):
-        lines.append(f"| {r.x} | {_f(r.probability, 2)} [{_f(r.ci_low, 2)}, {_f(r.ci_high, 2)}] | {r.tasks} |")
+        lines.append(f"| {r.x} | {_with_ci(r.probability, r.ci_low, r.ci_high, 2)} | {r.tasks} |")
     return "\n".join(lines)
 
 
@@ -587,14 +592,14 @@ def readme_block(out: Path) -> str:
             for env in envs:
                 r = t[(t["agent"] == agent) & (t["env"] == env)]
                 cells.append("–" if r.empty or pd.isna(r["iqm"].iloc[0]) else
-                             f"{_f(r['iqm'].iloc[0])} [{_f(r['iqm_ci_low'].iloc[0])}, {_f(r['iqm_ci_high'].iloc[0])}]")
+                             _with_ci(*r[["iqm", "iqm_ci_low", "iqm_ci_high"]].iloc[0]))
             lines.append(f"| {agent} | " + " | ".join(cells) + " |")
         lines.append("")
     improvement = out / "improvement.csv"
     if improvement.exists():
         lines += [f"Does it beat the hard update? P(X > {BASELINE}) over the classic environments [95 % CI], 0.5 = no "
                   "difference ([docs/results/improvement.csv](docs/results/improvement.csv)):", ""]
-        lines += [f"- {r.x}: {_f(r.probability, 2)} [{_f(r.ci_low, 2)}, {_f(r.ci_high, 2)}]"
+        lines += [f"- {r.x}: {_with_ci(r.probability, r.ci_low, r.ci_high, 2)}"
                   for r in pd.read_csv(improvement).itertuples(index=False)]
         lines.append("")
     if share.exists():
@@ -602,7 +607,7 @@ def readme_block(out: Path) -> str:
         s = s[s["env"] == ALL_ENVS] if (s["env"] == ALL_ENVS).any() else s
         lines += ["Share of each target knob's swept range within 10 % of its best IQM [95 % CI] "
                   "([docs/results/sensitivity_share.csv](docs/results/sensitivity_share.csv)):", ""]
-        lines += [f"- {r.method} ({r.env}): {_f(r.share, 2)} [{_f(r.share_ci_low, 2)}, {_f(r.share_ci_high, 2)}]"
+        lines += [f"- {r.method} ({r.env}): {_with_ci(r.share, r.share_ci_low, r.share_ci_high, 2)}"
                   for r in s.itertuples(index=False)]
         lines.append("")
     repro = [p for p in sorted(out.glob("reproduce-*.csv")) if not p.stem.endswith("-quick")]
