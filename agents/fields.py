@@ -28,7 +28,17 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
 __all__ = ["ConfigError", "Field", "spec", "fields_of", "parse_value", "describe_type", "describe_fields",
-           "bad_value", "unknown_key", "resolve", "check_fields"]
+           "bad_value", "unknown_key", "resolve", "check_fields", "NO_NEUTRAL", "identity_view"]
+
+
+class _NoNeutral:
+    """Marker: the field has no neutral value, so every value of it is part of a trial's identity."""
+
+    def __repr__(self) -> str:
+        return "NO_NEUTRAL"
+
+
+NO_NEUTRAL: Any = _NoNeutral()
 
 
 class ConfigError(ValueError):
@@ -46,9 +56,16 @@ def unknown_key(key: str, owner: str, allowed: Iterable[str]) -> ConfigError:
 
 
 def spec(default: Any, help: str, *, min: float | None = None, max: float | None = None,
-         min_exclusive: bool = False, max_exclusive: bool = False) -> Any:
-    """A dataclass field with a help text and an allowed numeric range (read back by :func:`fields_of`)."""
-    meta = {"help": help, "min": min, "max": max, "min_exclusive": min_exclusive, "max_exclusive": max_exclusive}
+         min_exclusive: bool = False, max_exclusive: bool = False, neutral: Any = NO_NEUTRAL,
+         identity: bool = True) -> Any:
+    """A dataclass field with a help text and an allowed numeric range (read back by :func:`fields_of`).
+
+    Trial identity (the hash that makes stored runs resumable and matchable) is declared here too:
+    ``identity=False`` for a setting that chooses how, not what, is computed (device, threads); ``neutral=V``
+    for an option whose value ``V`` leaves the math as it was before the option existed: at ``V`` it is left out
+    of the hash, so adding the option changes no stored trial's identity (see :func:`identity_view`)."""
+    meta = {"help": help, "min": min, "max": max, "min_exclusive": min_exclusive, "max_exclusive": max_exclusive,
+            "neutral": neutral, "identity": identity}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples for sequence defaults")
     return dataclasses.field(default=default, metadata=meta)
@@ -198,6 +215,14 @@ class Field:
     max: float | None = None
     min_exclusive: bool = False
     max_exclusive: bool = False
+    neutral: Any = NO_NEUTRAL
+    identity: bool = True
+
+    def in_identity(self, value: Any) -> bool:
+        """Whether ``value`` of this field is part of a trial's identity (see :func:`spec`)."""
+        if not self.identity:
+            return False
+        return self.neutral is NO_NEUTRAL or value != self.neutral
 
     def allowed(self) -> str:
         """The allowed values: the type in words, then the range where there is one."""
@@ -272,8 +297,15 @@ def _fields_of(cls: type) -> tuple[tuple[str, Field], ...]:
         meta = f.metadata
         default = f.default if f.default is not dataclasses.MISSING else None
         out.append((f.name, Field(f.name, hints[f.name], default, meta.get("help", ""), meta.get("min"),
-                                  meta.get("max"), bool(meta.get("min_exclusive")), bool(meta.get("max_exclusive")))))
+                                  meta.get("max"), bool(meta.get("min_exclusive")), bool(meta.get("max_exclusive")),
+                                  meta.get("neutral", NO_NEUTRAL), meta.get("identity", True))))
     return tuple(out)
+
+
+def identity_view(values: Mapping[str, Any], fields: Mapping[str, Field]) -> dict[str, Any]:
+    """``values`` without the entries that are not part of a trial's identity: fields declared
+    ``identity=False`` and fields at their ``neutral`` value. Keys without a field are kept."""
+    return {k: v for k, v in values.items() if k not in fields or fields[k].in_identity(v)}
 
 
 def describe_fields(cls: type) -> list[dict[str, Any]]:

@@ -40,5 +40,55 @@ def main(argv: list[str] | None = None) -> int:
     return run_resumable_command("benchmark", lambda: _run(args))
 
 
+def _run(args: argparse.Namespace) -> int:
+    """Sweep the suite, write ``benchmark.md``, then the full analysis; 1 if any trial failed after retries."""
+    from suite.scheduler import load_suite, run_sweep
+    from suite.tracking import default_tracking_uri
+    from suite.trial import parse_seeds
+
+    suite = load_suite(args.suite)
+    if args.seeds:
+        suite = dataclasses.replace(suite, seeds=parse_seeds(args.seeds, key="--seeds"))
+    uri = args.tracking_uri or default_tracking_uri(args.results)
+    # A changed budget gets its own experiment, so the summary never mixes runs of different budgets
+    # (a different seed set only adds or skips trials of the same budget).
+    experiment = args.experiment or (suite.default_experiment + (f"-steps{args.steps}" if args.steps else ""))
+    summary = run_sweep(suite, backend=args.backend, workers=args.workers, tracking_uri=uri, experiment=experiment,
+                        results_dir=args.results, steps=args.steps, progress=not args.quiet,
+                        checkpoint_uri=args.checkpoint_uri)
+
+    from analysis.runs import load_runs
+    from analysis.summary import summarise, to_markdown
+
+    steps = args.steps or suite.steps
+    title = (f"{experiment}: {', '.join(suite.envs)}, {steps if steps else 'family-default'} env steps per seed, "
+             f"seeds {','.join(map(str, suite.seeds))}")
+    text = to_markdown(summarise(load_runs(uri, experiment)), title)
+    text += (f"\nWall time of this run of the benchmark: {summary.wall_s / 60:.1f} min with {summary.workers} "
+             f"workers ({args.backend} backend; {summary.done} trials completed, {summary.diverged} diverged, "
+             f"{summary.skipped} already finished, {summary.failed} failed).\n")
+    args.results.mkdir(parents=True, exist_ok=True)
+    out = args.results / "benchmark.md"
+    out.write_text(text)
+    print(text)
+    print(f"wrote {out}")
+    code = 0 if args.no_figures else _full_analysis(uri, experiment, args.results)
+    if summary.failed:
+        print(f"benchmark: {summary.failed} trials failed after retries (recorded as failed runs)", file=sys.stderr)
+        return 1
+    return code
+
+
+def _full_analysis(uri: str, experiment: str, results: Path) -> int:
+    """Figures, tables and report.md under ``results``, as ``targetbench analyze`` writes them."""
+    from suite.analyze import analyze
+    from suite.envs.registry import reference_files
+
+    res = analyze(uri=uri, experiment=experiment, out=results, results=results, reps=2000,
+                  reference_files=reference_files())
+    print(f"wrote {res.report} (figures and tables under {results})")
+    return 0
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from agents import get_agent
-from agents.fields import bad_value, fields_of, resolve, spec, unknown_key
+from agents.fields import bad_value, fields_of, identity_view, resolve, spec, unknown_key
 from suite.envs import get_family, get_spec, validate_env_options
 from suite.errors import UsageError
 
@@ -33,17 +33,17 @@ class TrainConfig:
     eval_max_steps: int = spec(27_000, "cap on one evaluation episode's length", min=1)
     log_every: int = spec(1_000, "aggregate training metrics over this many env steps", min=1)
     checkpoint_every: int = spec(0, "env steps between checkpoints (0 = at every evaluation)", min=0)
-    device: str = spec("auto", "torch device: auto, cpu, cuda or cuda:N")
+    device: str = spec("auto", "torch device: auto, cpu, cuda or cuda:N", identity=False)
     # auto: numpy-kernel agents split their replicas over the cores (bitwise the same for any count); torch
     # agents keep one thread, since with more MKL may split a one-replica matrix product along its inner
     # dimension, which changes the last bits. Resolved by suite/provenance.py, recorded as tag threads_resolved.
     threads: str = spec("auto", "CPU threads: auto (numpy-kernel agents: min(cores, replicas/4), others: 1), or a "
                                 "count: numpy-kernel agents split their replicas over them, other agents use them "
-                                "as torch intra-op threads (0 = all cores / torch's default)")
+                                "as torch intra-op threads (0 = all cores / torch's default)", identity=False)
     # Like device and threads, which code computes the (same) math is not part of a trial's identity; the run
     # records what was used (tag ``kernels``).
     kernels: str = spec("auto", "auto: numpy kernels for MLP/MinAtar-CNN agents with a copy-based target on the CPU "
-                                "(agents/nn/host_qnet.py); torch: torch autograd for every agent")
+                                "(agents/nn/host_qnet.py); torch: torch autograd for every agent", identity=False)
 
     @classmethod
     def for_family(cls, family: str, overrides: Mapping[str, Any]) -> "TrainConfig":
@@ -134,10 +134,6 @@ def _canonical_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-#: train settings that choose how, not what, is computed: kept out of trial identity and the resolved record
-_NOT_IDENTITY = ("device", "threads", "kernels")
-
-
 @dataclass(frozen=True)
 class TrialSpec:
     """Everything that decides a trial group's numbers, resolved and validated."""
@@ -151,19 +147,34 @@ class TrialSpec:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def resolved(self) -> dict[str, Any]:
-        """The whole resolved config as plain data (recorded with each run, hashed for identity)."""
+        """The whole resolved config as plain data, recorded with each run. Train settings that choose how, not
+        what, is computed (device, threads, kernels: ``identity=False``) are recorded as tags instead."""
+        train_fields = fields_of(TrainConfig)
         return {"agent": self.agent, "env": self.env, "family": self.family,
                 "agent_config": self.agent_config.to_dict(), "env_options": dict(self.env_options),
-                "train": {k: v for k, v in dataclasses.asdict(self.train).items()
-                          if k not in _NOT_IDENTITY}}
+                "train": {k: v for k, v in dataclasses.asdict(self.train).items() if train_fields[k].identity}}
+
+    def identity(self) -> dict[str, Any]:
+        """What a trial's hash covers: :meth:`resolved` without the options at their neutral value (declared on
+        each field with ``spec(neutral=...)``), so an option added later, at a value that keeps the math as it
+        was, changes no stored trial's hash."""
+        rec = self.resolved()
+        return {**rec,
+                "agent_config": identity_view(rec["agent_config"], fields_of(type(self.agent_config))),
+                "env_options": identity_view(rec["env_options"], _env_option_fields(self.family)),
+                "train": identity_view(rec["train"], fields_of(TrainConfig))}
 
     def trial_hash(self, seed: int) -> str:
         """Identity of one (agent, env, config, seed) trial: device, thread count and kernels are not part of it."""
-        return _canonical_hash({**self.resolved(), "seed": int(seed)})
+        return _canonical_hash({**self.identity(), "seed": int(seed)})
 
     def group_hash(self) -> str:
         """Identity of the batched group (its seeds in order)."""
-        return _canonical_hash({**self.resolved(), "seeds": list(self.seeds)})
+        return _canonical_hash({**self.identity(), "seeds": list(self.seeds)})
+
+
+def _env_option_fields(family: str) -> dict[str, Any]:
+    return {name: opt.field(name) for name, opt in get_family(family).options.items()}
 
 
 def build_trial(agent: str, env: str, seeds: Sequence[int], *, steps: int | None = None,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from agents.config import AgentConfig
-from agents.fields import Field
+from agents.fields import NO_NEUTRAL, Field
 from agents.family import FamilyFacts
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ class EnvOption:
     hi: float | None = None
     allow_none: bool = False
     help: str = ""
+    #: the value at which the option keeps the math it had before it existed (left out of trial identity)
+    neutral: Any = NO_NEUTRAL
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -75,7 +77,8 @@ class EnvOption:
     def field(self, name: str) -> Field:
         """This option as the typed field ``name``."""
         tp = _KINDS[self.kind]
-        return Field(name, tp | None if self.allow_none else tp, self.default, self.help, self.lo, self.hi)
+        return Field(name, tp | None if self.allow_none else tp, self.default, self.help, self.lo, self.hi,
+                     neutral=self.neutral)
 
 
 _KINDS = {"int": int, "float": float, "bool": bool}
