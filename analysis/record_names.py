@@ -18,6 +18,9 @@ TARGET_RULE = "target_rule"
 BOOTSTRAP_RULE = "bootstrap_rule"
 KERNELS = "kernels"
 KERNELS_REASON = "kernels_reason"  # why that backend (agents/learners.py declarations)
+#: the evaluation protocol's fingerprint (suite/protocol.py); its fields are the ``protocol.*`` params
+PROTOCOL = "protocol"
+PROTOCOL_PARAM_PREFIX = "protocol."
 #: set by the scheduler for every run of a sweep
 VARIANT = "variant"
 SUITE = "suite"

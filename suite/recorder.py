@@ -42,6 +42,7 @@ from suite.checkpoint import (checkpoint_path, load_checkpoint, move_checkpoint,
                               save_checkpoint)
 from suite.checkpoint_store import CheckpointStore, LocalStore, store_key
 from suite.errors import CheckpointError, TrackingError
+from suite.protocol import fingerprint, protocol_of
 from suite.provenance import provenance_tags
 from suite.tracking import RunGroup, ensure_store, flatten, missing_runs, open_experiment, public_uri
 from suite.trial import TrialSpec
@@ -291,13 +292,16 @@ class Recorder:
                 raise UnpushedError(self._unpushed_message(exc, kept_points)) from None
             raise
         resolved = trial.resolved()
+        protocol = protocol_of(trial)
         params = {**flatten("agent", resolved["agent_config"]), **flatten("env", resolved["env_options"]),
                   **flatten("train", resolved["train"]), "agent_name": trial.agent, "env_id": trial.env,
-                  "parameter_count": str(agent.parameter_count()), "target_bytes": str(agent.target_bytes())}
+                  "parameter_count": str(agent.parameter_count()), "target_bytes": str(agent.target_bytes()),
+                  **flatten("protocol", protocol)}
         provenance = provenance_tags(device)
         base_tags = {names.AGENT: trial.agent, names.ENV: trial.env, names.FAMILY: trial.family,
                      names.TARGET_RULE: agent.target_rule.name, names.BOOTSTRAP_RULE: agent.bootstrap.name,
                      names.KERNELS: agent.kernels, names.KERNELS_REASON: agent.backend.reason[:500], names.GROUP_HASH: group,
+                     names.PROTOCOL: fingerprint(protocol),
                      names.BATCH_SEEDS: ",".join(map(str, trial.seeds)), **provenance, **self.extra_tags,
                      names.MLFLOW_SOURCE_NAME: names.source_name(self.extra_tags.get(names.SUITE)),
                      names.MLFLOW_SOURCE_TYPE: names.SOURCE_TYPE}

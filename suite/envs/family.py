@@ -169,6 +169,10 @@ class EnvFamily:
         for every agent on this family (an agent's own per-family entries, keyed by family name, still win); ``train_defaults`` replace ``TrainConfig``
         defaults (``steps``, ``eval_every``, ``eval_episodes`` ...); ``costs`` feed the scheduler's estimate and
         ``memory`` the memory estimate (replay layout: ``facts.frame_stack``).
+    Protocol:
+        ``protocol(env_id, options)`` returns protocol fields (:mod:`suite.protocol`) this family adds or
+        replaces: its step unit, a named protocol's score definition. None: the defaults (env steps, final
+        greedy evaluation).
     Analysis:
         ``reference_scores`` is the CSV (columns env, random, reference, kind, source) of the reference scores
         that normalise this family's returns; None where they ship in ``analysis/reference/scores.csv``.
@@ -194,6 +198,7 @@ class EnvFamily:
     costs: CostFigures = field(default_factory=CostFigures)
     memory: MemoryFigures = field(default_factory=MemoryFigures)
     reference_scores: Path | None = None
+    protocol: Callable[[str, dict[str, Any]], Mapping[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name != self.name.strip():
