@@ -36,7 +36,7 @@ class AGT2Config(AgentConfig):
     track: Tracking = track_field()
 
 
-@register("agt2-dqn")
+@register("agt2-dqn", update_cost=1.65, color="#cc78bc", marker="D", group="gradient tracking", reading="agt2")
 class AGT2DQN(QAgent):
     """DQN with a gradient-tracking target (AGT2, reading of arXiv 2503.16700): max bootstrap from θ⁻, then one
     step of size β on ½ E_B Σ_a (sg Q_θ(s,a) − Q_θ⁻(s,a))² (all actions at each sampled state) after each online

@@ -29,7 +29,7 @@ class SoftTargetConfig(AgentConfig):
     soft_every: int = spec(1, "env steps between Polyak updates", min=1)
 
 
-@register("dqn")
+@register("dqn", update_cost=1.0, color="#0173b2", marker="o", group="target-based")
 class DQN(QAgent):
     """DQN with a hard target copy every C env steps (Mnih et al. 2015)."""
 
@@ -39,7 +39,7 @@ class DQN(QAgent):
         return HardUpdate(online, self.config.target_period)
 
 
-@register("dqn-soft")
+@register("dqn-soft", update_cost=1.0, color="#029e73", marker="^", group="target-based")
 class SoftDQN(QAgent):
     """DQN with a Polyak-averaged target, θ⁻ ← θ⁻ + τ(θ − θ⁻) every k env steps (Lillicrap et al. 2016)."""
 
@@ -49,14 +49,14 @@ class SoftDQN(QAgent):
         return SoftUpdate(online, self.config.tau, self.config.soft_every)
 
 
-@register("double-dqn")
+@register("double-dqn", update_cost=1.1, color="#56b4e9", marker="s", group="target-based")
 class DoubleDQN(DQN):
     """Double DQN: online argmax, target evaluation, hard target (van Hasselt et al. 2016)."""
 
     bootstrap_rule = "double"
 
 
-@register("dqn-no-target")
+@register("dqn-no-target", update_cost=0.9, color="#d55e00", marker="v", group="target-free")
 class TargetFreeDQN(QAgent):
     """Target-free DQN: bootstrap from the online network under stop-gradient (MinAtar ablation)."""
 

@@ -222,7 +222,7 @@ class EauDeQNConfig(AgentConfig):
                        "tabular": {"target_period": 200}}
 
 
-@register("eaudeqn")
+@register("eaudeqn", update_cost=2.5, color="#e7298a", marker="p", group="target-based", reading="eaudeqn")
 class EauDeQN(QAgent):
     """EauDeQN (Vincent et al., arXiv 2503.01437): dense-to-sparse DQN, the lowest-loss pruned copy becomes θ⁻.
 

@@ -49,7 +49,7 @@ class FRConfig(AgentConfig):
                        "tabular": {"target_period": 200}}
 
 
-@register("fr-dqn")
+@register("fr-dqn", update_cost=1.4, color="#de8f05", marker="X", group="target-based")
 class FRDQN(QAgent):
     """Functional regularisation (Piché et al., arXiv 2106.02613): the TD target bootstraps from the current
     network under stop-gradient, y = r + γ(1−d) max_a' sg Q_θ(s',a'), and the loss adds κ E_B (Q_θ(s,a) −

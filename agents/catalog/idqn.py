@@ -144,7 +144,7 @@ class IDQNConfig(AgentConfig):
     }
 
 
-@register("idqn")
+@register("idqn", update_cost=2.5, color="#1b7837", marker="h", group="iterated")
 class IDQN(QAgent):
     """i-DQN (Vincent et al., arXiv 2403.02107): K online networks, θ_k learning
     ℓ(r + γ(1−d) max_a' Q_θ̄_{k−1}(s',a') − Q_θ_k(s,a)) from target θ̄_{k−1}; one step on the sum over k.

@@ -166,7 +166,7 @@ class ISQLConfig(AgentConfig):
                               "would move the target head 0, which only a zero gradient keeps fixed; allowed: 0")
 
 
-@register("isql")
+@register("isql", update_cost=1.3, color="#7b3294", marker="*", group="iterated")
 class ISQL(QAgent):
     """iS-QL (Vincent et al. 2025, arXiv 2506.04398): one network, shared trunk φ and K+1 linear heads; head k
     learns r + γ(1−d) max_a' sg Q_{w_{k−1}}(s',a') (current trunk), head 0 is the target and gets no gradient;

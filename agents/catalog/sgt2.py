@@ -58,7 +58,7 @@ class SGT2Config(AgentConfig):
     track: Tracking = track_field("; mutual-tracking only")
 
 
-@register("sgt2-dqn")
+@register("sgt2-dqn", update_cost=2.0, color="#ca9161", marker="P", group="gradient tracking", reading="sgt2")
 class SGT2DQN(QAgent):
     """Symmetric gradient target tracking (SGT2, **reading** of arXiv 2503.16700), ``form`` chooses the reading.
 

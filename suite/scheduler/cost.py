@@ -12,16 +12,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from agents import get_agent
 from suite.envs import CostFigures, get_family
 
 __all__ = ["GroupCost", "estimate_group", "estimate", "NodeType", "NODE_TYPES", "gpu_packing", "node_estimates"]
 
 # The per-family figures (seconds per loop iteration: env_a, env_b per replica, update_a, update_b per replica;
 # typical evaluation episode length) are in each family's record: ``EnvFamily.costs``.
-#: cost of one update relative to DQN's (more networks or heads, a second optimizer, ...)
-AGENT_UPDATE_FACTOR = {"idqn": 2.5, "isql": 1.3, "sgt2-dqn": 2.0, "agt2-dqn": 1.65, "fr-dqn": 1.4,
-                       "double-dqn": 1.1, "dqn-no-target": 0.9,
-                       "eaudeqn": 2.5}  # eaudeqn: K = 3 networks as idqn (a guess, not calibrated)
+# The cost of one update relative to DQN's is declared with each agent (``@register(..., update_cost=)``).
 PROCESS_START_S = 6.0
 
 
@@ -40,7 +38,7 @@ def estimate_group(group: Any) -> GroupCost:
     steps = train.steps
     freq = max(1, int(getattr(cfg, "train_frequency", 1) or 1))
     starts = min(steps, int(getattr(cfg, "learning_starts", 0) or 0))
-    factor = AGENT_UPDATE_FACTOR.get(spec.agent, 1.0)
+    factor = get_agent(spec.agent).update_cost
     per_env = env_a + env_b * r
     per_update = (upd_a + upd_b * r) * factor
     train_s = steps * per_env + (steps - starts) / freq * per_update

@@ -44,3 +44,24 @@ def test_entry_point_plugins_are_loaded(monkeypatch):
     monkeypatch.setattr(metadata, "entry_points", fake_entry_points)
     registry.load_entry_points()
     assert loaded == [True]
+
+
+def test_agent_facts_are_declared_with_each_builtin_agent():
+    from agents.registry import METHOD_GROUPS, agent_facts
+
+    facts = agent_facts()
+    builtin = ["dqn", "double-dqn", "dqn-soft", "dqn-no-target", "agt2-dqn", "sgt2-dqn", "fr-dqn", "isql", "idqn",
+               "eaudeqn"]
+    assert all(facts[a]["color"] and facts[a]["marker"] and facts[a]["group"] in METHOD_GROUPS for a in builtin)
+    assert len({facts[a]["color"] for a in builtin}) == len(builtin)  # one colour per agent
+    assert {a for a in builtin if facts[a]["reading"]} == {"agt2-dqn", "sgt2-dqn", "eaudeqn"}
+    assert facts["dqn"]["update_cost"] == 1.0 and facts["idqn"]["update_cost"] > 1
+
+
+def test_register_rejects_an_unknown_group_in_one_line():
+    import pytest
+
+    from agents.registry import register
+
+    with pytest.raises(ValueError, match="group='fancy' is not valid; allowed: target-based"):
+        register("x-agent", group="fancy")
