@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from agents.nn.host_qnet import flushes_denormals
 
-__all__ = ["provenance_tags", "package_versions", "git_state", "resolve_device", "set_cpu_threads", "usable_cores",
+__all__ = ["provenance_tags", "package_versions", "git_state", "cpu_model", "blas_kernels", "resolve_device", "set_cpu_threads", "usable_cores",
            "replica_threads", "apply_cpu_threads", "AUTO_THREADS_ENV"]
 
 #: environment variable that caps ``train.threads=auto`` (the local scheduler sets it to its share of the cores
@@ -62,6 +62,32 @@ def git_state() -> tuple[str, bool]:
         return commit, dirty
     except (OSError, subprocess.SubprocessError):
         return "unknown", False
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``; ``platform.processor()`` elsewhere), or ``unknown``.
+
+    Recorded because another processor may take other BLAS or torch kernels, which can change the last bits of a
+    run (docs/reliability.md)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip() or "unknown"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def blas_kernels() -> str:
+    """Which BLAS numpy and torch computed with: ``library version architecture`` of every loaded BLAS (OpenBLAS
+    picks its kernel by processor: ``Haswell``, ``SkylakeX``, ``Zen``...), then torch's CPU capability
+    (``AVX2``, ``AVX512``...). The same seed gives the same bits only where these match."""
+    import numpy  # noqa: F401  (loads numpy's BLAS so that threadpoolctl sees it)
+
+    libs = [" ".join(str(x) for x in (i.get("internal_api"), i.get("version"), i.get("architecture")) if x)
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join([*libs, f"torch {torch.backends.cpu.get_cpu_capability()}"])
 
 
 def set_cpu_threads(torch_threads: int, blas_threads: int = 1) -> None:
@@ -126,7 +152,8 @@ def provenance_tags(device: torch.device) -> dict[str, str]:
             "platform": platform.platform(terse=True), "cpu_count": str(os.cpu_count()),
             "torch_device": str(device), "torch_threads": str(torch.get_num_threads()),
             "blas_threads": ",".join(str(i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"),
-            "cpu_flush_denormal": str(flushes_denormals()).lower(), **_resolved_threads}
+            "cpu_flush_denormal": str(flushes_denormals()).lower(), "cpu_model": cpu_model(),
+            "blas_kernel": blas_kernels(), **_resolved_threads}
     if device.type == "cuda":
         tags["gpu"] = torch.cuda.get_device_name(device)
     tags.update({f"version.{k}": v for k, v in package_versions().items()})

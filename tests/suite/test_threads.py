@@ -40,3 +40,36 @@ def test_auto_resolves_per_kernel_family(monkeypatch):
         assert apply_cpu_threads("2", torch_agent) == 2  # asked for: taken as torch threads
     finally:
         torch.set_num_threads(1)  # as tests/conftest.py sets it
+
+
+@pytest.mark.parametrize("name", ["dqn", "isql"])
+def test_thread_setting_and_core_count_do_not_change_results(monkeypatch, name):
+    """What the product guarantees on any processor: the trainer's thread setup (apply_cpu_threads) pins BLAS to
+    one thread and splits replicas itself, so train.threads 1, 2 or auto on 1 or 2 cores give the same bits on
+    one machine, even where the machine's BLAS would use several threads. (Whether one BLAS call gives the same
+    bits on 1 and 2 BLAS threads is a property of the BLAS kernel, not of TargetBench, and is not asserted.)"""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from agents.replay import Batch
+
+    seeds = list(range(8))  # numpy agents split 8 replicas over up to 2 threads (4 per thread at least)
+    g = np.random.default_rng(0)
+    batches = [Batch(torch.from_numpy(g.normal(size=(8, 128, 4)).astype(np.float32)),
+                     torch.from_numpy(g.integers(0, 2, (8, 128))),
+                     torch.from_numpy(g.normal(size=(8, 128)).astype(np.float32)),
+                     torch.from_numpy(g.normal(size=(8, 128, 4)).astype(np.float32)),
+                     torch.from_numpy((g.random((8, 128)) < 0.1).astype(np.float32))) for _ in range(3)]
+    results, splits, machine_cores = [], set(), usable_cores()
+    for setting, cores in (("1", "2"), ("2", "2"), ("auto", "2"), ("auto", "1")):
+        monkeypatch.setenv(AUTO_THREADS_ENV, cores)
+        with threadpool_limits(2, user_api="blas"):  # a machine whose BLAS would split products over 2 threads
+            agent = _agent(name, seeds, setting, hidden_sizes="120,84", batch_size="128", buffer_size="256")
+            splits.add(apply_cpu_threads(setting, agent))
+            assert {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"} == {1}
+            for batch in batches:
+                agent.update(batch)
+        results.append(agent.params_sha256())
+    torch.set_num_threads(1)  # as tests/conftest.py sets it
+    assert all(r == results[0] for r in results)
+    if name == "dqn" and machine_cores >= 2:
+        assert splits == {1, 2}  # the replica split really changed between the settings compared
