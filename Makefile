@@ -40,11 +40,12 @@ WORKERS ?=
 benchmark: $(STAMP)
 	$(BIN)/python -m suite.benchmark --suite $(SUITE) --backend $(BACKEND) --results $(RESULTS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) $(if $(CHECKPOINT_URI),--checkpoint-uri $(CHECKPOINT_URI))
 
-# the default benchmark's experiment; `make benchmark STEPS=N` writes to benchmark-default-stepsN
-EXPERIMENT ?= benchmark-default
+# EXPERIMENT= picks one (make benchmark writes benchmark-default, STEPS=N benchmark-default-stepsN, SUITE=smoke
+# sweep-smoke); without it, analyze takes the only experiment holding runs in RESULTS and lists them if several
+EXPERIMENT ?=
 REPS ?=
 figures: $(STAMP)
-	$(BIN)/targetbench analyze --results $(RESULTS) --experiment $(EXPERIMENT) $(if $(REPS),--reps $(REPS)) $(if $(PUBLICATION),--publication)
+	$(BIN)/targetbench analyze --results $(RESULTS) $(if $(EXPERIMENT),--experiment $(EXPERIMENT)) $(if $(REPS),--reps $(REPS)) $(if $(PUBLICATION),--publication)
 
 # The reference results in docs/results/ (suite/results.py): PART=all|classic|sensitivity|cartpole|minatar (or a
 # comma list); resumable (finished trials are skipped, interrupted groups resume). Smoke runs: STEPS=, SEEDS=,

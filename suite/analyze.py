@@ -26,7 +26,8 @@ __all__ = ["add_arguments", "main", "analyze"]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``analyze`` command's flags to ``p``."""
-    p.add_argument("--experiment", default=None, help="MLflow experiment (default: targetbench)")
+    p.add_argument("--experiment", default=None,
+                   help="MLflow experiment (default: the only experiment holding runs in the store)")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///results/mlflow.db)")
     p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
@@ -96,7 +97,10 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else results
     check_writable(out, "output folder")  # before reading the store: fail fast, in one line
     t0 = time.perf_counter()
-    res = analyze(uri=uri, experiment=args.experiment or "targetbench", out=out, results=results, reps=reps,
+    from suite.experiments import choose_experiment
+
+    experiment = choose_experiment(uri, args.experiment, "analyze")
+    res = analyze(uri=uri, experiment=experiment, out=out, results=results, reps=reps,
                   seed=args.seed, baseline=args.baseline, pairs=pairs, refresh=args.refresh,
                   cache=not args.no_cache, make_figures=not args.no_figures, engine=args.engine,
                   reference_files=reference_files())

@@ -43,9 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "$MLFLOW_TRACKING_USERNAME/PASSWORD, never from the checkpoint)")
     p.add_argument("--checkpoint-uri", default=None,
                    help="first fetch the checkpoints of this remote store (an fsspec URL, mlflow-artifacts:/... or "
-                        "'tracking'; see docs/cluster.md) into the checkpoint folder; needs --tracking-uri and "
-                        "--experiment (the store and experiment they belong to)")
-    p.add_argument("--experiment", default=None, help="with --checkpoint-uri: the experiment of the checkpoints")
+                        "'tracking'; see docs/cluster.md) into the checkpoint folder; needs --tracking-uri (the store they "
+                        "belong to)")
+    p.add_argument("--experiment", default=None,
+                   help="with --checkpoint-uri: the experiment of the checkpoints (default: the only experiment "
+                        "holding runs in the store)")
 
 
 @dataclass
@@ -235,10 +237,13 @@ def _fetch_remote(args: argparse.Namespace, ckdir: Path) -> None:
     if not is_remote_uri(args.checkpoint_uri):
         raise UsageError(f"--checkpoint-uri {args.checkpoint_uri} is a path; allowed here: a remote store (use "
                          "--checkpoint-dir for a folder)")
-    if not args.tracking_uri or not args.experiment:
-        raise UsageError("--checkpoint-uri needs --tracking-uri and --experiment: the checkpoints of a remote store "
-                         "are kept per tracking store and experiment")
-    store = open_checkpoint_store(args.checkpoint_uri, tracking_uri=args.tracking_uri, experiment=args.experiment,
+    if not args.tracking_uri:
+        raise UsageError("--checkpoint-uri needs --tracking-uri (and --experiment where the store holds several): "
+                         "the checkpoints of a remote store are kept per tracking store and experiment")
+    from suite.experiments import choose_experiment
+
+    experiment = args.experiment or choose_experiment(args.tracking_uri, None, "push")
+    store = open_checkpoint_store(args.checkpoint_uri, tracking_uri=args.tracking_uri, experiment=experiment,
                                   checkpoint_dir=ckdir)
     for name in store.names():
         incoming = ckdir / f"{name}.remote"
