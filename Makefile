@@ -73,8 +73,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_kernels.py --e2e-steps 20000 > $(RESULTS)/bench_kernels.md
 	$(BIN)/python benchmarks/bench_speed.py --envs cartpole,minatar --steps $(STEPS_BENCH) --minatar-steps $(STEPS_BENCH_MINATAR) --repeats $(REPEATS) --minatar-repeats $(REPEATS_MINATAR) --breakdown --out $(RESULTS)/bench_speed.md
 
+UI_PORT ?= 5000
 ui: $(STAMP)
-	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(RESULTS)/mlflow.db
+	$(BIN)/mlflow ui --host 127.0.0.1 --port $(UI_PORT) --backend-store-uri sqlite:///$(abspath $(RESULTS))/mlflow.db
 
 clean-results:
 	rm -rf $(RESULTS)/mlflow.db $(RESULTS)/artifacts $(RESULTS)/checkpoints
