@@ -137,7 +137,8 @@ RUN: dict[str, Smoke] = {
 
 NAMES = {
     "targetbench", "targetbench run", "targetbench agents", "targetbench envs",
-    "targetbench agents --json",  # its first line is checked by the `| head -1` entry "targetbench analyze", "targetbench run --seed 0,1,2,...",
+    "targetbench agents --json",  # its first line is checked by the `| head -1` entry
+    "targetbench analyze", "targetbench run --seed 0,1,2,...",
     "targetbench push --checkpoint-dir",
     "targetbench sweep SUITE [--backend local|ray] [--workers N] [--dry-run] [--json]",
     "targetbench analyze --experiment NAME [--reps N | --publication] [--engine fast|rliable]",
