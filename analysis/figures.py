@@ -197,7 +197,8 @@ def plot_curves(curves: pd.DataFrame, looks: Colours | None = None, *, layout: s
     if layout == "overlay":
         height = (2.4 + 0.18 * legend_rows) * st.scale
     else:
-        height = nrows * (0.75 * w / ncols + 0.3 * st.scale) + 0.5 * st.scale + (0 if spare_slot else 0.25 * st.scale)
+        legend_above = layout == "agents" and not spare_slot
+        height = nrows * (0.75 * w / ncols + 0.3 * st.scale) + (0.75 if legend_above else 0.5) * st.scale
     fig = new_figure(w, height, st)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)).ravel()
     steps = len(curves) and float(np.nanmax(curves["x"])) > 1000
@@ -218,6 +219,9 @@ def plot_curves(curves: pd.DataFrame, looks: Colours | None = None, *, layout: s
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     band = Line2D([], [], color=BASELINE_GREY, lw=6, alpha=0.3)
+    # a y label longer than the figure is tall (about 0.6 em per character) puts its parenthesis on a second line
+    if len(y_label) * 0.6 * st.font > 0.9 * height * 72 and " (" in y_label:
+        y_label = y_label.replace(" (", "\n(", 1)
     if layout == "overlay":
         ax = axes[0]
         ax.set_xlabel(x_label + (f"\n{note}" if note else ""))
@@ -228,12 +232,14 @@ def plot_curves(curves: pd.DataFrame, looks: Colours | None = None, *, layout: s
         fig.supylabel(y_label)
         handles = ([Line2D([], [], color=BASELINE_GREY, lw=st.line)] if has_base else []) + [band]
         names = ([f"{baseline} (baseline)"] if has_base else []) + ["95 % CI of the IQM"]
-        if spare_slot and layout == "agents":
+        if layout == "groups":
+            pass  # every panel has its legend; the y label states the band
+        elif spare_slot:
             axes[-1].set_visible(True)
             axes[-1].axis("off")
             axes[-1].legend(handles, names, loc="center", frameon=False)
-        else:
-            _legend_below(fig, handles, names)
+        else:  # above the panels: below them is the x label's
+            fig.legend(handles, names, loc="outside upper center", ncols=2, frameon=False)
     return fig
 
 

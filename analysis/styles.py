@@ -54,8 +54,9 @@ class Style:
         return {"font.size": self.font, "axes.titlesize": self.font, "axes.labelsize": self.font,
                 "xtick.labelsize": small, "ytick.labelsize": small, "legend.fontsize": small,
                 "figure.titlesize": self.font, "figure.labelsize": self.font,
-                "axes.linewidth": 0.6 * self.scale ** 0.5, "lines.linewidth": self.line,
-                "xtick.major.width": 0.6 * self.scale ** 0.5, "ytick.major.width": 0.6 * self.scale ** 0.5,
+                # matplotlib's 0.8 pt axes and ticks in the default style, thicker for larger fonts
+                "axes.linewidth": 0.8 * self.scale ** 0.5, "xtick.major.width": 0.8 * self.scale ** 0.5,
+                "ytick.major.width": 0.8 * self.scale ** 0.5,
                 "axes.spines.top": False, "axes.spines.right": False,
                 "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.dpi": 200}
 

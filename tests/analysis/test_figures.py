@@ -127,7 +127,7 @@ def test_few_agents_overlay_in_one_column_with_markers_only_on_sparse_curves():
 def test_smoothing_is_each_runs_trailing_mean_before_the_bootstrap():
     curves = pd.DataFrame({"agent": "dqn", "env": "CartPole-v1", "seed": [0, 0, 0, 0, 1, 1, 1, 1],
                            "x": [1, 2, 3, 4] * 2, "score": [0.0, 3.0, 6.0, 9.0, 1.0, 1.0, 4.0, 4.0]})
-    out = smooth_curves(curves.iloc[::-1], 2)  # row order does not matter: each run in x order
+    out = smooth_curves(curves.iloc[::-1], 3)  # row order does not matter: each run in x order
     got = out.sort_values(["seed", "x"])["score"].tolist()
-    assert got == [0.0, 1.5, 4.5, 7.5, 1.0, 1.0, 2.5, 4.0]
+    assert got == [0.0, 1.5, 3.0, 6.0, 1.0, 1.0, 2.0, 3.0]  # trailing: the last 3 points, fewer at the start
     assert smooth_curves(curves, 1) is curves
