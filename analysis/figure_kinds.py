@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: the command line reads KINDS without loading pandas
+    import pandas as pd
 
-from analysis import stats
-from analysis.section import FigureOptions
+    from analysis.section import FigureOptions
 
 __all__ = ["KINDS", "FigureError", "FigureFiles", "select_runs", "render", "write_gallery", "gallery_markdown"]
 
@@ -71,6 +71,8 @@ def select_runs(runs: pd.DataFrame, metrics: pd.DataFrame, *, agents: Sequence[s
                 envs: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The runs (and their metric points) of the given agents and environments; ``None`` keeps all.
     :class:`FigureError` names an agent or environment the runs do not have, and the ones they have."""
+    import pandas as pd
+
     agents = _pick("agent", agents, list(runs["agent"].unique()))
     envs = _pick("env", envs, list(runs["env"].unique()))
     keep = pd.Series(True, index=runs.index)
@@ -96,7 +98,7 @@ def _caption(kind: str, text: str, ctx) -> str:
 
 def render(kind: str, runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, name: str | None = None,
            agents: Sequence[str] | None = None, envs: Sequence[str] | None = None,
-           options: FigureOptions | None = None, reps: int = stats.DEFAULT_REPS, seed: int = 0,
+           options: FigureOptions | None = None, reps: int | None = None, seed: int = 0,
            engine: str = "fast", baseline: str = "dqn", refs: pd.DataFrame | None = None) -> FigureFiles:
     """Draw the figure ``kind`` (:data:`KINDS`) of ``runs`` / ``metrics`` (the frames of
     :func:`analysis.runs.load_experiment`), restricted to ``agents`` and ``envs`` (:func:`select_runs`), and write
@@ -104,17 +106,21 @@ def render(kind: str, runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, 
 
     ``options``: :class:`analysis.section.FigureOptions` (style, agents' facts, curve layout, smoothing, score,
     width). For ``curves`` the score is the raw evaluation return when ``options.curve_score`` is ``raw``.
+    ``reps``: bootstrap repetitions (default :data:`analysis.stats.DEFAULT_REPS`).
     Raises :class:`FigureError` (one line) for an unknown kind, agent or environment, or nothing to draw."""
-    from analysis import figures
+    import pandas as pd
+
+    from analysis import figures, stats
     from analysis.report import report_context
+    from analysis.section import FigureOptions
     from analysis.sections import registered_sections
 
     if kind not in KINDS:
         raise FigureError(f"figure kind {kind!r} is not valid; allowed: {', '.join(KINDS)}")
     runs, metrics = select_runs(runs, metrics, agents=agents, envs=envs)
     options = options or FigureOptions()
-    ctx = report_context(runs, metrics, Path(out_dir), reps=reps, seed=seed, baseline=baseline, refs=refs,
-                         engine=engine, figure_options=options)
+    ctx = report_context(runs, metrics, Path(out_dir), reps=reps or stats.DEFAULT_REPS, seed=seed,
+                         baseline=baseline, refs=refs, engine=engine, figure_options=options)
     section = next((s for s in registered_sections() if s.name == KINDS[kind]), None)
     if section is None:
         raise FigureError(f"figure kind {kind!r}: its report section {KINDS[kind]!r} is not registered")
@@ -143,11 +149,13 @@ def _why_empty(kind: str) -> str:
 
 def write_gallery(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *,
                   facts: Mapping[str, Mapping[str, object]] | None = None, style: str = "paper", smooth: int = 1,
-                  reps: int = stats.DEFAULT_REPS, seed: int = 0, baseline: str = "dqn",
+                  reps: int | None = None, seed: int = 0, baseline: str = "dqn",
                   curve_envs: Sequence[str] | None = None) -> dict[str, FigureFiles]:
     """Every kind of :data:`KINDS` drawn once from ``runs`` / ``metrics`` into ``out_dir`` as
     ``gallery_<kind>.*`` (kinds with nothing to draw are left out). ``curve_envs``: draw the learning curves of
     these environments' raw returns, one ``gallery_curves_<env>`` each, instead of one normalised curve."""
+    from analysis.section import FigureOptions
+
     options = FigureOptions(style=style, facts=facts, smooth=smooth)
     out: dict[str, FigureFiles] = {}
     for kind in KINDS:

@@ -20,15 +20,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from analysis.palette import MARKERS, Look, agent_looks, agent_order, agent_style
-from analysis.styles import COLUMN_WIDTH, TEXT_WIDTH, Style, get_style, new_figure, save, step_formatter
+from analysis.styles import COLUMN_WIDTH, LAYOUTS, TEXT_WIDTH, Style, get_style, new_figure, save, step_formatter
 
 __all__ = ["agent_order", "agent_style", "new_figure", "save", "plot_aggregates", "plot_profiles", "plot_poi",
            "plot_curves", "plot_sample_efficiency", "plot_per_env", "plot_sensitivity", "curve_layout",
            "COLUMN_WIDTH", "TEXT_WIDTH", "MARKERS", "LAYOUTS", "OVERLAY_MAX", "DENSE_POINTS", "BASELINE_GREY"]
 
 NORM_LABEL = "Normalised score (0 = random, 1 = reference)"
-#: learning-curve layouts: one axes, one panel per agent, one panel per method group (``auto`` picks)
-LAYOUTS = ("auto", "overlay", "agents", "groups")
 #: most labels drawn in one axes by ``layout="auto"``
 OVERLAY_MAX = 5
 #: lines with more points than this are drawn without markers

@@ -56,8 +56,7 @@ class FigureOptions:
     width: str | None = None
 
     def __post_init__(self) -> None:
-        from analysis.figures import LAYOUTS
-        from analysis.styles import get_style
+        from analysis.styles import LAYOUTS, get_style
 
         get_style(self.style)
         if self.layout not in LAYOUTS:

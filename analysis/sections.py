@@ -15,8 +15,9 @@ sensitivity         sensitivity                    sensitivity .md .tex .csv    
 Statistics are :mod:`analysis.stats` (rliable's definitions; docs/algorithms.md), plots :mod:`analysis.figures`,
 table cells :mod:`analysis.tables`. Figures follow the context's :class:`analysis.section.FigureOptions` (style,
 agent facts, curve layout and smoothing); ``targetbench figure`` draws one section's figure alone
-(:mod:`analysis.figure_kinds`) and writes :meth:`Section.drawn` as its CSV. A new figure is one more class here with ``@register_section`` (or in any
-module imported before the report is built; importing this module first registers the built-in ones).
+(:mod:`analysis.figure_kinds`) and writes :meth:`Section.drawn` as its CSV. A new figure is one more class here
+with ``@register_section`` (or in any module imported before the report is built; importing this module first
+registers the built-in ones).
 """
 from __future__ import annotations
 
@@ -277,8 +278,8 @@ class SampleEfficiency(Section):
         opt = ctx.figure_options
         layout = figures.curve_layout(list(dict.fromkeys(eff["agent"])), opt.layout,
                                       baseline_label(ctx.order, ctx.baseline) or ctx.baseline)
-        panels = {"agents": f" One panel per agent, with `{ctx.baseline}` in grey in every panel.",
-                  "groups": f" One panel per method group, with `{ctx.baseline}` in grey in every panel."}.get(layout, "")
+        grey = f", with `{ctx.baseline}` in grey in every panel."
+        panels = {"agents": " One panel per agent" + grey, "groups": " One panel per method group" + grey}.get(layout, "")
         smooth = (f" Each run's curve is smoothed first: the trailing mean of its last {opt.smooth} evaluation "
                   "points (fewer at the start)." if opt.smooth > 1 else " Not smoothed.")
         fell_back = int((eff["engine"] != ctx.engine).sum())

@@ -10,21 +10,26 @@ slides    5.5 in         11.0 in        14 pt      a 16:9 slide (13.33 in wide) 
 ========= ============== ============== ========== ===================================================
 
 Heights scale with the style's ``scale`` (its base font over 8 pt), so a panel keeps its proportions in every
-style. PDFs embed fonts as TrueType (``pdf.fonttype`` 42: editable text, no Type 3 bitmaps).
+style. PDFs embed fonts as TrueType (``pdf.fonttype`` 42: editable text, no Type 3 bitmaps). :data:`LAYOUTS` are
+the ways learning curves are laid out (:func:`analysis.figures.plot_curves`).
+
+Importing this module does not import matplotlib (the command line builds its flags from these names).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg", force=False)
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+__all__ = ["Style", "STYLES", "LAYOUTS", "get_style", "new_figure", "save", "step_formatter", "format_steps",
+           "COLUMN_WIDTH", "TEXT_WIDTH", "FIGURE_FORMATS"]
 
-__all__ = ["Style", "STYLES", "get_style", "new_figure", "save", "step_formatter", "format_steps", "COLUMN_WIDTH",
-           "TEXT_WIDTH", "FIGURE_FORMATS"]
+#: learning-curve layouts: ``auto`` picks; one axes; one panel per agent; one panel per method group
+LAYOUTS = ("auto", "overlay", "agents", "groups")
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,19 @@ def get_style(style: str | Style | None) -> Style:
     return STYLES[name]
 
 
+def _matplotlib():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    return matplotlib
+
+
 def new_figure(width: float, height: float, style: str | Style | None = None) -> Figure:
     """An empty figure ``width`` × ``height`` inches in ``style`` (constrained layout, no top/right spines).
     The style's rcParams stay set until the next figure, so :func:`save` embeds its fonts the same way."""
-    matplotlib.rcParams.update(get_style(style).rc())
+    from matplotlib.figure import Figure
+
+    _matplotlib().rcParams.update(get_style(style).rc())
     return Figure(figsize=(width, height), layout="constrained")
 
 
@@ -93,7 +107,7 @@ def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
     cropping, so a paper-style figure is its column's width); returns the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.{ext}" for ext in FIGURE_FORMATS]
-    with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
+    with _matplotlib().rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
         for p in paths:
             fig.savefig(p)
     return paths
@@ -111,4 +125,6 @@ def format_steps(x: float, _pos=None) -> str:
 
 def step_formatter() -> FuncFormatter:
     """A tick formatter writing env steps as 100k / 1M (:func:`format_steps`)."""
+    from matplotlib.ticker import FuncFormatter
+
     return FuncFormatter(format_steps)

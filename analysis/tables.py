@@ -119,7 +119,8 @@ def _tex_escape(s: str) -> str:
                  ("$", r"\$"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
         s = s.replace(a, b)
     return s.replace("≥", r"$\geq$").replace("≤", r"$\leq$").replace("–", "--").replace("×", r"$\times$") \
-        .replace("ε", r"$\varepsilon$").replace("τ", r"$\tau$").replace("γ", r"$\gamma$").replace("↓", r"$\downarrow$")
+        .replace("ε", r"$\varepsilon$").replace("τ", r"$\tau$").replace("γ", r"$\gamma$") \
+        .replace("↓", r"$\downarrow$")
 
 
 def to_latex(table: pd.DataFrame, title: str | None = None, footnote: str | None = None, label: str = "") -> str:

@@ -34,8 +34,7 @@ def figure_facts() -> dict[str, Mapping[str, object]]:
 
 def add_style_arguments(p: argparse.ArgumentParser, default_style: str = "default") -> None:
     """The flags that set how figures look (``figure`` and ``analyze``): style, curve layout, smoothing."""
-    from analysis.figures import LAYOUTS
-    from analysis.styles import STYLES
+    from analysis.styles import LAYOUTS, STYLES
 
     p.add_argument("--style", choices=tuple(STYLES), default=default_style,
                    help="figure sizes and fonts: default (the report's), paper (3.25 in one column / 6.75 in two "
