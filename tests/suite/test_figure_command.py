@@ -108,3 +108,35 @@ def test_figure_facts_are_in_method_group_order():
     assert groups == sorted(groups, key=["target-based", "target-free", "gradient tracking", "iterated",
                                          "other"].index)
     assert next(iter(facts)) == "dqn" and all(f["color"] for f in facts.values())
+
+
+def test_analyze_takes_the_style_flags_and_states_the_smoothing(store, tmp_path, capsys):
+    uri, tmp = store
+    base = ["analyze", "--experiment", "e", "--tracking-uri", uri, "--results", str(tmp), "--reps", "200"]
+    assert main(base + ["--out", str(tmp_path), "--no-figures", "--smooth", "4", "--style", "paper"]) == 0
+    assert "trailing mean of its last 4 evaluation points" in (tmp_path / "report.md").read_text()
+    assert main(base + ["--out", str(tmp_path / "bad"), "--smooth", "0"]) == 2
+    assert "--smooth 0 is not valid" in capsys.readouterr().err
+
+
+def test_the_suite_draws_with_the_declared_looks_and_the_gallery_has_every_kind(store, tmp_path):
+    from matplotlib.colors import to_rgb
+
+    from analysis.figure_kinds import gallery_markdown, write_gallery
+    from analysis.report import report_context
+    from analysis.runs import load_experiment
+    from analysis.section import FigureOptions
+
+    uri, _ = store
+    runs, metrics = load_experiment(uri, "e", cache_dir=None)
+    facts = figure_facts()
+    ctx = report_context(runs, metrics, tmp_path, reps=100, figure_options=FigureOptions(facts=facts))
+    assert ctx.order[:4] == ["dqn", "dqn-soft", "agt2-dqn", "sgt2-dqn/eta=0.1"]  # by method group
+    assert all(ctx.colours[a] == to_rgb(facts[a]["color"]) for a in AGENTS)
+    files = write_gallery(runs, metrics, tmp_path / "gallery", facts=facts, reps=100, curve_envs=["Acrobot-v1"])
+    assert list(files) == ["gallery_aggregates", "gallery_curves_acrobot_v1", "gallery_profiles",
+                           "gallery_improvement", "gallery_sensitivity", "gallery_per-env"]
+    md = gallery_markdown(files, tmp_path)
+    for stem in files:
+        assert f"![{stem}](gallery/{stem}.png)" in md and f"(gallery/{stem}.csv)" in md
+    assert _width_in(files["gallery_aggregates"].pdf) == pytest.approx(6.75, abs=0.01)
