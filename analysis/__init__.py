@@ -5,7 +5,11 @@
 - :mod:`analysis.stats` — IQM / median / mean / optimality gap (rliable's definitions), stratified bootstrap
   (vectorised, or rliable's own: the engine), performance profiles, probability of improvement,
   sample-efficiency curves
-- :mod:`analysis.figures`, :mod:`analysis.tables` — figures and tables
+- :mod:`analysis.figures`, :mod:`analysis.tables` — figures and tables (paper tables with marked best entries)
+- :mod:`analysis.styles` — figure styles (default, paper, slides: widths, fonts), saving with TrueType fonts;
+  :mod:`analysis.palette` — agents' colours, markers, groups and display order, from the facts declared with the
+  agents (passed in as plain data by the suite)
+- :mod:`analysis.figure_kinds` — one figure of one kind (the library behind ``targetbench figure``) and the gallery
 - :mod:`analysis.report` — ``report.md``: writes each section (:mod:`analysis.section`: what a section is;
   :mod:`analysis.sections`: the ordered registry and the built-in sections, one class per figure or table)
 - :mod:`analysis.record_names` — the names of what a run records (tags, metrics, MLflow system tags), shared

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 if TYPE_CHECKING:
     from analysis.report import ReportResult
+    from analysis.section import FigureOptions
 
-__all__ = ["run_analysis", "AnalysisError", "NothingToAnalyse", "StoreUnreadable", "OutputNotWritten"]
+__all__ = ["run_analysis", "load_checked", "AnalysisError", "NothingToAnalyse", "StoreUnreadable", "OutputNotWritten"]
 
 # errno values of a failed write the user can fix (disk full, quota, file too large, read-only mount): an OSError
 # with one of them while loading is the cache's, not the store's (the same list as suite.errors.WRITE_ERRNOS)
@@ -47,23 +48,15 @@ class OutputNotWritten(AnalysisError):
         self.what, self.folder = what, folder
 
 
-def run_analysis(*, uri: str, experiment: str, out: Path, results: Path, reps: int, seed: int = 0,
-                 baseline: str = "dqn", pairs: Iterable[tuple[str, str]] = (), refresh: bool = False,
-                 cache: bool = True, title: str | None = None, make_figures: bool = True,
-                 engine: str = "fast", reference_files: Sequence[Path] = ()) -> ReportResult:
-    """Load ``experiment`` from the store at ``uri`` (through the cache under ``results/cache`` unless ``cache`` is
-    false) and build the report under ``out``; returns the :class:`analysis.report.ReportResult`.
+def load_checked(uri: str, experiment: str, results: Path, *, cache: bool = True, refresh: bool = False):
+    """``(runs, metrics)`` of ``experiment`` (:func:`analysis.runs.load_experiment`, through the cache under
+    ``results/cache`` unless ``cache`` is false), its failures as the one-line errors below.
 
     Raises:
         NothingToAnalyse: the experiment is not in the store or has no runs.
         StoreUnreadable: the store cannot be read.
-        OutputNotWritten: the cache or the report could not be written (disk full or the like).
-        analysis.stats.RaggedScoresError: ``engine="rliable"`` on runs without a runs × tasks matrix.
-
-    ``reference_files``: more reference-score tables (environment families that ship their own).
+        OutputNotWritten: the cache could not be written.
     """
-    from analysis.normalization import reference_scores
-    from analysis.report import build_report
     from analysis.runs import load_experiment
 
     try:
@@ -80,10 +73,34 @@ def run_analysis(*, uri: str, experiment: str, out: Path, results: Path, reps: i
         raise StoreUnreadable(uri, exc) from None
     if runs.empty:
         raise NothingToAnalyse(f"experiment {experiment!r} in {uri} has no runs")
+    return runs, metrics
+
+
+def run_analysis(*, uri: str, experiment: str, out: Path, results: Path, reps: int, seed: int = 0,
+                 baseline: str = "dqn", pairs: Iterable[tuple[str, str]] = (), refresh: bool = False,
+                 cache: bool = True, title: str | None = None, make_figures: bool = True,
+                 engine: str = "fast", reference_files: Sequence[Path] = (),
+                 figure_options: FigureOptions | None = None) -> ReportResult:
+    """Load ``experiment`` from the store at ``uri`` (through the cache under ``results/cache`` unless ``cache`` is
+    false) and build the report under ``out``; returns the :class:`analysis.report.ReportResult`.
+
+    Raises:
+        NothingToAnalyse: the experiment is not in the store or has no runs.
+        StoreUnreadable: the store cannot be read.
+        OutputNotWritten: the cache or the report could not be written (disk full or the like).
+        analysis.stats.RaggedScoresError: ``engine="rliable"`` on runs without a runs × tasks matrix.
+
+    ``reference_files``: more reference-score tables (environment families that ship their own).
+    ``figure_options``: style, agent facts, curve layout and smoothing (:class:`analysis.section.FigureOptions`).
+    """
+    from analysis.normalization import reference_scores
+    from analysis.report import build_report
+
+    runs, metrics = load_checked(uri, experiment, results, cache=cache, refresh=refresh)
     try:
         refs = reference_scores(extra=reference_files) if reference_files else None
         return build_report(runs, metrics, out, reps=reps, seed=seed, pairs=pairs, baseline=baseline,
                             title=title or f"TargetBench report: experiment {experiment}", make_figures=make_figures,
-                            engine=engine, refs=refs)
+                            engine=engine, refs=refs, figure_options=figure_options)
     except OSError as exc:  # disk full or the like: the user's to fix, named in one line
         raise OutputNotWritten("report", out, exc) from exc

@@ -26,10 +26,11 @@ import pandas as pd
 
 from analysis import figures, record_names as names, stats, tables
 from analysis.normalization import SCORING_RULE, reference_scores, score_runs
-from analysis.section import ReportContext, Section, score_dict, task_scores
+from analysis.palette import agent_looks, agent_order
+from analysis.section import FigureOptions, ReportContext, Section, score_dict, task_scores
 from analysis.sections import AGGREGATE_RULE, curves_frame, registered_sections, sensitivity_frame
 
-__all__ = ["label_runs", "build_report", "write_section", "ReportResult", "score_dict", "task_scores",
+__all__ = ["label_runs", "report_context", "build_report", "write_section", "ReportResult", "score_dict", "task_scores",
            "curves_frame", "sensitivity_frame", "BASELINE", "AGGREGATE_RULE", "ENGINE_TEXT"]
 
 BASELINE = "dqn"
@@ -62,27 +63,45 @@ class ReportResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def report_context(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, reps: int = stats.DEFAULT_REPS,
+                   seed: int = 0, pairs: Sequence[tuple[str, str]] = (), baseline: str = BASELINE,
+                   curve_reps: int | None = None, refs: pd.DataFrame | None = None, make_figures: bool = True,
+                   engine: str = "fast", figure_options: FigureOptions | None = None) -> ReportContext:
+    """Score and label ``runs`` and gather what every section reads (:class:`ReportContext`): the one way a
+    report, or a single figure (:mod:`analysis.figure_kinds`), is set up. Labels are ordered and coloured by the
+    agents' declared facts in ``figure_options.facts`` (:mod:`analysis.palette`)."""
+    if engine not in ENGINE_TEXT:
+        raise ValueError(f"engine {engine!r} is not valid; allowed: {', '.join(ENGINE_TEXT)}")
+    options = figure_options or FigureOptions()
+    refs = reference_scores() if refs is None else refs
+    scored = label_runs(score_runs(runs, refs))
+    order = agent_order(scored["label"].unique(), options.facts, baseline)
+    looks = agent_looks(order, options.facts, baseline)
+    return ReportContext(scored=scored, metrics=metrics, refs=refs, out_dir=Path(out_dir), order=order,
+                         colours={label: look.color for label, look in looks.items()}, reps=reps,
+                         curve_reps=curve_reps or min(reps, stats.DEFAULT_REPS), seed=seed, engine=engine,
+                         baseline=baseline, pairs=tuple(pairs), make_figures=make_figures, figure_options=options)
+
+
 def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, reps: int = stats.DEFAULT_REPS,
                  seed: int = 0, pairs: Sequence[tuple[str, str]] = (), baseline: str = BASELINE,
                  title: str = "TargetBench report", curve_reps: int | None = None,
                  refs: pd.DataFrame | None = None, make_figures: bool = True, engine: str = "fast",
-                 sections: Sequence[Section] | None = None) -> ReportResult:
+                 sections: Sequence[Section] | None = None,
+                 figure_options: FigureOptions | None = None) -> ReportResult:
     """Write figures, tables and ``report.md`` under ``out_dir`` (see the module docstring).
     ``make_figures=False`` writes the tables and the report text only (the report then links no figures).
     ``engine``: who computes the bootstrap intervals, ``fast`` or ``rliable`` (:mod:`analysis.stats`); the
     report states it with the repetition counts. ``sections``: the sections to write, in order (default: every
-    registered section, :func:`analysis.sections.registered_sections`)."""
+    registered section, :func:`analysis.sections.registered_sections`). ``figure_options``: style, agent facts,
+    curve layout and smoothing (:class:`analysis.section.FigureOptions`; default: the report style, fallback
+    palette)."""
     t0 = time.perf_counter()
-    if engine not in ENGINE_TEXT:
-        raise ValueError(f"engine {engine!r} is not valid; allowed: {', '.join(ENGINE_TEXT)}")
     out_dir = Path(out_dir)
-    refs = reference_scores() if refs is None else refs
-    scored = label_runs(score_runs(runs, refs))
-    order = figures.agent_order(scored["label"].unique())
-    ctx = ReportContext(scored=scored, metrics=metrics, refs=refs, out_dir=out_dir, order=order,
-                        colours=figures.agent_style(order), reps=reps,
-                        curve_reps=curve_reps or min(reps, stats.DEFAULT_REPS), seed=seed, engine=engine,
-                        baseline=baseline, pairs=tuple(pairs), make_figures=make_figures)
+    ctx = report_context(runs, metrics, out_dir, reps=reps, seed=seed, pairs=pairs, baseline=baseline,
+                         curve_reps=curve_reps, refs=refs, make_figures=make_figures, engine=engine,
+                         figure_options=figure_options)
+    scored, order = ctx.scored, ctx.order
     result = ReportResult(report=out_dir / "report.md")
     n_envs, n_seeds = scored["env"].nunique(), scored.groupby(["label", "env"]).size().max() if len(scored) else 0
     lines: list[str] = [f"# {title}", "",
@@ -116,7 +135,7 @@ def write_section(section: Section, ctx: ReportContext, result: ReportResult) ->
     embedded = None
     if table is not None and table.display is not None:
         paths = tables.write_table(table.display, ctx.tab_dir, section.name, title=table.title,
-                                   footnote=table.footnote, numbers=table.numbers)
+                                   footnote=table.footnote, numbers=table.numbers, latex=table.latex)
         result.tables += paths.values()
         embedded = paths["md"].read_text()
     elif table is not None:

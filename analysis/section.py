@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ReportContext", "Section", "Table", "task_scores", "score_dict"]
+__all__ = ["ReportContext", "FigureOptions", "Section", "Table", "task_scores", "score_dict"]
 
 
 def task_scores(scored: pd.DataFrame, column: str = "score") -> dict[str, dict[str, np.ndarray]]:
@@ -35,6 +35,38 @@ def score_dict(scored: pd.DataFrame, order: Sequence[str]) -> dict[str, list[np.
     """label → one array of run scores per environment (environments A–Z), for every label of ``order``."""
     ts = task_scores(scored)
     return {label: [ts[label][e] for e in sorted(ts.get(label, {}))] for label in order}
+
+
+@dataclass(frozen=True)
+class FigureOptions:
+    """How figures are drawn: the same for ``targetbench analyze`` and ``targetbench figure``.
+
+    ``style``: :data:`analysis.styles.STYLES` name; ``facts``: agent name → declared facts (colour, marker, group)
+    in display order, passed in by the suite layer (:mod:`analysis.palette`; ``None``: fallback palette);
+    ``layout``: learning-curve layout (:data:`analysis.figures.LAYOUTS`); ``smooth``: learning curves averaged
+    over this many evaluation points (1 = none; :func:`analysis.sections.smooth_curves`); ``curve_score``:
+    ``normalised`` or ``raw`` evaluation return on the curves; ``width``: ``column`` or ``text`` to override the
+    figure's own width."""
+
+    style: str = "default"
+    facts: Mapping[str, Mapping[str, object]] | None = None
+    layout: str = "auto"
+    smooth: int = 1
+    curve_score: str = "normalised"
+    width: str | None = None
+
+    def __post_init__(self) -> None:
+        from analysis.styles import LAYOUTS, get_style
+
+        get_style(self.style)
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r} is not valid; allowed: {', '.join(LAYOUTS)}")
+        if not (isinstance(self.smooth, int) and self.smooth >= 1):
+            raise ValueError(f"smooth {self.smooth!r} is not valid; allowed: an integer >= 1 (evaluation points)")
+        if self.curve_score not in ("normalised", "raw"):
+            raise ValueError(f"curve score {self.curve_score!r} is not valid; allowed: normalised, raw")
+        if self.width not in (None, "column", "text"):
+            raise ValueError(f"width {self.width!r} is not valid; allowed: column, text")
 
 
 @dataclass
@@ -58,6 +90,14 @@ class ReportContext:
     baseline: str
     pairs: Sequence[tuple[str, str]] = ()
     make_figures: bool = True
+    figure_options: FigureOptions = field(default_factory=FigureOptions)
+
+    @cached_property
+    def looks(self) -> dict:
+        """Label → :class:`analysis.palette.Look` (colour, marker, group) in :attr:`order`."""
+        from analysis.palette import agent_looks
+
+        return agent_looks(self.order, self.figure_options.facts, self.baseline)
 
     @property
     def fig_dir(self) -> Path:
@@ -112,6 +152,8 @@ class Table:
     title: str = ""
     footnote: str = ""
     numbers: pd.DataFrame | None = None
+    #: the ``.tex`` to write instead of the display cells' (a paper table: :func:`analysis.tables.latex_interval_table`)
+    latex: str | None = None
 
 
 class Section:
@@ -142,3 +184,11 @@ class Section:
     def text(self, ctx: ReportContext, data: Any) -> str:
         """The paragraph under the heading: what the figure or table shows and how to read it."""
         raise NotImplementedError
+
+    def drawn(self, ctx: ReportContext, data: Any) -> pd.DataFrame | None:
+        """The numbers the figure draws, one row per drawn element (``targetbench figure`` writes them as the
+        figure's CSV); by default the table's numbers."""
+        table = self.table(ctx, data)
+        if table is None:
+            return None
+        return table.numbers if table.numbers is not None else table.display

@@ -13,8 +13,11 @@ sensitivity         sensitivity                    sensitivity .md .tex .csv    
 =================== ============================== ======================================== ======================
 
 Statistics are :mod:`analysis.stats` (rliable's definitions; docs/algorithms.md), plots :mod:`analysis.figures`,
-table cells :mod:`analysis.tables`. A new figure is one more class here with ``@register_section`` (or in any
-module imported before the report is built; importing this module first registers the built-in ones).
+table cells :mod:`analysis.tables`. Figures follow the context's :class:`analysis.section.FigureOptions` (style,
+agent facts, curve layout and smoothing); ``targetbench figure`` draws one section's figure alone
+(:mod:`analysis.figure_kinds`) and writes :meth:`Section.drawn` as its CSV. A new figure is one more class here
+with ``@register_section`` (or in any module imported before the report is built; importing this module first
+registers the built-in ones).
 """
 from __future__ import annotations
 
@@ -28,8 +31,8 @@ from analysis.normalization import SCORING_RULE
 from analysis.section import ReportContext, Section, Table
 
 __all__ = ["register_section", "unregister_section", "registered_sections", "Aggregates", "Profiles",
-           "ProbabilityOfImprovement", "SampleEfficiency", "PerEnv", "Sensitivity", "curves_frame", "sensitivity_frame",
-           "baseline_label", "AGGREGATE_RULE"]
+           "ProbabilityOfImprovement", "SampleEfficiency", "PerEnv", "Sensitivity", "curves_frame", "smooth_curves",
+           "sensitivity_frame", "baseline_label", "AGGREGATE_RULE", "BAND_TEXT"]
 
 #: the report's sections, in report order
 _SECTIONS: list[Section] = []
@@ -75,6 +78,11 @@ AGGREGATE_RULE = ("IQM: mean of the middle 50 % of all runs pooled over environm
                   "environment still weighs the same in median, mean and gap, while the IQM pools runs).")
 
 
+#: what the band of a learning curve is, for axis labels and captions
+BAND_TEXT = ("the band is the 95 % percentile stratified-bootstrap interval of the IQM over seeds at each evaluation "
+             "point, as rliable draws it")
+
+
 def _ci_cells(est, low, high) -> list[str]:
     return [tables.fmt_ci(a, b, c) for a, b, c in zip(est, low, high)]
 
@@ -98,14 +106,22 @@ class Aggregates(Section):
                     f"{SCORING_RULE}"
                     + (f" Environments without a reference score ({', '.join(ctx.raw_envs)}) are left out of the "
                        "normalised aggregates and shown raw in the per-environment table." if ctx.raw_envs else ""))
-        return Table(tables.aggregate_display(agg, ctx.counts), title="Aggregate normalised final score",
-                     footnote=footnote, numbers=agg.merge(ctx.counts, on="agent", how="left"))
+        title = "Aggregate normalised final score"
+        latex = tables.latex_interval_table(long_in_order(data[0], ctx.order), columns=list(stats.AGGREGATES),
+                                            lower_is_better=("Optimality gap",), title=title, note=footnote,
+                                            label=self.name)
+        return Table(tables.aggregate_display(agg, ctx.counts), title=title, footnote=footnote,
+                     numbers=agg.merge(ctx.counts, on="agent", how="left"), latex=latex)
 
     def figure(self, ctx: ReportContext, data):
         long, _ = data
         if not long["estimate"].notna().any():
             return None
-        return figures.plot_aggregates(long.dropna(subset=["estimate"]), ctx.colours)
+        return figures.plot_aggregates(long.dropna(subset=["estimate"]), ctx.colours,
+                                       style=ctx.figure_options.style)
+
+    def drawn(self, ctx: ReportContext, data) -> pd.DataFrame:
+        return data[0].dropna(subset=["estimate"])
 
     def text(self, ctx: ReportContext, data) -> str:
         return ("IQM, median, mean and optimality gap of the normalised final score per agent, with 95 % "
@@ -132,7 +148,7 @@ class Profiles(Section):
         return Table(None, numbers=prof)
 
     def figure(self, ctx: ReportContext, prof: pd.DataFrame):
-        return figures.plot_profiles(prof, ctx.colours)
+        return figures.plot_profiles(prof, ctx.colours, style=ctx.figure_options.style)
 
     def text(self, ctx: ReportContext, prof: pd.DataFrame) -> str:
         return ("Fraction of runs whose normalised final score exceeds τ (strictly), averaged over "
@@ -178,7 +194,10 @@ class ProbabilityOfImprovement(Section):
         poi, _ = data
         if not poi["probability"].notna().any():
             return None
-        return figures.plot_poi(poi.dropna(subset=["probability"]), ctx.colours)
+        return figures.plot_poi(poi.dropna(subset=["probability"]), ctx.colours, style=ctx.figure_options.style)
+
+    def drawn(self, ctx: ReportContext, data) -> pd.DataFrame:
+        return data[0].dropna(subset=["probability"])
 
     def text(self, ctx: ReportContext, data) -> str:
         _, base = data
@@ -186,15 +205,18 @@ class ProbabilityOfImprovement(Section):
                 "pair), with 95 % intervals: an interval above 0.5 means a reliable improvement.")
 
 
-def curves_frame(scored: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """One row per (run, evaluation): label, env, seed, x, score (normalised). ``x`` is the env step when every
-    run has the same budget, else the fraction of the run's budget (``param.train.steps``) rounded to 0.01."""
+def curves_frame(scored: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame,
+                 raw: bool = False) -> tuple[pd.DataFrame, str]:
+    """One row per (run, evaluation): label, env, seed, x, score (normalised; with ``raw`` the evaluation return
+    itself, every environment kept). ``x`` is the env step when every run has the same budget, else the fraction
+    of the run's budget (``param.train.steps``) rounded to 0.01."""
     from analysis.normalization import normalise
 
     ev = metrics[metrics["metric"] == record_names.EVAL_RETURN]
     ev = ev.merge(scored[["run_id", "label", "normalised"] + (["param.train.steps"] if "param.train.steps" in scored
                                                                   else [])], on="run_id")
-    ev = ev[ev["normalised"]]
+    if not raw:
+        ev = ev[ev["normalised"]]
     if ev.empty:
         return pd.DataFrame(columns=["agent", "env", "seed", "x", "score"]), "Environment steps (per seed)"
     budgets = pd.to_numeric(ev.get("param.train.steps", pd.Series(np.nan, index=ev.index)), errors="coerce")
@@ -202,11 +224,26 @@ def curves_frame(scored: pd.DataFrame, metrics: pd.DataFrame, refs: pd.DataFrame
         x, x_label = ev["step"].astype(float), "Environment steps (per seed)"
     else:
         x, x_label = (ev["step"] / budgets).round(2), "Fraction of the training budget (env steps)"
+    out = pd.DataFrame({"agent": ev["label"], "env": ev["env"], "seed": ev["seed"], "x": x})
+    if raw:
+        out["score"] = ev["value"].astype(float)
+        return out.reset_index(drop=True), x_label
     score = np.concatenate([normalise(env, g["value"].to_numpy(), refs) for env, g in ev.groupby("env", sort=False)])
     index = np.concatenate([g.index.to_numpy() for _, g in ev.groupby("env", sort=False)])
-    out = pd.DataFrame({"agent": ev["label"], "env": ev["env"], "seed": ev["seed"], "x": x})
     out.loc[index, "score"] = score
     return out.reset_index(drop=True), x_label
+
+
+def smooth_curves(curves: pd.DataFrame, window: int) -> pd.DataFrame:
+    """Each run's curve (rows of one agent, env and seed, in x order) replaced by its trailing mean over the last
+    ``window`` evaluation points (fewer at the start); ``window=1`` returns ``curves`` unchanged. Smoothing runs
+    before the bootstrap, so the band is the interval of the IQM of the smoothed scores."""
+    if window <= 1 or curves.empty:
+        return curves
+    out = curves.sort_values(["agent", "env", "seed", "x"], kind="stable")
+    out = out.assign(score=out.groupby(["agent", "env", "seed"], sort=False)["score"]
+                     .transform(lambda s: s.rolling(window, min_periods=1).mean()))
+    return out.sort_index()
 
 
 @register_section
@@ -216,27 +253,43 @@ class SampleEfficiency(Section):
     name, heading, alt = "sample_efficiency", "Sample efficiency", "sample efficiency"
 
     def compute(self, ctx: ReportContext) -> tuple[pd.DataFrame, str] | None:
-        curves, x_label = curves_frame(ctx.scored, ctx.metrics, ctx.refs)
+        opt = ctx.figure_options
+        curves, x_label = curves_frame(ctx.scored, ctx.metrics, ctx.refs, raw=opt.curve_score == "raw")
         if not len(curves):
             return None
-        return stats.sample_efficiency(curves, reps=ctx.curve_reps, seed=ctx.seed, engine=ctx.engine), x_label
+        curves = smooth_curves(curves, opt.smooth)
+        eff = stats.sample_efficiency(curves, reps=ctx.curve_reps, seed=ctx.seed, engine=ctx.engine)
+        return eff.assign(smooth_window=opt.smooth), x_label
 
     def table(self, ctx: ReportContext, data) -> Table:
         return Table(None, numbers=data[0])
 
     def figure(self, ctx: ReportContext, data):
         eff, x_label = data
-        return figures.plot_sample_efficiency(eff, ctx.colours, x_label)
+        opt = ctx.figure_options
+        what = "IQM evaluation return" if opt.curve_score == "raw" else "IQM normalised score"
+        note = f"trailing mean over {opt.smooth} evaluations" if opt.smooth > 1 else ""
+        return figures.plot_curves(eff, ctx.looks, layout=opt.layout, baseline=baseline_label(ctx.order, ctx.baseline)
+                                   or ctx.baseline, style=opt.style, width=opt.width, x_label=x_label,
+                                   y_label=f"{what} (95 % CI band)", note=note)
 
     def text(self, ctx: ReportContext, data) -> str:
         eff, _ = data
+        opt = ctx.figure_options
+        layout = figures.curve_layout(list(dict.fromkeys(eff["agent"])), opt.layout,
+                                      baseline_label(ctx.order, ctx.baseline) or ctx.baseline)
+        grey = f", with `{ctx.baseline}` in grey in every panel."
+        panels = {"agents": " One panel per agent" + grey, "groups": " One panel per method group" + grey}.get(layout, "")
+        smooth = (f" Each run's curve is smoothed first: the trailing mean of its last {opt.smooth} evaluation "
+                  "points (fewer at the start)." if opt.smooth > 1 else " Not smoothed.")
         fell_back = int((eff["engine"] != ctx.engine).sum())
         fallback_txt = (f" {fell_back} of {len(eff)} points have unequal run counts per environment (runs that "
                         "stopped early); rliable takes only a runs × environments matrix, so the fast engine computed "
                         "those (column engine of tables/sample_efficiency.csv).") if fell_back else ""
-        return ("IQM normalised evaluation score against training progress with 95 % stratified-bootstrap "
-                f"bands ({ctx.curve_reps:,} repetitions per point, engine {ctx.engine}): which agent learns faster, "
-                f"not only which ends higher.{fallback_txt}")
+        what = "evaluation return" if opt.curve_score == "raw" else "normalised evaluation score"
+        return (f"IQM {what} against training progress; {BAND_TEXT} ({ctx.curve_reps:,} repetitions per point, "
+                f"engine {ctx.engine}): which agent learns faster, not only which ends higher.{panels}{smooth}"
+                f"{fallback_txt}")
 
 
 @register_section
@@ -250,13 +303,25 @@ class PerEnv(Section):
 
     def table(self, ctx: ReportContext, data) -> Table:
         num, disp = data
-        return Table(disp, title="Final evaluation return per environment", numbers=num, footnote=(
-            "Raw final evaluation return over seeds: mean with a 95 % percentile-bootstrap interval over "
-            f"seeds ({ctx.reps:,} resamples, always the fast engine: not an rliable aggregate), IQM raw and IQM "
-            f"normalised. {SCORING_RULE}"))
+        title = "Final evaluation return per environment"
+        footnote = ("Raw final evaluation return over seeds: mean with a 95 % percentile-bootstrap interval over "
+                    f"seeds ({ctx.reps:,} resamples, always the fast engine: not an rliable aggregate), IQM raw and "
+                    f"IQM normalised. {SCORING_RULE}")
+        long = num.rename(columns={"mean": "estimate", "mean_ci_low": "ci_low", "mean_ci_high": "ci_high"})
+        latex = tables.latex_interval_table(long_in_order(long, ctx.order), column="env",
+                                            columns=sorted(num["env"].unique()), digits=1, title=title,
+                                            note=("Mean raw final evaluation return over seeds with a 95 % "
+                                                  f"percentile-bootstrap interval ({ctx.reps:,} resamples). "
+                                                  + SCORING_RULE), label=self.name)
+        return Table(disp, title=title, numbers=num, footnote=footnote, latex=latex)
 
     def figure(self, ctx: ReportContext, data):
-        return figures.plot_per_env(ctx.scored, ctx.colours)
+        return figures.plot_per_env(ctx.scored, ctx.colours, style=ctx.figure_options.style)
+
+    def drawn(self, ctx: ReportContext, data) -> pd.DataFrame:
+        runs = ctx.scored[["env", "label", "seed", "raw_score", "scored_as"]].rename(columns={"label": "agent"})
+        means = runs.groupby(["env", "agent"])["raw_score"].mean().rename("mean_raw_score").reset_index()
+        return runs.merge(means, on=["env", "agent"]).sort_values(["env", "agent", "seed"]).reset_index(drop=True)
 
     def text(self, ctx: ReportContext, data) -> str:
         return ("Every run's raw final evaluation return per environment (filled dots completed, open dots "
@@ -313,13 +378,22 @@ class Sensitivity(Section):
             f"the agent's other varied knobs at their most common value. {SCORING_RULE}"))
 
     def figure(self, ctx: ReportContext, sens: pd.DataFrame):
-        return figures.plot_sensitivity(sens, ctx.colours)
+        colours: dict[str, tuple] = {}
+        for label, look in ctx.looks.items():  # an agent's first label has the agent's own colour
+            colours.setdefault(label.partition("/")[0], look.color)
+        return figures.plot_sensitivity(sens, colours, style=ctx.figure_options.style)
 
     def text(self, ctx: ReportContext, sens: pd.DataFrame) -> str:
         spread = sens.groupby(["agent", "knob"])["estimate"].agg(lambda s: s.max() - s.min()).reset_index()
         spread_txt = "; ".join(f"{r.agent} {r.knob}: {r.estimate:.2f}" for r in spread.itertuples())
         return ("IQM final normalised score against each knob an agent's variants sweep, with 95 % intervals: "
                 f"a flat line means insensitive (max − min IQM over the sweep: {spread_txt}).")
+
+
+def long_in_order(long: pd.DataFrame, order: Sequence[str], column: str = "agent") -> pd.DataFrame:
+    """``long`` with its rows in label ``order`` (labels not in it last)."""
+    rank = {a: i for i, a in enumerate(order)}
+    return long.assign(_o=long[column].map(rank).fillna(len(rank))).sort_values("_o", kind="stable").drop(columns="_o")
 
 
 def _wide(long: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:

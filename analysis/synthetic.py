@@ -23,8 +23,8 @@ def make_store(uri: str, experiment: str, runs: Iterable[Mapping], *, steps: int
 
     Each item: agent, env, seed, final (the final eval return), optional variant, outcome ("completed" |
     "diverged" | "failed" | "running"), params (dict of agent params), episode_returns (list of training episode
-    returns, logged at consecutive steps). Evaluations are logged at ``steps/evals`` intervals rising linearly
-    (or by ``curve(fraction)``) to ``final``. Returns the run ids.
+    returns, logged at consecutive steps), curve (this run's own ``curve``). Evaluations are logged at
+    ``steps/evals`` intervals rising linearly (or by ``curve(fraction)``) to ``final``. Returns the run ids.
     """
     import logging
 
@@ -55,9 +55,10 @@ def make_store(uri: str, experiment: str, runs: Iterable[Mapping], *, steps: int
         metrics = []
         n_eval = evals if outcome != "failed" else max(1, evals // 2)
         run_steps = int(r.get("steps", steps))
+        shape = r.get("curve", curve)
         for k in range(1, n_eval + 1):
             frac = k / evals
-            value = r["final"] * (curve(frac) if curve else frac)
+            value = r["final"] * (shape(frac) if shape else frac)
             metrics.append(Metric(names.EVAL_RETURN, float(value), now + k, int(run_steps * frac)))
         for j, ret in enumerate(r.get("episode_returns") or []):
             metrics.append(Metric(names.EPISODE_RETURN, float(ret), now + j, j + 1))

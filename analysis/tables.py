@@ -1,19 +1,31 @@
 """Tables: builders (DataFrames) and writers (Markdown, LaTeX, CSV) with titles and footnotes.
 
 Every table written by :func:`write_table` goes to ``<dir>/<name>.md``, ``.tex`` and ``.csv`` (the CSV has the
-numbers unformatted; Markdown and LaTeX show ``estimate [low, high]`` cells and the footnote).
+numbers unformatted; Markdown and LaTeX show ``estimate [low, high]`` cells and the footnote). :func:`fmt_ci` is
+the one formatter of an estimate with its interval. Paper tables (:func:`latex_interval_table`) are booktabs
+``table`` environments with one ``estimate [low, high]`` cell per row and column, the best entry of a column in
+bold where its interval does not overlap the runner-up's (:func:`best_entries`, :data:`BEST_RULE`); they need
+only ``\\usepackage{booktabs}``.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
+import re
+from typing import Collection
+
 import numpy as np
 import pandas as pd
 
 from analysis.stats import AGGREGATES
 
-__all__ = ["fmt", "fmt_ci", "aggregate_display", "per_env_table", "write_table", "to_markdown", "to_latex"]
+__all__ = ["fmt", "fmt_ci", "aggregate_display", "per_env_table", "write_table", "to_markdown", "to_latex",
+           "best_entries", "latex_interval_table", "BEST_RULE"]
+
+#: how :func:`best_entries` marks a column's best entry, for a table's note
+BEST_RULE = ("Bold: the best estimate of its column, marked only where its 95 % interval does not overlap the "
+             "runner-up's.")
 
 
 def fmt(x, digits: int = 2) -> str:
@@ -21,6 +33,7 @@ def fmt(x, digits: int = 2) -> str:
 
 
 def fmt_ci(est, lo, hi, digits: int = 2) -> str:
+    """``estimate [low, high]`` with ``digits`` decimals; ``–`` for a missing estimate."""
     if est is None or not np.isfinite(est):
         return "–"
     return f"{est:.{digits}f} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
@@ -106,7 +119,8 @@ def _tex_escape(s: str) -> str:
                  ("$", r"\$"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
         s = s.replace(a, b)
     return s.replace("≥", r"$\geq$").replace("≤", r"$\leq$").replace("–", "--").replace("×", r"$\times$") \
-        .replace("ε", r"$\varepsilon$").replace("τ", r"$\tau$").replace("γ", r"$\gamma$")
+        .replace("ε", r"$\varepsilon$").replace("τ", r"$\tau$").replace("γ", r"$\gamma$") \
+        .replace("↓", r"$\downarrow$")
 
 
 def to_latex(table: pd.DataFrame, title: str | None = None, footnote: str | None = None, label: str = "") -> str:
@@ -129,12 +143,75 @@ def to_latex(table: pd.DataFrame, title: str | None = None, footnote: str | None
     return "\n".join(lines) + "\n"
 
 
+def best_entries(long: pd.DataFrame, *, row: str = "agent", column: str = "metric",
+                 lower_is_better: Collection[str] = ()) -> set[tuple[str, str]]:
+    """The (row, column) entries to mark: in each column the best finite estimate (highest; lowest for columns
+    in ``lower_is_better``) when its interval does not overlap the runner-up's (the entry with the next best
+    estimate): its ``ci_low`` above the runner-up's ``ci_high`` (below the ``ci_low`` when lower is better).
+    A column with one entry, or a tie for best, has no mark. ``long``: row, column, estimate, ci_low, ci_high."""
+    marked = set()
+    for col, g in long.groupby(column, sort=False):
+        g = g[np.isfinite(g["estimate"].astype(float))]
+        if len(g) < 2:
+            continue
+        low = col in lower_is_better
+        g = g.sort_values("estimate", ascending=low, kind="stable")
+        best, second = g.iloc[0], g.iloc[1]
+        if best["estimate"] == second["estimate"]:
+            continue
+        separate = best["ci_high"] < second["ci_low"] if low else best["ci_low"] > second["ci_high"]
+        if bool(separate):
+            marked.add((best[row], col))
+    return marked
+
+
+def _tex_cell(text: str) -> str:
+    """A formatted cell in LaTeX: escaped, with a true minus sign on negative numbers."""
+    return re.sub(r"(?<![\w.])-(?=\d)", "$-$", _tex_escape(text))
+
+
+def latex_interval_table(long: pd.DataFrame, *, row: str = "agent", column: str = "metric",
+                         rows: Sequence[str] | None = None, columns: Sequence[str] | None = None,
+                         lower_is_better: Collection[str] = (), digits: int = 2, title: str | None = None,
+                         note: str | None = None, label: str = "", row_header: str | None = None) -> str:
+    """A paper table: one row per ``row`` value, one column per ``column`` value, each cell the estimate with its
+    95 % interval (:func:`fmt_ci`), the best entry of each column in bold (:func:`best_entries`), booktabs rules
+    and a note that states the marking rule (:data:`BEST_RULE`) after ``note``. ``long``: row, column, estimate,
+    ci_low, ci_high; ``rows`` / ``columns`` fix their order (default: first appearance)."""
+    rows = list(rows) if rows is not None else list(dict.fromkeys(long[row]))
+    columns = list(columns) if columns is not None else list(dict.fromkeys(long[column]))
+    marked = best_entries(long, row=row, column=column, lower_is_better=lower_is_better)
+    cells = {(r[row], r[column]): r for _, r in long.iterrows()}
+    lines = [r"\begin{table}[t]", r"\centering", r"\small"]
+    if title:
+        lines.append(rf"\caption{{{_tex_escape(title)}}}")
+    if label:
+        lines.append(rf"\label{{tab:{label}}}")
+    header = [_tex_escape(row_header or row)] + [
+        _tex_escape(str(c)) + (r" ($\downarrow$)" if c in lower_is_better else "") for c in columns]
+    lines += [rf"\begin{{tabular}}{{l{'r' * len(columns)}}}", r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
+    for r in rows:
+        out = [_tex_escape(str(r))]
+        for c in columns:
+            e = cells.get((r, c))
+            text = _tex_cell(fmt_ci(e["estimate"], e["ci_low"], e["ci_high"], digits)) if e is not None else "--"
+            out.append(rf"\textbf{{{text}}}" if (r, c) in marked else text)
+        lines.append(" & ".join(out) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    rule = BEST_RULE + (" Lower is better where marked ↓." if any(c in lower_is_better for c in columns) else "")
+    text = (note.rstrip() + " " if note else "") + "Cells: estimate [95 % interval]. " + rule
+    lines.append(rf"\par\smallskip\footnotesize {_tex_escape(text)}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
 def write_table(display: pd.DataFrame, out_dir: Path, name: str, *, title: str, footnote: str,
-                numbers: pd.DataFrame | None = None) -> dict[str, Path]:
-    """Write ``name.md`` / ``name.tex`` (display cells) and ``name.csv`` (``numbers`` if given, else display)."""
+                numbers: pd.DataFrame | None = None, latex: str | None = None) -> dict[str, Path]:
+    """Write ``name.md`` (display cells), ``name.tex`` (``latex`` if given, else the display cells) and
+    ``name.csv`` (``numbers`` if given, else display)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {ext: out_dir / f"{name}.{ext}" for ext in ("md", "tex", "csv")}
     paths["md"].write_text(to_markdown(display, title, footnote))
-    paths["tex"].write_text(to_latex(display, title, footnote, label=name))
+    paths["tex"].write_text(latex if latex is not None else to_latex(display, title, footnote, label=name))
     (numbers if numbers is not None else display).to_csv(paths["csv"], index=False)
     return paths

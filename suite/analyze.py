@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refresh", action="store_true", help="ignore the cached run tables and read the store again")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache under results/cache")
     p.add_argument("--no-figures", action="store_true", help="tables and report text only (faster)")
+    from suite.figure import add_style_arguments
+
+    add_style_arguments(p)
 
 
 def analyze(**kwargs: Any) -> ReportResult:
@@ -94,6 +97,9 @@ def main(args: argparse.Namespace) -> int:
         if not sep or not x or not y:
             raise UsageError(f"--pair {item!r} is not valid; allowed: X:Y with two agent labels")
         pairs.append((x, y))
+    from suite.figure import figure_options
+
+    options = figure_options(args)  # the agents' declared colours, markers and groups; the style flags
     out = Path(args.out) if args.out else results
     check_writable(out, "output folder")  # before reading the store: fail fast, in one line
     t0 = time.perf_counter()
@@ -103,7 +109,7 @@ def main(args: argparse.Namespace) -> int:
     res = analyze(uri=uri, experiment=experiment, out=out, results=results, reps=reps,
                   seed=args.seed, baseline=args.baseline, pairs=pairs, refresh=args.refresh,
                   cache=not args.no_cache, make_figures=not args.no_figures, engine=args.engine,
-                  reference_files=reference_files())
+                  reference_files=reference_files(), figure_options=options)
     print(f"wrote {res.report} ({len(res.figures)} figure files, {len(res.tables)} table files) in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0

@@ -1,5 +1,5 @@
 """The ``targetbench`` command line: ``agents``, ``envs``, ``run``, ``convergence``, ``sweep``, ``analyze``,
-``reproduce``.
+``figure``, ``reproduce``.
 
 Every user error is one line on stderr (``targetbench: error: ...``) with a documented exit code
 (see :data:`suite.errors.EXIT_CODES`); ``--debug`` shows the traceback. A reader that closes our stdout early
@@ -138,6 +138,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return analyze.main(args)
 
 
+def _cmd_figure(args: argparse.Namespace) -> int:
+    from suite import figure
+
+    return figure.main(args)
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from suite import reproduce
 
@@ -204,6 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     from suite import analyze
     analyze.add_arguments(p)
     p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("figure", help="one figure (aggregates, curves, profiles, improvement, sensitivity, per-env) "
+                                      "of an experiment: PDF, PNG, the CSV of the numbers drawn, a caption",
+                       description="Draw one figure of an experiment for the chosen agents and environments, in the "
+                                   "report's, a paper's or a slide's style.")
+    from suite import figure
+    figure.add_arguments(p)
+    p.set_defaults(func=_cmd_figure)
 
     p = sub.add_parser("reproduce", help="run the suite behind a published table and compare with it")
     from suite import reproduce
