@@ -65,7 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from analysis.figure_kinds import KINDS
 
     p.add_argument("kind", metavar="KIND", choices=tuple(KINDS), help="one of: " + ", ".join(KINDS))
-    p.add_argument("--experiment", default=None, help="MLflow experiment (default: targetbench)")
+    p.add_argument("--experiment", default=None,
+                   help="MLflow experiment (default: the only experiment holding runs in the store)")
     p.add_argument("--agents", default=None, help="comma list of agents to draw (default: all in the experiment)")
     p.add_argument("--envs", default=None, help="comma list of environments (default: all in the experiment)")
     p.add_argument("--out", default=None, help="output folder (default: RESULTS/figures)")
@@ -113,8 +114,11 @@ def main(args: argparse.Namespace) -> int:
         from suite.tracking import ensure_store
 
         ensure_store(uri)
+    from suite.experiments import choose_experiment
+
+    experiment = choose_experiment(uri, args.experiment, "figure")
     try:
-        runs, metrics = load_checked(uri, args.experiment or "targetbench", results, cache=not args.no_cache,
+        runs, metrics = load_checked(uri, experiment, results, cache=not args.no_cache,
                                      refresh=args.refresh)
     except NothingToAnalyse as exc:
         raise UsageError(str(exc)) from None

@@ -120,6 +120,9 @@ RUN: dict[str, Smoke] = {
     ".venv/bin/targetbench analyze --experiment benchmark-default": Smoke(
         ".venv/bin/targetbench analyze --experiment sweep-smoke --reps 100 --results {results}",
         _exists("results/report.md")),
+    ".venv/bin/targetbench figure curves --experiment benchmark-default --agents dqn,isql,agt2-dqn --style paper":
+        Smoke(".venv/bin/targetbench figure curves --experiment sweep-smoke --agents dqn,dqn-soft --style paper "
+              "--reps 100 --results {results}", _exists("results/figures/curves.pdf", "results/figures/curves.csv")),
     "make figures": Smoke("make figures RESULTS={results} EXPERIMENT=sweep-smoke REPS=100",
                           _exists("results/figures/aggregates.png")),
     ".venv/bin/targetbench reproduce cartpole_dqn_ablation --quick": Smoke(
@@ -146,6 +149,9 @@ NAMES = {
     "make results PART=classic|sensitivity|cartpole|minatar",
     "make benchmark SUITE=smoke RESULTS=<tmp>",  # what the `make benchmark` entry runs
     "targetbench analyze --engine fast|rliable", "targetbench convergence", "targetbench push", "targetbench sweep",
+    "targetbench analyze --reference", "targetbench verify",
+    "targetbench figure KIND --experiment NAME [--agents A,B] [--envs E,F] [--style default|paper|slides] "
+    "[--out DIR] [--smooth N] [--layout auto|overlay|agents|groups] [--width column|text]",
 }
 
 EXAMPLES = {
