@@ -61,13 +61,15 @@ class LossSelectedSparseTarget(TargetRule):
     ``period`` env steps the online network with the smallest accumulated loss becomes the target, and online
     network k is replaced by the target pruned to level k (see the module docstring for the readings).
 
-    It owns the pruning masks (one flat mask aligned with the optimizer's flat buffer, 1 = alive, biases always
-    1) and the accumulated losses; :meth:`attach` binds it to the optimizer once that exists.
+    It owns the pruning masks (one flat mask aligned with the online optimizer's flat buffer, 1 = alive, biases
+    always 1) and the accumulated losses; the initial online networks are pruned to their levels on construction.
     """
 
     name = "eaudeqn"
+    moves = "copy"
 
-    def __init__(self, online: QNetwork, num_online: int, period: int, prune_fraction: float) -> None:
+    def __init__(self, online: QNetwork, optimizer: FlatOptimizer, num_online: int, period: int,
+                 prune_fraction: float) -> None:
         if period < 1:
             raise ValueError(f"target period {period} must be >= 1")
         if num_online < 1:
@@ -81,21 +83,8 @@ class LossSelectedSparseTarget(TargetRule):
         ref = next(online.parameters())
         self.losses = torch.zeros(self.num_replicas, num_online, dtype=ref.dtype, device=ref.device)
         self.target_sparsity = torch.zeros(self.num_replicas, dtype=torch.float64)
-        self.optimizer: FlatOptimizer | None = None
-
-    def slots(self, t: torch.Tensor) -> torch.Tensor:
-        """View ``[R·K, ...]`` as ``[R, K, ...]``."""
-        return t.view(t.shape[0] // self.k, self.k, *t.shape[1:])
-
-    def make_target(self, online: QNetwork) -> QNetwork | None:
-        target = frozen_copy(online)
-        for p in target.parameters():
-            p.data = p.data[::self.k].clone()  # one target per replica: slot r·K (network 0) of each
-        return target
-
-    def attach(self, optimizer: FlatOptimizer) -> None:
-        """Bind to the online optimizer (its flat buffer holds exactly the online parameters, in order) and
-        prune the initial online networks to their levels."""
+        # The optimizer's flat buffer holds exactly the online parameters, in order: the masks are views of one
+        # flat mask aligned with it, and pruning zeroes the matching optimizer moments.
         self.optimizer = optimizer
         self.flat_mask = torch.ones_like(optimizer.flat.data)
         names = [name for name, _ in self.online.named_parameters()]
@@ -107,10 +96,25 @@ class LossSelectedSparseTarget(TargetRule):
             offset += n
         self.replace_online(torch.zeros(self.num_replicas, dtype=torch.int64, device=self.losses.device))
 
+    def slots(self, t: torch.Tensor) -> torch.Tensor:
+        """View ``[R·K, ...]`` as ``[R, K, ...]``."""
+        return t.view(t.shape[0] // self.k, self.k, *t.shape[1:])
+
+    def make_target(self, online: QNetwork) -> QNetwork | None:
+        target = frozen_copy(online)
+        for p in target.parameters():
+            p.data = p.data[::self.k].clone()  # one target per replica: slot r·K (network 0) of each
+        return target
+
     # -- cadence ------------------------------------------------------------------------------------------
-    def accumulate(self, per_network_loss: torch.Tensor) -> None:
-        """Add one update's per-network TD losses ``[R, K]``."""
-        self.losses += per_network_loss
+    def before_step(self) -> None:
+        """Zero the gradients of pruned weights (before clipping and the optimizer step)."""
+        self.optimizer.flat.grad.mul_(self.flat_mask)
+
+    def after_update(self, batch: Batch, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Add the update's per-network TD losses ``[R, K]`` to the running sums; report the target's sparsity."""
+        self.losses += loss
+        return {"target_sparsity": self.target_sparsity.to(loss.dtype).to(loss.device)}
 
     def on_env_step(self, step: int) -> None:
         if step % self.period == 0:
@@ -168,10 +172,6 @@ class LossSelectedSparseTarget(TargetRule):
             for m, s in zip(moments, saved):
                 self.slots(m).copy_(s.unsqueeze(1) * self.slots(mask))
         self.target_sparsity = sparsity_zeros.to(torch.float64) / max(sparsity_total, 1)
-
-    def mask_gradients(self) -> None:
-        """Zero the gradients of pruned weights (before clipping and the optimizer step)."""
-        self.optimizer.flat.grad.mul_(self.flat_mask)
 
     def sparsity(self) -> torch.Tensor:
         """Per-replica sparsity of each online network ``[R, K]``: the fraction of weights at zero by mask."""
@@ -237,10 +237,6 @@ class EauDeQN(QAgent):
 
     Config = EauDeQNConfig
 
-    def __init__(self, config: EauDeQNConfig, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        self.target_rule.attach(self.optimizer)
-
     @property
     def K(self) -> int:  # noqa: N802  (the paper's name)
         return self.config.num_online
@@ -252,7 +248,7 @@ class EauDeQN(QAgent):
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         cfg = self.config
-        return LossSelectedSparseTarget(online, cfg.num_online, cfg.target_period, cfg.prune_fraction)
+        return LossSelectedSparseTarget(online, self.optimizer, cfg.num_online, cfg.target_period, cfg.prune_fraction)
 
     def q_values(self, obs: torch.Tensor) -> torch.Tensor:
         """Q-values ``[R, K, B, A]`` of the K online networks of each replica for observations ``[R, B, ...]``."""
@@ -267,8 +263,9 @@ class EauDeQN(QAgent):
         return q[torch.arange(q.shape[0], device=q.device), best].argmax(dim=-1).cpu().numpy()
 
     # -- learning -----------------------------------------------------------------------------------------
-    def network_losses(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Per-network TD losses ``[R, K]`` from the shared target, and per-replica diagnostics."""
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Per-network TD losses ``[R, K]`` from the shared target (terms of each replica's loss, which the target
+        rule accumulates), and per-replica diagnostics."""
         cfg = self.config
         with torch.no_grad():
             v_next = self.target_rule.target(batch.next_obs).max(dim=-1).values  # [R, B]
@@ -277,28 +274,6 @@ class EauDeQN(QAgent):
         act = batch.action.unsqueeze(1).expand(-1, self.K, -1).unsqueeze(-1)
         q = self.q_values(batch.obs).gather(-1, act).squeeze(-1)  # [R, K, B]
         return td_loss(cfg.loss, q, y.expand_as(q)), {"q_mean": q[:, 0].detach().mean(dim=1)}
-
-    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        per_network, metrics = self.network_losses(batch)
-        return per_network.sum(dim=1), metrics
-
-    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """One gradient step for the K online networks of every replica (pruned weights get none), then their
-        losses join the running sums; returns per-replica metrics including ``target_sparsity``."""
-        rule = self.target_rule
-        per_network, metrics = self.network_losses(batch)
-        self.optimizer.zero_grad()
-        per_network.sum().backward()
-        rule.mask_gradients()
-        if self.config.max_grad_norm is not None:
-            metrics["grad_norm"] = self.clip_gradients(self.config.max_grad_norm)
-        self.optimizer.step()
-        self.updates += 1
-        losses = per_network.detach()
-        rule.accumulate(losses)
-        metrics["loss"] = losses.sum(dim=1)
-        metrics["target_sparsity"] = rule.target_sparsity.to(losses.dtype).to(losses.device)
-        return metrics
 
     def after_env_step(self, step: int) -> dict[str, torch.Tensor] | None:
         """The base cadence; ``target_sparsity`` is then re-read so that it includes a target update made at
@@ -318,11 +293,6 @@ class EauDeQN(QAgent):
         """Non-zero parameters of replica ``replica``'s K online networks (what each seed's result records)."""
         return sum(int(torch.count_nonzero(self.target_rule.slots(p.detach())[replica]))
                    for p in self.online.parameters())
-
-    def parameter_count(self) -> int:
-        """Non-zero parameters of one replica's K online networks, the mean over replicas rounded to an integer
-        (the trial's run parameter; the per-seed figure is ``replica_parameter_count``)."""
-        return int(round(sum(self.replica_parameter_count(r) for r in range(self.num_replicas)) / self.num_replicas))
 
     def replica_view(self, network: QNetwork) -> dict[str, torch.Tensor]:
         """The online network's tensors as ``[R, K, ...]`` (a replica's K online networks in slot order); the

@@ -211,10 +211,6 @@ class IDQN(QAgent):
         return clip_grad_norm_grouped(self.trainable_parameters(), max_norm, self.K)
 
     # -- records ------------------------------------------------------------------------------------------
-    def parameter_count(self) -> int:
-        """Parameters of one replica's K online networks."""
-        return sum(p.numel() for p in self.trainable_parameters()) // self.num_replicas
-
     def replica_view(self, network: QNetwork) -> dict[str, torch.Tensor]:
         """Each tensor as ``[R, K, ...]``: a replica's K online networks (and K targets) in slot order. Row ``r`` of
         a state-dict tensor is a slot, not replica r."""

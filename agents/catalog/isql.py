@@ -76,6 +76,7 @@ class HeadShift(GradientStepCadence):
     """
 
     name = "head-shift"
+    inside_online = True
 
     def __init__(self, online: QNetwork, period: int) -> None:
         if period < 1:
@@ -100,12 +101,12 @@ class HeadShift(GradientStepCadence):
             for p in (head.weight, head.bias):
                 p[:, :, :-a] = p[:, :, a:].clone()
 
-    def target_bytes(self) -> int:
-        """Bytes of head 0 (all replicas): the only parameters iS-QL holds for its target. They live inside the
-        online network's head layer; we report them here rather than 0 because they are target weights (no
-        gradient) and ``parameter_count`` leaves them out, so the two add up to the network."""
+    def target_numel(self) -> int:
+        """Elements of head 0 (all replicas): the only parameters iS-QL holds for its target. They live inside the
+        online network's head layer; they count as target weights (no gradient), not in ``parameter_count``, so
+        the two add up to the network."""
         head, a = self.online.head, self.online.num_actions
-        return sum(p[:, :, :a].numel() * p.element_size() for p in (head.weight, head.bias))
+        return sum(p[:, :, :a].numel() for p in (head.weight, head.bias))
 
 
 
@@ -226,12 +227,6 @@ class ISQL(QAgent):
         return per_head.sum(dim=1), {"q_mean": q[..., -1].detach().mean(dim=1)}
 
     # -- records ------------------------------------------------------------------------------------------
-    def parameter_count(self) -> int:
-        """Trained parameters of one replica: trunk and heads 1..K (head 0 is the target, in ``target_bytes``)."""
-        head, a = self.online.head, self.num_actions
-        head0 = head.weight[0, :, :a].numel() + head.bias[0, :, :a].numel()
-        return super().parameter_count() - head0
-
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "act_heads": self.act_heads.state_dict(),
                 "eval_heads": self.eval_heads.state_dict()}
