@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from agents.agent import QAgent
 from agents.config import AgentConfig, OptimizerKind
-from agents.gradient_targets import (GradientTrackingTarget, beta_field, target_optimizer_eps_field,
-                                     target_optimizer_field, track_field, tracking_optimizer)
+from agents.gradient_targets import (GradientTrackingTarget, Space, beta_field, check_track_in_space, space_field,
+                                     target_optimizer_eps_field, target_optimizer_field, track_field,
+                                     tracking_optimizer)
 from agents.nn.networks import QNetwork
 from agents.registry import register
 from agents.target_registry import Tracking
@@ -20,25 +21,32 @@ from agents.targets import TargetRule, trainable_copy
 
 @dataclass(frozen=True)
 class AGT2Config(AgentConfig):
-    """Adds the target step size β, the target's optimizer, and which actions the tracking loss covers (every
-    action at the sampled state by default; ``pair`` is the tabular forms' other choice). Defaults and their
-    reasons: docs/algorithms.md."""
+    """Adds the target step size β, the target's optimizer, which actions the tracking loss covers (every
+    action at the sampled state by default; ``pair`` is the tabular forms' other choice) and the space it tracks
+    in. Defaults and their reasons: docs/algorithms.md."""
 
     beta: float = beta_field()
     target_optimizer: OptimizerKind = target_optimizer_field()
     target_optimizer_eps: float | None = target_optimizer_eps_field()
     track: Tracking = track_field()
+    space: Space = space_field()
+
+    def validate(self) -> None:
+        """The base checks, then: ``track`` chooses actions, so it has a choice in function space only."""
+        super().validate()
+        check_track_in_space(self.track, self.space)
 
 
 @register("agt2-dqn", update_cost=1.65, color="#cc78bc", marker="D", group="gradient tracking", reading="agt2")
 class AGT2DQN(QAgent):
     """DQN with a gradient-tracking target (AGT2, reading of arXiv 2503.16700): max bootstrap from θ⁻, then one
-    step of size β on ½ E_B Σ_a (sg Q_θ(s,a) − Q_θ⁻(s,a))² (all actions at each sampled state) after each online
-    step; only θ⁻ is pulled. θ⁻ starts as a copy of θ."""
+    step of size β on ½ E_B Σ_a (sg Q_θ(s,a) − Q_θ⁻(s,a))² (all actions at each sampled state; ``space=parameters``:
+    on ½‖θ⁻ − sg θ‖²) after each online step; only θ⁻ is pulled. θ⁻ starts as a copy of θ."""
 
     Config = AGT2Config
     acting = "greedy"
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
-        return GradientTrackingTarget(online, trainable_copy(online), tracking_optimizer(self.config),
-                                      track=self.config.track)
+        cfg = self.config
+        return GradientTrackingTarget(online, trainable_copy(online), tracking_optimizer(cfg), track=cfg.track,
+                                      space=cfg.space)

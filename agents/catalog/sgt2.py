@@ -8,6 +8,10 @@ readings are offered and their coefficients stay configurable.
 - ``mutual-tracking``: θ learns TD from θ⁻ plus the pull (η/2)(Q_θ − sg Q_θ⁻)²; θ⁻ learns only the tracking
   loss ½ E_B Σ_a (sg Q_θ − Q_θ⁻)² with its own step β, exactly as AGT2's target (same rule object). AGT2 is this
   form with η = 0 and ``target_init=copy``.
+
+``space=parameters`` measures both the coupling and the tracking by the weights instead of the Q-values:
+(η/2)‖θ − θ⁻‖² (joint-td, in both losses), (η/2)‖θ − sg θ⁻‖² (mutual-tracking: a proximal term toward the target,
+as DQN Pro) and ½‖θ⁻ − sg θ‖² for θ⁻'s tracking step.
 """
 from __future__ import annotations
 
@@ -19,8 +23,9 @@ import torch
 from agents.agent import QAgent
 from agents.bootstrap import td_target
 from agents.config import AgentConfig, OptimizerKind, spec
-from agents.gradient_targets import (GradientTrackingTarget, JointTarget, beta_field, target_optimizer_eps_field,
-                                     target_optimizer_field, track_field, tracking_optimizer)
+from agents.gradient_targets import (GradientTrackingTarget, JointTarget, Space, beta_field, check_track_in_space,
+                                     parameter_gap, space_field, target_optimizer_eps_field, target_optimizer_field,
+                                     track_field, tracking_optimizer)
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork
 from agents.registry import register
@@ -36,9 +41,9 @@ SGT2_FORMS = ("joint-td", "mutual-tracking")
 
 @dataclass(frozen=True)
 class SGT2Config(AgentConfig):
-    """Adds the form, the coupling η, how θ⁻ is initialised, and (``mutual-tracking`` only) θ⁻'s tracking step β,
-    its optimizer and the actions it tracks (AGT2's fields). In ``joint-td`` θ⁻'s optimizer has the online one's
-    settings. Defaults and their reasons: docs/algorithms.md.
+    """Adds the form, the coupling η, how θ⁻ is initialised, the space of the coupling and tracking, and
+    (``mutual-tracking`` only) θ⁻'s tracking step β, its optimizer and the actions it tracks (AGT2's fields). In
+    ``joint-td`` θ⁻'s optimizer has the online one's settings. Defaults and their reasons: docs/algorithms.md.
     """
 
     eta: float = spec(0.1, "coupling η of (η/2)(Q_θ − Q_θ⁻)² in θ's loss (and, joint-td, in θ⁻'s)", min=0.0)
@@ -52,6 +57,12 @@ class SGT2Config(AgentConfig):
     target_optimizer: OptimizerKind = target_optimizer_field("; mutual-tracking only")
     target_optimizer_eps: float | None = target_optimizer_eps_field("; mutual-tracking only")
     track: Tracking = track_field("; mutual-tracking only")
+    space: Space = space_field()
+
+    def validate(self) -> None:
+        """The base checks, then: ``track`` chooses actions, so it has a choice in function space only."""
+        super().validate()
+        check_track_in_space(self.track, self.space)
 
 
 @register("sgt2-dqn", update_cost=2.0, color="#ca9161", marker="P", group="gradient tracking", reading="sgt2")
@@ -70,6 +81,10 @@ class SGT2DQN(QAgent):
     updated θ (:class:`GradientTrackingTarget`, as AGT2; ``track=pair`` keeps the taken action only). With η = 0 and
     ``target_init=copy`` this is AGT2.
 
+    ``space=parameters`` replaces (η/2)(Q_θ − Q_θ⁻)² by (η/2)‖θ − θ⁻‖² in both joint-td losses (so the pair gives
+    each network the gradient of η‖θ − θ⁻‖²), the mutual-tracking pull by (η/2)‖θ − sg θ⁻‖², and θ⁻'s tracking
+    loss by ½‖θ⁻ − sg θ‖².
+
     Either way θ⁻ starts as an independent draw (``target_init=independent``) or a copy of θ, and the agent acts
     with θ.
     """
@@ -87,7 +102,7 @@ class SGT2DQN(QAgent):
             gens = [torch_generator(s, "init-target") for s in self.seeds]
             target = self.build_network(self.obs_shape, gens).to(self.device)
         if cfg.form == "mutual-tracking":
-            return GradientTrackingTarget(online, target, tracking_optimizer(cfg), track=cfg.track)
+            return GradientTrackingTarget(online, target, tracking_optimizer(cfg), track=cfg.track, space=cfg.space)
         return JointTarget(online, target, self.optimizer_settings())
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -107,7 +122,10 @@ class SGT2DQN(QAgent):
         act = batch.action.unsqueeze(-1)
         q = online(batch.obs).gather(-1, act).squeeze(-1)
         q_bar = target(batch.obs).gather(-1, act).squeeze(-1)
-        coupling = 0.5 * cfg.eta * (q - q_bar).square().mean(dim=-1)  # not detached: pulls both networks
+        if cfg.space == "parameters":  # (η/2)‖θ − θ⁻‖², not detached: pulls both networks
+            coupling = cfg.eta * parameter_gap(list(online.parameters()), list(target.parameters()))
+        else:
+            coupling = 0.5 * cfg.eta * (q - q_bar).square().mean(dim=-1)  # not detached: pulls both networks
         loss_online = td_loss(cfg.loss, q, y_online) + coupling
         loss_target = td_loss(cfg.loss, q_bar, y_target) + coupling
         metrics = {"q_mean": q.detach().mean(dim=1), "q_target_mean": q_bar.detach().mean(dim=1),
@@ -123,6 +141,9 @@ class SGT2DQN(QAgent):
             q_bar = target(batch.obs).gather(-1, batch.action.unsqueeze(-1)).squeeze(-1)
         y = td_target(batch.reward, batch.terminated, v_from_target, cfg.gamma)
         q = self.online(batch.obs).gather(-1, batch.action.unsqueeze(-1)).squeeze(-1)
-        pull = 0.5 * cfg.eta * (q - q_bar).square().mean(dim=-1)
+        if cfg.space == "parameters":  # (η/2)‖θ − sg θ⁻‖²: a proximal term toward the target (DQN Pro)
+            pull = cfg.eta * parameter_gap(list(self.online.parameters()), [p.detach() for p in target.parameters()])
+        else:
+            pull = 0.5 * cfg.eta * (q - q_bar).square().mean(dim=-1)
         metrics = {"q_mean": q.detach().mean(dim=1), "q_target_mean": q_bar.mean(dim=1)}
         return td_loss(cfg.loss, q, y) + pull, metrics
