@@ -1,10 +1,9 @@
 """EauDeQN: Eau De Q-Network, dense-to-sparse DQN whose sparsity grows at the agent's learning pace
 (Vincent et al. 2025, arXiv 2503.01437; rule and readings in docs/algorithms.md).
 
-Layout (as i-DQN's, ``agents/catalog/idqn.py``): the K online networks of R replicas are one replica-stacked
-network with R·K slots, slot ``r·K + k`` holding online network k of replica r; the shared target is a frozen
-network with R slots. One batched forward computes all K losses, and every slot is a batched-product slice
-(bitwise the same alone or among others), so a replica's numbers do not depend on which seeds share the batch.
+Layout (``agents/ensemble.py``, as i-DQN's): the K online networks of R replicas are one replica-stacked network
+with R·K slots, slot ``r·K + k`` holding online network k of replica r; the shared target is a frozen network with
+R slots.
 
 Readings where the paper's abstract is silent (each labelled "reading" below and in the config help):
 
@@ -31,19 +30,18 @@ Readings where the paper's abstract is silent (each labelled "reading" below and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from agents.agent import QAgent, clip_grad_norm_per_replica
-from agents.config import AgentConfig, spec
+from agents.agent import clip_grad_norm_per_replica
+from agents.config import HARD_PERIOD, HARD_PERIOD_DEFAULTS, AgentConfig, spec
+from agents.ensemble import SlotEnsemble, slots
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork
 from agents.optim import FlatOptimizer
 from agents.registry import register
 from agents.replay import Batch
-from agents.seeding import torch_generator
 from agents.targets import TargetRule, frozen_copy
 
 __all__ = ["LossSelectedSparseTarget", "EauDeQNConfig", "EauDeQN", "keep_counts"]
@@ -97,8 +95,8 @@ class LossSelectedSparseTarget(TargetRule):
         self.replace_online(torch.zeros(self.num_replicas, dtype=torch.int64, device=self.losses.device))
 
     def slots(self, t: torch.Tensor) -> torch.Tensor:
-        """View ``[R·K, ...]`` as ``[R, K, ...]``."""
-        return t.view(t.shape[0] // self.k, self.k, *t.shape[1:])
+        """View ``[R·K, ...]`` as ``[R, K, ...]`` (:func:`agents.ensemble.slots`)."""
+        return slots(t, self.k)
 
     def make_target(self, online: QNetwork) -> QNetwork | None:
         target = frozen_copy(online)
@@ -215,15 +213,14 @@ class EauDeQNConfig(AgentConfig):
     prune_fraction: float = spec(0.03, "Δ: each pruning level removes this fraction of the target's remaining "
                                       "weights per layer, by magnitude (reading: level k keeps (1−Δ)^k)",
                                  min=0.0, max=1.0, max_exclusive=True)
-    target_period: int = spec(500, "C: env steps between target updates (the smallest-loss online network "
+    target_period: int = spec(HARD_PERIOD, "C: env steps between target updates (the smallest-loss online network "
                                    "becomes the target, the others its pruned copies)", min=1)
 
-    FAMILY_DEFAULTS = {"minatar": {"target_period": 1000}, "atari": {"target_period": 40_000},
-                       "tabular": {"target_period": 200}}
+    FAMILY_DEFAULTS = HARD_PERIOD_DEFAULTS
 
 
 @register("eaudeqn", update_cost=2.5, color="#e7298a", marker="p", group="target-based", reading="eaudeqn")
-class EauDeQN(QAgent):
+class EauDeQN(SlotEnsemble):
     """EauDeQN (Vincent et al., arXiv 2503.01437): dense-to-sparse DQN, the lowest-loss pruned copy becomes θ⁻.
 
     K online networks at increasing sparsity, all learning ℓ(r + γ(1−d) max_a' Q_θ⁻(s',a') − Q_θ_k(s,a)) from one shared target θ⁻; every C env
@@ -236,29 +233,21 @@ class EauDeQN(QAgent):
     """
 
     Config = EauDeQNConfig
+    size_field = "num_online"
 
-    @property
-    def K(self) -> int:  # noqa: N802  (the paper's name)
-        return self.config.num_online
-
-    def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
-        # Every online network of replica r starts as DQN's θ (the replica's "init" stream); pruning sets them apart.
-        slot_generators = [torch_generator(s, "init") for s in self.seeds for _ in range(self.config.num_online)]
-        return super().build_network(obs_shape, slot_generators)
+    def member_stream(self, k: int) -> str:
+        """Every online network of a replica starts as DQN's θ (the ``init`` stream); pruning sets them apart."""
+        return "init"
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         cfg = self.config
         return LossSelectedSparseTarget(online, self.optimizer, cfg.num_online, cfg.target_period, cfg.prune_fraction)
 
-    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
-        """Q-values ``[R, K, B, A]`` of the K online networks of each replica for observations ``[R, B, ...]``."""
-        return self.target_rule.slots(self.online(obs.repeat_interleave(self.K, dim=0)))
-
     # -- acting -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
         """argmax_a Q_θ_k(s, a) per replica, k the online network with the smallest accumulated loss."""
-        q = self.q_values(torch.as_tensor(obs, device=self.device).unsqueeze(1))[:, :, 0]  # [R, K, A]
+        q = self.member_values(torch.as_tensor(obs, device=self.device))  # [R, K, A]
         best = self.target_rule.best()
         return q[torch.arange(q.shape[0], device=q.device), best].argmax(dim=-1).cpu().numpy()
 
@@ -272,7 +261,7 @@ class EauDeQN(QAgent):
             not_done = 1.0 - batch.terminated.to(batch.reward.dtype)
             y = (batch.reward + cfg.gamma * not_done * v_next).unsqueeze(1)  # [R, 1, B]
         act = batch.action.unsqueeze(1).expand(-1, self.K, -1).unsqueeze(-1)
-        q = self.q_values(batch.obs).gather(-1, act).squeeze(-1)  # [R, K, B]
+        q = self.q_values(self.online, batch.obs).gather(-1, act).squeeze(-1)  # [R, K, B]
         return td_loss(cfg.loss, q, y.expand_as(q)), {"q_mean": q[:, 0].detach().mean(dim=1)}
 
     def after_env_step(self, step: int) -> dict[str, torch.Tensor] | None:
@@ -286,16 +275,9 @@ class EauDeQN(QAgent):
     def clip_gradients(self, max_norm: float) -> torch.Tensor:
         """Clip each online network's gradient on its own; returns each replica's largest norm ``[R]``."""
         norms = clip_grad_norm_per_replica(self.trainable_parameters(), max_norm)
-        return self.target_rule.slots(norms).max(dim=1).values
+        return slots(norms, self.K).max(dim=1).values
 
     # -- records ------------------------------------------------------------------------------------------
     def replica_parameter_count(self, replica: int) -> int:
         """Non-zero parameters of replica ``replica``'s K online networks (what each seed's result records)."""
-        return sum(int(torch.count_nonzero(self.target_rule.slots(p.detach())[replica]))
-                   for p in self.online.parameters())
-
-    def replica_view(self, network: QNetwork) -> dict[str, torch.Tensor]:
-        """The online network's tensors as ``[R, K, ...]`` (a replica's K online networks in slot order); the
-        target holds one network per replica, ``[R, ...]`` as it is."""
-        state = network.state_dict()
-        return {k: self.target_rule.slots(v) for k, v in state.items()} if network is self.online else state
+        return sum(int(torch.count_nonzero(slots(p.detach(), self.K)[replica])) for p in self.online.parameters())

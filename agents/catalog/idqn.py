@@ -9,41 +9,19 @@ losses, and every slot is a batched-product slice (bitwise the same alone or amo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Literal
 
-import numpy as np
 import torch
 
-from agents.agent import QAgent
-from agents.catalog.isql import IndexSampler
 from agents.config import AgentConfig, spec
+from agents.ensemble import SampledActing, SlotEnsemble, slots
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork
 from agents.registry import register
 from agents.replay import Batch
-from agents.seeding import torch_generator
 from agents.targets import GradientStepCadence, TargetRule, frozen_copy
 
-__all__ = ["IteratedTargets", "IDQNConfig", "IDQN", "clip_grad_norm_grouped"]
-
-
-def _slots(t: torch.Tensor, k: int) -> torch.Tensor:
-    """View ``[R·K, ...]`` as ``[R, K, ...]``."""
-    return t.view(t.shape[0] // k, k, *t.shape[1:])
-
-
-def clip_grad_norm_grouped(params: Sequence[torch.nn.Parameter], max_norm: float, group: int) -> torch.Tensor:
-    """Per-replica gradient clipping when each replica owns ``group`` consecutive slots of the leading dimension:
-    the norm is taken over all of a replica's slots together. Returns the norms before clipping ``[R]``."""
-    grads = [p.grad for p in params if p.grad is not None]
-    # [R, P] summed along its contiguous last dim: the same reduction order whatever R is (a [P, R] sum over
-    # dim 0 is not, so a replica's norm could differ in the last bit from the one it gets alone).
-    sq = torch.stack([_slots(g, group).flatten(1).square().sum(dim=1) for g in grads], dim=1).sum(dim=1)
-    norms = sq.sqrt()
-    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-    for g in grads:
-        _slots(g, group).mul_(scale.view(-1, *([1] * g.dim())))
-    return norms
+__all__ = ["IteratedTargets", "IDQNConfig", "IDQN"]
 
 
 class IteratedTargets(GradientStepCadence):
@@ -79,7 +57,7 @@ class IteratedTargets(GradientStepCadence):
         target = frozen_copy(online)  # θ̄_j = θ_{j+1}
         with torch.no_grad():
             for t, o in zip(target.parameters(), online.parameters()):
-                _slots(t, self.k)[:, 1:] = _slots(o, self.k)[:, :-1]  # θ̄_j = θ_j for j ≥ 1
+                slots(t, self.k)[:, 1:] = slots(o, self.k)[:, :-1]  # θ̄_j = θ_j for j ≥ 1
         return target
 
     def on_gradient_step(self, step: int) -> None:
@@ -93,15 +71,15 @@ class IteratedTargets(GradientStepCadence):
         """θ̄_k ← θ_k for k = 1..K−1."""
         with torch.no_grad():
             for t, o in zip(self.target.parameters(), self.online.parameters()):
-                _slots(t, self.k)[:, 1:] = _slots(o, self.k)[:, :-1]
+                slots(t, self.k)[:, 1:] = slots(o, self.k)[:, :-1]
 
     def roll(self) -> None:
         """θ̄_j ← θ_{j+1} (j = 0..K−1), then θ_k ← θ_{k+1} (k = 1..K−1)."""
         with torch.no_grad():
             for t, o in zip(self.target.parameters(), self.online.parameters()):
                 t.copy_(o)
-                slots = _slots(o, self.k)
-                slots[:, :-1] = slots[:, 1:].clone()
+                window = slots(o, self.k)
+                window[:, :-1] = window[:, 1:].clone()
 
 
 
@@ -145,7 +123,7 @@ class IDQNConfig(AgentConfig):
 
 
 @register("idqn", update_cost=2.5, color="#1b7837", marker="h", group="iterated")
-class IDQN(QAgent):
+class IDQN(SampledActing, SlotEnsemble):
     """i-DQN (Vincent et al., arXiv 2403.02107): K online networks, θ_k learning
     ℓ(r + γ(1−d) max_a' Q_θ̄_{k−1}(s',a') − Q_θ_k(s,a)) from target θ̄_{k−1}; one step on the sum over k.
     θ̄_k ← θ_k every D gradient steps (k ≥ 1); every T gradient steps the window rolls forward (see
@@ -157,42 +135,12 @@ class IDQN(QAgent):
     """
 
     Config = IDQNConfig
-
-    def __init__(self, config: IDQNConfig, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        self.act_networks = IndexSampler(self.seeds, "act-network", config.bellman_iterations)
-        self.eval_networks = IndexSampler(self.seeds, "eval-network", config.bellman_iterations)
-
-    @property
-    def K(self) -> int:  # noqa: N802  (the paper's name)
-        return self.config.bellman_iterations
-
-    def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
-        # θ_1 of replica r comes from the same "init" stream as DQN's θ (so both start alike); θ_k from "init-k".
-        slot_generators = [torch_generator(s, "init" if k == 0 else f"init-{k}")
-                           for s in self.seeds for k in range(self.config.bellman_iterations)]
-        return super().build_network(obs_shape, slot_generators)
+    member = "network"
+    target_slots = True
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         cfg = self.config
         return IteratedTargets(online, cfg.bellman_iterations, cfg.sync_period, cfg.shift_period)
-
-    def q_values(self, network: QNetwork, obs: torch.Tensor) -> torch.Tensor:
-        """Q-values ``[R, K, B, A]`` of the K slots of each replica for observations ``[R, B, ...]``."""
-        return _slots(network(obs.repeat_interleave(self.K, dim=0)), self.K)
-
-    # -- acting -------------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def _greedy(self, obs: np.ndarray, sampler: IndexSampler) -> np.ndarray:
-        q = self.q_values(self.online, torch.as_tensor(obs, device=self.device).unsqueeze(1))[:, :, 0]  # [R, K, A]
-        return sampler.greedy(q, self.config.act_network)
-
-    def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy actions ``[R]`` of the evaluation policy (network from the ``eval-network`` stream, or mean)."""
-        return self._greedy(obs, self.eval_networks)
-
-    def act(self, obs: np.ndarray, step: int) -> np.ndarray:
-        return self.explorer.select(self._greedy(obs, self.act_networks), self.epsilon(step))
 
     # -- learning -----------------------------------------------------------------------------------------
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -205,22 +153,3 @@ class IDQN(QAgent):
         q = self.q_values(self.online, batch.obs).gather(-1, act).squeeze(-1)  # [R, K, B]
         per_network = td_loss(cfg.loss, q, y)  # [R, K]
         return per_network.sum(dim=1), {"q_mean": q[:, -1].detach().mean(dim=1)}
-
-    def clip_gradients(self, max_norm: float) -> torch.Tensor:
-        """Per-replica clipping over each replica's K slots together."""
-        return clip_grad_norm_grouped(self.trainable_parameters(), max_norm, self.K)
-
-    # -- records ------------------------------------------------------------------------------------------
-    def replica_view(self, network: QNetwork) -> dict[str, torch.Tensor]:
-        """Each tensor as ``[R, K, ...]``: a replica's K online networks (and K targets) in slot order. Row ``r`` of
-        a state-dict tensor is a slot, not replica r."""
-        return {k: _slots(v, self.K) for k, v in network.state_dict().items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "act_networks": self.act_networks.state_dict(),
-                "eval_networks": self.eval_networks.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.act_networks.load_state_dict(state["act_networks"])
-        self.eval_networks.load_state_dict(state["eval_networks"])

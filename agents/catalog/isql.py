@@ -1,58 +1,24 @@
 """iS-QL: iterated shared Q-learning — one trunk, K+1 linear heads, head 0 the target (Vincent et al. 2025,
-arXiv 2506.04398; public code theovincent/iS-DQN ``slimdqn/networks/isdqn.py``).
-
-Also home of :class:`IndexSampler`, the per-replica uniform draw of which head / network to act with, shared with
-i-DQN (``agents/catalog/idqn.py``).
+arXiv 2506.04398; public code theovincent/iS-DQN ``slimdqn/networks/isdqn.py``). Its K heads are an ensemble
+(``agents/ensemble.py``): acting draws one per step, as i-DQN's networks.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Literal, Sequence
 
-import numpy as np
 import torch
 
-from agents.agent import QAgent
 from agents.config import AgentConfig, ConfigError, spec
+from agents.ensemble import SampledActing
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork, build_q_network
 from agents.optim import FlatOptimizer
 from agents.registry import register
 from agents.replay import Batch
-from agents.seeding import numpy_rng
 from agents.targets import GradientStepCadence, TargetRule
 
-__all__ = ["IndexSampler", "HeadShift", "ISQLConfig", "ISQL"]
-
-
-class IndexSampler:
-    """One uniform integer in ``[0, n)`` per replica per call, each from a stream of that replica's seed alone
-    (so a replica's draws do not depend on which other seeds share the batch)."""
-
-    def __init__(self, seeds: Sequence[int], stream: str, n: int) -> None:
-        self.rngs = [numpy_rng(s, stream) for s in seeds]
-        self.n = n
-
-    def draw(self) -> np.ndarray:
-        """Indices ``[R]``."""
-        return np.array([rng.integers(self.n) for rng in self.rngs], dtype=np.int64)
-
-    def greedy(self, q: torch.Tensor, mode: str) -> np.ndarray:
-        """Greedy actions ``[R]`` from ensemble Q-values ``[R, n, A]``: w.r.t. one member drawn per replica
-        (``"uniform"``) or the ensemble mean (``"mean"``, which draws nothing)."""
-        if mode == "mean":
-            q_act = q.mean(dim=1)
-        else:
-            idx = torch.from_numpy(self.draw()).to(q.device)
-            q_act = q[torch.arange(q.shape[0], device=q.device), idx]
-        return q_act.argmax(dim=-1).cpu().numpy()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rngs": [rng.bit_generator.state for rng in self.rngs]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for rng, s in zip(self.rngs, state["rngs"]):
-            rng.bit_generator.state = s
+__all__ = ["HeadShift", "ISQLConfig", "ISQL"]
 
 
 class HeadShift(GradientStepCadence):
@@ -168,7 +134,7 @@ class ISQLConfig(AgentConfig):
 
 
 @register("isql", update_cost=1.3, color="#7b3294", marker="*", group="iterated")
-class ISQL(QAgent):
+class ISQL(SampledActing):
     """iS-QL (Vincent et al. 2025, arXiv 2506.04398): one network, shared trunk φ and K+1 linear heads; head k
     learns r + γ(1−d) max_a' sg Q_{w_{k−1}}(s',a') (current trunk), head 0 is the target and gets no gradient;
     every T gradient steps the heads shift (see ``HeadShift``). K = 1 is "shared last layer".
@@ -180,16 +146,7 @@ class ISQL(QAgent):
     """
 
     Config = ISQLConfig
-
-    def __init__(self, config: ISQLConfig, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        k = config.bellman_iterations
-        self.act_heads = IndexSampler(self.seeds, "act-head", k)
-        self.eval_heads = IndexSampler(self.seeds, "eval-head", k)
-
-    @property
-    def K(self) -> int:  # noqa: N802  (the paper's name)
-        return self.config.bellman_iterations
+    member = "head"
 
     def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
         cfg = self.config
@@ -200,18 +157,9 @@ class ISQL(QAgent):
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         return HeadShift(online, self.config.shift_period)
 
-    # -- acting -------------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def _greedy(self, obs: np.ndarray, sampler: IndexSampler) -> np.ndarray:
-        q = self.online.all_heads(torch.as_tensor(obs, device=self.device).unsqueeze(1))[:, 0, 1:]  # [R, K, A]
-        return sampler.greedy(q, self.config.act_head)
-
-    def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy actions ``[R]`` of the evaluation policy (head drawn from the ``eval-head`` stream, or the mean)."""
-        return self._greedy(obs, self.eval_heads)
-
-    def act(self, obs: np.ndarray, step: int) -> np.ndarray:
-        return self.explorer.select(self._greedy(obs, self.act_heads), self.epsilon(step))
+    def member_values(self, obs: torch.Tensor) -> torch.Tensor:
+        """Q-values ``[R, K, A]`` of heads 1..K."""
+        return self.online.all_heads(obs.unsqueeze(1))[:, 0, 1:]
 
     # -- learning -----------------------------------------------------------------------------------------
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -225,13 +173,3 @@ class ISQL(QAgent):
         q = q_all[:, :, 1:].gather(-1, act).squeeze(-1)  # heads 1..K: [R, B, K]
         per_head = td_loss(cfg.loss, q.transpose(1, 2), y.transpose(1, 2))  # [R, K]
         return per_head.sum(dim=1), {"q_mean": q[..., -1].detach().mean(dim=1)}
-
-    # -- records ------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "act_heads": self.act_heads.state_dict(),
-                "eval_heads": self.eval_heads.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.act_heads.load_state_dict(state["act_heads"])
-        self.eval_heads.load_state_dict(state["eval_heads"])

@@ -338,7 +338,7 @@ def test_isql_acting_draws_a_head_per_replica_or_uses_the_mean():
     agent = make_agent("isql", bellman_iterations=3, epsilon_start=0.0, epsilon_end=0.0)
     obs = np.random.default_rng(0).normal(size=(2, 2)).astype(np.float32)
     mirror = [np.random.Generator(np.random.PCG64()) for _ in range(2)]
-    for m, rng in zip(mirror, agent.act_heads.rngs):
+    for m, rng in zip(mirror, agent.act_sampler.rngs):
         m.bit_generator.state = rng.bit_generator.state
     with torch.no_grad():
         q = agent.online.all_heads(torch.from_numpy(obs).unsqueeze(1))[:, 0]  # [R, K+1, A]
@@ -351,9 +351,9 @@ def test_isql_acting_draws_a_head_per_replica_or_uses_the_mean():
         q = mean_agent.online.all_heads(torch.from_numpy(obs).unsqueeze(1))[:, 0, 1:].mean(dim=1)
     assert list(mean_agent.act(obs, 0)) == list(q.argmax(dim=-1).numpy())
     # evaluation draws from its own stream: acting's stream is untouched by greedy_actions
-    before = [rng.bit_generator.state for rng in agent.act_heads.rngs]
+    before = [rng.bit_generator.state for rng in agent.act_sampler.rngs]
     agent.greedy_actions(obs)
-    assert [rng.bit_generator.state for rng in agent.act_heads.rngs] == before
+    assert [rng.bit_generator.state for rng in agent.act_sampler.rngs] == before
 
 
 # -- i-DQN --------------------------------------------------------------------------------------------------
