@@ -22,7 +22,7 @@ from agents.exploration import (EpsilonGreedy, EpsilonSchedule, ExponentialGapSc
 from agents.learners import (ACTING_METHODS, NUMPY, TD_METHODS, TORCH, BackendChoice, Components, choose,
                              declared)
 from agents.losses import td_loss
-from agents.family import FamilyFacts
+from agents.family_facts import FamilyFacts
 from agents.nn.host_qnet import chunks
 from agents.nn.networks import QNetwork, build_q_network
 from agents.optim import FlatOptimizer, OptimizerSettings

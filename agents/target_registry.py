@@ -4,7 +4,7 @@ Each rule exists in two forms that run the same maths on different objects:
 
 - the **deep** form, a target-rule object over networks (:mod:`agents.targets`, :mod:`agents.gradient_targets`)
   used by a registered agent (``dqn``, ``agt2-dqn``, ...);
-- the **tabular** form, a rule over numpy Q-tables (:mod:`agents.tabular`, ``targetbench convergence``), checked
+- the **tabular** form, a rule over numpy Q-tables (:mod:`agents.tabular_rules`, ``targetbench convergence``), checked
   against ``Q*`` from value iteration.
 
 What the two forms share is declared once here: the rule's public name (the ``--rules`` values of
@@ -49,7 +49,7 @@ class TargetRuleSpec:
         deep_rule: the deep target-rule class, ``module:Class``.
         deep_tag: that class's ``name``, recorded as the run's ``target_rule`` tag.
         deep_knobs: tabular knob -> deep config field, where the deep name differs.
-        tabular_rule: the tabular class's name in :mod:`agents.tabular`.
+        tabular_rule: the tabular class's name in :mod:`agents.tabular_rules`.
         doc: where the update rules are written down.
     """
 

@@ -149,7 +149,7 @@ class HardUpdate(TargetRule):
     """θ⁻ ← θ every ``period`` env steps C (Mnih et al. 2015). Independent of the train frequency: the copy
     happens at every multiple of C even when no gradient step falls on that env step.
 
-    Tabular form: ``hard`` (:class:`agents.tabular.TabularHardUpdate`).
+    Tabular form: ``hard`` (:class:`agents.tabular_rules.TabularHardUpdate`).
     """
 
     name = "hard"
@@ -169,7 +169,7 @@ class HardUpdate(TargetRule):
 class SoftUpdate(TargetRule):
     """Polyak averaging θ⁻ ← θ⁻ + τ(θ − θ⁻) every ``every`` env steps (Lillicrap et al. 2016).
 
-    Tabular form: ``soft`` (:class:`agents.tabular.TabularSoftUpdate`, every step).
+    Tabular form: ``soft`` (:class:`agents.tabular_rules.TabularSoftUpdate`, every step).
     """
 
     name = "soft"
@@ -190,7 +190,7 @@ class SoftUpdate(TargetRule):
 class NoTarget(TargetRule):
     """Target-free: bootstrap from sg(θ), the online network under stop-gradient. Holds no extra parameters.
 
-    Tabular form: ``target-free`` (:class:`agents.tabular.TabularNoTarget`); the run tag stays ``none``.
+    Tabular form: ``target-free`` (:class:`agents.tabular_rules.TabularNoTarget`); the run tag stays ``none``.
     """
 
     name = "none"
