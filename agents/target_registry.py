@@ -42,7 +42,7 @@ class TargetRuleSpec:
     Attributes:
         name: the public name (``targetbench convergence --rules NAME``; the tabular rule's ``name``).
         summary: what the rule does, in one line.
-        source: where it comes from (``our reading`` marks rules whose paper's body could not be read).
+        source: where it comes from (``our reading`` marks rules implemented from a reading, docs/algorithms.md).
         knobs: the tabular form's knobs, in the order ``targetbench convergence --json`` reports them.
         deep_agent: the registered deep agent that runs this rule.
         deep_settings: agent config values that select this rule's form (e.g. SGT2's ``form``).

@@ -196,16 +196,8 @@ class LossSelectedSparseTarget(TargetRule):
 
 @dataclass(frozen=True)
 class EauDeQNConfig(AgentConfig):
-    """Adds the number of online networks K, the pruning increment Δ and the target period C.
-
-    Defaults: K = 3 on every family (reading: the paper's value was not read here; 3 keeps the per-update cost
-    at 3 small networks); Δ = 0.03 (reading, ours: each level removes 3% of the weights the target keeps per
-    layer); C as DQN's target period per family (CleanRL 500 env steps, MinAtar 1000, Nature DQN 40k).
-
-    Δ on CartPole-v1 (the learning matrix's short budget, 30k env steps, seeds 0 and 1, final target sparsity /
-    final eval): Δ = 0.03: 0.28 and 0.28 / 253 and 274, still rising; Δ = 0.1: 0.10 and 0.10 / 296 and 290, one
-    win of a pruned network each and then level 0 kept winning; Δ = 0.3: 0.0 and 0.66 / 274 and 423. (Our guess,
-    not tested: a larger Δ puts the pruned copies further behind level 0 at the start of a period.)
+    """Adds the number of online networks K, the pruning increment Δ and the target period C (as DQN's per
+    family). Defaults and their reasons: docs/algorithms.md.
     """
 
     num_online: int = spec(3, "K: online networks, network k being the target pruned to level k "

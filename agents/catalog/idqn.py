@@ -33,9 +33,9 @@ class IteratedTargets(GradientStepCadence):
       θ̄_j ← θ_{j+1} for j = 0..K−1, then θ_k ← θ_{k+1} for k = 1..K−1 (θ_K kept, so θ_{K−1} = θ_K afterwards).
       This is ``update_target_params`` of the reference code (target copy, then ``shift_params``).
 
-    Initially θ̄_0 = θ_1 and θ̄_k = θ_k (k ≥ 1), the state right after a roll. (The reference starts with
-    θ̄_j = θ_{j+1}; the two agree from the first sync on.) Optimizer state is left positional on a roll, as in the
-    reference code (the optax state is not shifted).
+    Initially θ̄_0 = θ_1 and θ̄_k = θ_k (k ≥ 1), the state right after a roll; the reference code starts from
+    θ̄_j = θ_{j+1} (a labelled deviation, docs/algorithms.md; the two agree from the first sync on). Optimizer
+    state is left positional on a roll, as in the reference code (the optax state is not shifted).
 
     Phase: the first sync follows the D-th gradient step and the first roll the T-th, each right after that
     step's update. The authors' loop (``experiments/base/dqn.py``) calls the cadence only once
@@ -54,10 +54,10 @@ class IteratedTargets(GradientStepCadence):
         self.sync_period, self.shift_period = sync_period, shift_period
 
     def make_target(self, online: QNetwork) -> QNetwork | None:
-        target = frozen_copy(online)  # θ̄_j = θ_{j+1}
+        target = frozen_copy(online)  # θ̄_j = θ_{j+1}, as the reference starts ...
         with torch.no_grad():
             for t, o in zip(target.parameters(), online.parameters()):
-                slots(t, self.k)[:, 1:] = slots(o, self.k)[:, :-1]  # θ̄_j = θ_j for j ≥ 1
+                slots(t, self.k)[:, 1:] = slots(o, self.k)[:, :-1]  # ... then θ̄_j = θ_j for j ≥ 1
         return target
 
     def on_gradient_step(self, step: int) -> None:
@@ -86,20 +86,7 @@ class IteratedTargets(GradientStepCadence):
 @dataclass(frozen=True)
 class IDQNConfig(AgentConfig):
     """Adds K, the sync period D and the window-shift period T (both **gradient steps**), and the acting rule.
-
-    D and T count gradient steps, not env steps (until issue 12 they counted env steps, so D = 10 at CleanRL's
-    update every 10 env steps synced after every update): what must match the authors is the number of gradient
-    steps between syncs and rolls, and their LunarLander runs take one per env step. Defaults and sources
-    (authors' code: theovincent/i-DQN):
-
-    - classic: K = 3, D = 10, T = 200 gradient steps (the authors' LunarLander launch in their README and their
-      parser defaults); the rest is the family's CleanRL setting (T = 2000 env steps at an update every 10).
-    - minatar: D = 10 (LunarLander's), T = 1000 gradient steps (MinAtar DQN's target period, 1000 updates).
-    - atari: T = 2000 gradient steps (8000 env steps at one update every 4, the iS-DQN Atari launch and
-      Dopamine's target period), D = 8 gradient steps (ours: 32 env steps, the authors' Atari D is not in the
-      stored code).
-    - tabular: D = 1, T = 200 gradient steps (one update per env step there, as before).
-
+    The squared loss and Adam on every family, as the authors; defaults and their sources: docs/algorithms.md.
     ``layer_norm`` stays off: the i-DQN authors' ``DQNNet`` has no LayerNorm.
     """
 
@@ -111,13 +98,18 @@ class IDQNConfig(AgentConfig):
         "uniform", "act greedily w.r.t. an online network drawn uniformly each step, or w.r.t. their mean")
 
     FAMILY_DEFAULTS = {
-        # authors' LunarLander launch (README: K = 3, T = 200, D = 10 at one update per env step)
+        # authors' LunarLander launch (README: K = 3, T = 200, D = 10 at one update per env step); the family's
+        # Adam and squared loss are already the authors'
         "classic": {"sync_period": 10, "shift_period": 200},
-        # D: LunarLander's; T: MinAtar DQN's target period (1000 updates)
-        "minatar": {"sync_period": 10, "shift_period": 1000},
-        # T: 8000 env steps / 4 (iS-DQN Atari launch, Dopamine); D: ours (32 env steps / 4)
-        "atari": {"sync_period": 8, "shift_period": 2000},
-        # one update per env step in this family: the same numbers in env steps as before
+        # D: LunarLander's; T: MinAtar DQN's target period (1000 updates); Adam with the authors' image-setting
+        # epsilon and the squared loss, in place of the family's centred RMSProp and Huber
+        "minatar": {"sync_period": 10, "shift_period": 1000, "optimizer": "adam", "optimizer_eps": 1.5e-4,
+                    "loss": "mse"},
+        # T: 8000 env steps / 4 (iS-DQN Atari launch, Dopamine); D: ours (32 env steps / 4); the authors' Atari
+        # Adam (6.25e-5, epsilon 1.5e-4) and squared loss
+        "atari": {"sync_period": 8, "shift_period": 2000, "optimizer": "adam", "learning_rate": 6.25e-5,
+                  "optimizer_eps": 1.5e-4, "loss": "mse"},
+        # one update per env step in this family; the family's Adam and squared loss are the authors'
         "tabular": {"sync_period": 1, "shift_period": 200},
     }
 

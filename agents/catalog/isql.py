@@ -78,27 +78,8 @@ class HeadShift(GradientStepCadence):
 
 @dataclass(frozen=True)
 class ISQLConfig(AgentConfig):
-    """Adds K (online heads), the shift period T (**gradient steps**) and the acting rule; LayerNorm on.
-
-    T counts gradient steps, not env steps (until issue 12 it counted env steps): what must match the authors
-    is the number of gradient steps between shifts, and their loops take one every ``data_to_update`` env steps
-    (1 on LunarLander, 4 on Atari). Defaults and sources (authors' code: theovincent/iS-DQN):
-
-    - classic: K = 3, T = 200 gradient steps (the authors' parser defaults, LunarLander, one update per env
-      step); the rest is the family's CleanRL setting (MLP 120-84, update every 10 env steps, so T = 2000 env
-      steps), not the authors' (MLP 100-100, Adam 3e-4, batch 32).
-    - minatar: T = 1000 gradient steps (MinAtar DQN's target period, 1000 updates; the authors have no MinAtar
-      launch), squared loss (the authors' loss everywhere); the rest is MinAtar's family setting.
-    - atari: the authors' Atari launch script (``launch_job/atari/launch.sh``): K = 9 (the paper's headline),
-      T = 2000 gradient steps (8000 env steps at one update every 4), Nature CNN 32-64-64-512 with LayerNorm,
-      Adam 6.25e-5 (eps 1.5e-4, set in ``experiments/atari/isdqn.py``), squared loss, batch 32, replay 1M, 20k initial samples,
-      ε → 0.01 over 250k env steps.
-    - tabular: T = 200 gradient steps (one update per env step there, as before).
-
-    ``layer_norm`` defaults to on in every family: the authors' networks (``DQNNet``) use it for discrete
-    actions. Caution: the head-0 target is computed with the *current* trunk, so iS-QL is partly target-free. On
-    CartPole-v1 without LayerNorm and with the Huber loss (Adam 5e-4, 50k env steps) its mean Q passed 1e4
-    (target-free DQN: 1e6), while with the squared loss (the paper's) it learned.
+    """Adds K (online heads), the shift period T (**gradient steps**) and the acting rule; LayerNorm on (the
+    authors' networks). Defaults and their sources: docs/algorithms.md.
     """
 
     layer_norm: bool = spec(True, "LayerNorm between every hidden layer (dense or conv) and its ReLU (on: the "
@@ -119,7 +100,7 @@ class ISQLConfig(AgentConfig):
                   "optimizer": "adam", "learning_rate": 6.25e-5, "optimizer_eps": 1.5e-4, "loss": "mse",
                   "batch_size": 32, "buffer_size": 1_000_000, "train_frequency": 4, "learning_starts": 20_000,
                   "epsilon_end": 0.01, "epsilon_decay_steps": 250_000},
-        # one update per env step in this family: 200 gradient steps = 200 env steps, as before
+        # one update per env step in this family: 200 gradient steps = 200 env steps
         "tabular": {"shift_period": 200},
     }
 
