@@ -19,10 +19,10 @@ from agents.bootstrap import BOOTSTRAP_RULES, BootstrapRule, td_target
 from agents.config import AgentConfig
 from agents.exploration import (EpsilonGreedy, EpsilonSchedule, ExponentialGapSchedule, ExponentialSchedule,
                                 LinearSchedule)
+from agents.family_facts import FamilyFacts
 from agents.learners import (ACTING_METHODS, NUMPY, TD_METHODS, TORCH, BackendChoice, Components, choose,
                              declared)
 from agents.losses import td_loss
-from agents.family_facts import FamilyFacts
 from agents.nn.host_qnet import chunks
 from agents.nn.networks import QNetwork, build_q_network
 from agents.optim import FlatOptimizer, OptimizerSettings
