@@ -3,7 +3,7 @@
 This package knows nothing of environments' implementations, the scheduler or the analysis.
 
 The names below are imported on first use (PEP 562), so that importing a light submodule such as
-``agents.family`` (which the environment families import) does not load torch.
+``agents.family_facts`` (which the environment families import) does not load torch.
 """
 from __future__ import annotations
 

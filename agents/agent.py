@@ -2,15 +2,10 @@
 ε-greedy exploration and replay, for R seeds at once.
 
 Variants override one method (Dopamine style): ``make_target_rule`` for a new target rule, ``loss`` for a new
-objective, ``build_network`` for a new network. Parameters carry a leading replica dimension; the summed
-per-replica loss gives each replica exactly the gradient it would get alone, and gradient clipping is per
-replica.
-
-On the CPU, an agent with an MLP or MinAtar CNN that keeps the base loss and a copy-based target rule (DQN, soft,
-double, target-free) acts and computes its gradients with the numpy kernels of ``agents/nn/host_qnet.py`` (the
-same math, ~2-3x less per-update cost at these sizes); ``kernels="torch"`` keeps every agent on torch autograd.
-The backend is chosen in ``agents/learners.py`` from what the agent declares (``update_math``, ``acting``) and
-what its target rule and network are; ``backend`` says which and why.
+objective, ``build_network`` for a new network. Every agent learns through the one ``update``: the loss's
+gradient, the target rule's ``before_step``, value and norm clipping, the optimizer step, the target rule's
+``after_update``. Parameters carry a leading replica dimension; the summed per-replica loss gives each replica
+exactly the gradient it would get alone, and gradient clipping is per replica.
 """
 from __future__ import annotations
 
@@ -24,12 +19,13 @@ from agents.bootstrap import BOOTSTRAP_RULES, BootstrapRule, td_target
 from agents.config import AgentConfig
 from agents.exploration import (EpsilonGreedy, EpsilonSchedule, ExponentialGapSchedule, ExponentialSchedule,
                                 LinearSchedule)
-from agents.learners import NUMPY, TORCH, BackendChoice, Components, choose, declared, method_names
+from agents.family_facts import FamilyFacts
+from agents.learners import (ACTING_METHODS, NUMPY, TD_METHODS, TORCH, BackendChoice, Components, choose,
+                             declared)
 from agents.losses import td_loss
-from agents.family import FamilyFacts
 from agents.nn.host_qnet import chunks
 from agents.nn.networks import QNetwork, build_q_network
-from agents.optim import FlatOptimizer
+from agents.optim import FlatOptimizer, OptimizerSettings
 from agents.replay import Batch, ReplayBuffer
 from agents.seeding import numpy_rng, torch_generator
 from agents.targets import TargetRule
@@ -41,19 +37,22 @@ __all__ = ["QAgent", "clip_grad_norm_per_replica", "KERNELS"]
 KERNELS = ("auto", "torch")
 
 
-def clip_grad_norm_per_replica(params: Sequence[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
-    """Scale each replica's gradient (slice r of every parameter) to L2 norm at most ``max_norm``.
-    Returns the per-replica norms before clipping ``[R]``."""
+def clip_grad_norm_per_replica(params: Sequence[torch.nn.Parameter], max_norm: float,
+                               rows_per_replica: int = 1) -> torch.Tensor:
+    """Scale each replica's gradient to L2 norm at most ``max_norm``, where replica r owns rows
+    ``r·k .. r·k + k − 1`` (``k = rows_per_replica``) of every parameter's leading dimension; the norm is taken
+    over all of them together. Returns the per-replica norms before clipping ``[R]``."""
     grads = [p.grad for p in params if p.grad is not None]
+    k = rows_per_replica
     # Row sums, then elementwise adds in a fixed order: a column reduction over a stacked [P, R] tensor
     # may take a different kernel path for different R and change a replica's last bits.
-    sq = torch.zeros(grads[0].shape[0], dtype=grads[0].dtype, device=grads[0].device)
+    sq = torch.zeros(grads[0].shape[0] // k, dtype=grads[0].dtype, device=grads[0].device)
     for g in grads:
-        sq = sq + g.flatten(1).square().sum(dim=1)
+        sq = sq + g.reshape(g.shape[0] // k, -1).square().sum(dim=1)
     norms = sq.sqrt()
     scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
     for g in grads:
-        g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+        g.view(g.shape[0] // k, k, *g.shape[1:]).mul_(scale.view(-1, *([1] * g.dim())))
     return norms
 
 
@@ -82,21 +81,14 @@ class QAgent:
     bootstrap_rule: ClassVar[str] = "max"
     agent_name: ClassVar[str] = "unregistered"
 
-    #: What the update computes, as learner backends read it (agents/learners.py): ``"td"`` is this class's TD
-    #: update (the gradient of ``config.loss`` on the bootstrap rule's target, for the online parameters).
-    #: It speaks for every method on the update path; a subclass that redefines one (``loss``, ``next_values``,
-    #: ``update``, ...) without declaring ``update_math`` again declares nothing and gets torch autograd.
-    update_math: ClassVar[str | None] = "td"
-    #: What ``greedy_actions`` computes: ``"greedy"`` is argmax_a Q_θ(s, a) of the online network.
-    acting: ClassVar[str | None] = "greedy"
-    #: Methods off the update path, which a subclass may redefine and keep ``update_math``: the network and the
-    #: target rule are judged as objects, clipping and the optimizer act on whatever gradient a backend wrote, the
-    #: rest is acting, cadence and records. Every other method, one added later too, is on the update path.
-    OFF_UPDATE_PATH: ClassVar[frozenset[str]] = frozenset({
-        "build_network", "architecture", "make_target_rule", "make_optimizer", "make_schedule", "clip_gradients",
-        "clip_gradient_values", "greedy_actions", "act", "observe", "after_env_step", "replica_params",
-        "parameter_count", "replica_parameter_count", "replica_view", "target_bytes", "params_sha256", "state_dict",
-        "load_state_dict", "kernels", "backend", "uses_host_learning", "learner_components"})
+    #: Opt-in declarations for the numpy kernels (agents/learners.py); an agent that declares neither runs on
+    #: torch autograd, which computes every agent's own ``loss``. ``update_math = "td"``: the update is this
+    #: class's TD update (the gradient of ``config.loss`` on the bootstrap rule's target, online parameters only);
+    #: ``acting = "greedy"``: ``greedy_actions`` is argmax_a Q_θ(s, a) of the online network. A subclass that
+    #: redefines a method a declaration speaks for (``learners.TD_METHODS``, ``learners.ACTING_METHODS``) without
+    #: declaring again voids it.
+    update_math: ClassVar[str | None] = None
+    acting: ClassVar[str | None] = None
 
     def __init__(self, config: AgentConfig, *, obs_shape: Sequence[int], obs_dtype: np.dtype, num_actions: int,
                  seeds: Sequence[int], family: FamilyFacts | str, total_steps: int, device: torch.device | str = "cpu",
@@ -110,10 +102,10 @@ class QAgent:
         self.facts = family if isinstance(family, FamilyFacts) else FamilyFacts(str(family))
         self.family = self.facts.name
         self.device = torch.device(device)
-        self.online = self.build_network(obs_shape, [torch_generator(s, "init") for s in self.seeds]).to(self.device)
-        self.target_rule = self.make_target_rule(self.online)
+        self.obs_shape = tuple(obs_shape)
         self.bootstrap: BootstrapRule = BOOTSTRAP_RULES[self.bootstrap_rule]()
-        self.optimizer = self.make_optimizer(self.trainable_parameters())
+        self.use_network(self.build_network(self.obs_shape, [torch_generator(s, "init") for s in self.seeds])
+                         .to(self.device))
         self.epsilon: EpsilonSchedule = self.make_schedule(total_steps)
         self.explorer = EpsilonGreedy([numpy_rng(s, "explore") for s in self.seeds], num_actions)
         torch_dtype = torch.from_numpy(np.zeros(0, dtype=obs_dtype)).dtype
@@ -124,6 +116,13 @@ class QAgent:
         self.updates = 0
         self._kernel_choice, self._threads = kernels, threads
         self._bind_kernels()
+
+    def use_network(self, online: QNetwork) -> None:
+        """Make ``online`` θ and build around it, in this order, its optimizer and the target rule (a rule may use
+        the optimizer: EauDeQN's pruning masks align with its flat buffer)."""
+        self.online = online
+        self.optimizer = self.make_optimizer(list(online.parameters()))
+        self.target_rule = self.make_target_rule(online)
 
     # -- components (override points) ---------------------------------------------------------------------
     def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
@@ -136,17 +135,23 @@ class QAgent:
         return self.config.network if self.config.network != "auto" else self.facts.network
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
-        """The target rule; every registered agent overrides this."""
+        """The target rule (built after the optimizer); every registered agent overrides this."""
         raise NotImplementedError
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """The parameters the loss trains: θ, and θ⁻ where the target rule is trained by the same loss (SGT2
+        joint-td); zeroed before each backward pass and clipped together."""
         return list(self.online.parameters()) + self.target_rule.trainable_parameters()
+
+    def optimizer_settings(self) -> OptimizerSettings:
+        """The online optimizer's settings, from the config."""
+        cfg = self.config
+        return OptimizerSettings(cfg.optimizer, cfg.learning_rate, eps=cfg.optimizer_eps, alpha=cfg.rmsprop_alpha,
+                                 weight_decay=cfg.weight_decay, amsgrad=cfg.amsgrad)
 
     def make_optimizer(self, params: list[torch.nn.Parameter]) -> FlatOptimizer:
         """The online optimizer, over one flat buffer of ``params`` (see ``agents/optim.py`` for why)."""
-        cfg = self.config
-        return FlatOptimizer(params, cfg.optimizer, cfg.learning_rate, eps=cfg.optimizer_eps, alpha=cfg.rmsprop_alpha,
-                             weight_decay=cfg.weight_decay, amsgrad=cfg.amsgrad)
+        return self.optimizer_settings().build(params)
 
     def make_schedule(self, total_steps: int) -> EpsilonSchedule:
         cfg = self.config
@@ -158,10 +163,9 @@ class QAgent:
     def learner_components(self) -> Components:
         """This agent's parts as the learner backends read them (``agents/learners.py``)."""
         cls, rule = type(self), self.target_rule
-        update_path = [m for m in method_names(QAgent) if m not in QAgent.OFF_UPDATE_PATH]
         return Components(agent=cls.__name__, device=self.device,
-                          update_math=declared(cls, "update_math", update_path),
-                          acting=declared(cls, "acting", ("greedy_actions",)),
+                          update_math=declared(cls, "update_math", TD_METHODS),
+                          acting=declared(cls, "acting", ACTING_METHODS),
                           loss=self.config.loss, bootstrap=self.bootstrap.name, target_rule=rule.name,
                           target_moves=declared(type(rule), "moves", rule.MOVE_METHODS),
                           online=self.online, bootstrap_network=rule.network)
@@ -252,10 +256,22 @@ class QAgent:
         q = self.online(batch.obs).gather(-1, batch.action.unsqueeze(-1)).squeeze(-1)
         return td_loss(self.config.loss, q, y), {"q_mean": q.detach().mean(dim=1)}
 
+    def zero_grad(self) -> None:
+        """Zero the gradient of everything the loss trains (θ, and θ⁻ of a joint target rule)."""
+        self.optimizer.zero_grad()
+        self.target_rule.zero_grad()
+
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """One gradient step for every replica; returns per-replica metrics ``{name: [R]}``."""
+        """One gradient step for every replica; returns per-replica metrics ``{name: [R]}``.
+
+        The one update path of every agent: the chosen backend writes the loss's gradient into ``.grad``; the
+        target rule's ``before_step`` may change it (EauDeQN masks pruned weights); ``max_grad_value`` clamps and
+        ``max_grad_norm`` rescales it (the trainable parameters: θ, and θ⁻ of a joint rule); the optimizer steps;
+        the target rule's ``after_update`` moves θ⁻. ``loss`` may return per-replica terms ``[R, K]`` (an
+        ensemble's members): their sum is what is differentiated and logged as ``loss``."""
         self._check_kernels()
         loss, metrics = self._learner.gradients(self, batch)  # the chosen backend leaves the gradient in .grad
+        self.target_rule.before_step()
         # value clamp, then norm scaling: the scaling (by at most 1) keeps the clamp's bound, and grad_norm is the
         # norm the scaling sees (torch has no order of its own: each is a separate call between backward and step)
         if self.config.max_grad_value is not None:
@@ -264,8 +280,9 @@ class QAgent:
             metrics["grad_norm"] = self.clip_gradients(self.config.max_grad_norm)
         self.optimizer.step()
         self.updates += 1
-        metrics.update(self.target_rule.after_update(batch))
-        metrics["loss"] = loss.detach()
+        loss = loss.detach()
+        metrics.update(self.target_rule.after_update(batch, loss))
+        metrics["loss"] = loss if loss.dim() == 1 else loss.sum(dim=1)
         return metrics
 
     def clip_gradients(self, max_norm: float) -> torch.Tensor:
@@ -291,13 +308,22 @@ class QAgent:
                 for name, net in nets.items() if net is not None}
 
     def parameter_count(self) -> int:
-        """Trainable parameters of one replica (online network plus any trained target)."""
-        return sum(p[0].numel() for p in self.trainable_parameters())
+        """Trained parameters of one replica, the mean of ``replica_parameter_count`` over replicas rounded to an
+        integer (the trial's record; the same for every replica unless an agent's size changes per replica)."""
+        return int(round(sum(self.replica_parameter_count(r) for r in range(self.num_replicas)) / self.num_replicas))
 
     def replica_parameter_count(self, replica: int) -> int:
-        """``parameter_count`` of one replica; the same for every replica unless an agent's size changes per
-        replica while it trains (EauDeQN counts non-zero parameters)."""
-        return self.parameter_count()
+        """Trained parameters of replica ``replica``: its online parameters (every network or slot it holds),
+        less θ⁻ where it lives inside the online network and is never trained (``TargetRule.inside_online``),
+        plus θ⁻ where it is trained by gradient (``TargetRule.moves == "trained"``). An agent whose size changes
+        per replica while it trains overrides this (EauDeQN counts non-zero parameters)."""
+        rule, r = self.target_rule, self.num_replicas
+        count = sum(p.numel() for p in self.online.parameters()) // r
+        if rule.inside_online:
+            count -= rule.target_numel() // r
+        if rule.moves == "trained":
+            count += rule.target_numel() // r
+        return count
 
     def target_bytes(self) -> int:
         """Bytes one replica holds for target parameters beyond its online network."""

@@ -19,7 +19,18 @@ from typing import Any, ClassVar, Literal, Mapping
 
 from agents.fields import ConfigError, bad_value, check_fields, describe_fields, parse_value, resolve, spec
 
-__all__ = ["ConfigError", "AgentConfig", "spec", "parse_value", "describe_fields"]
+__all__ = ["ConfigError", "AgentConfig", "spec", "parse_value", "describe_fields", "OptimizerKind", "HARD_PERIOD",
+           "HARD_PERIOD_DEFAULTS"]
+
+#: the optimizers ``agents/optim.py`` implements (the online network's and a trained target's)
+OptimizerKind = Literal["adam", "adamw", "rmsprop-centered", "sgd"]
+
+#: DQN's hard-target period C in env steps on classic control (CleanRL's 500)
+HARD_PERIOD = 500
+#: C on the other families, for every agent whose knob is a hard period (dqn, fr-dqn, eaudeqn): MinAtar 1000
+#: updates at one update per env step; Nature DQN 10k updates x 4 env steps; 200 on tabular MDPs
+HARD_PERIOD_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "minatar": {"target_period": 1000}, "atari": {"target_period": 40_000}, "tabular": {"target_period": 200}}
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,7 @@ class AgentConfig:
     layer_norm: bool = spec(False, "LayerNorm between every hidden layer (dense or conv) and its ReLU, as the "
                                    "iS-QL authors' networks; such networks run on torch kernels")
     gamma: float = spec(0.99, "discount factor", min=0.0, max=1.0, max_exclusive=True)
-    optimizer: Literal["adam", "adamw", "rmsprop-centered", "sgd"] = spec(
+    optimizer: OptimizerKind = spec(
         "adam", "optimizer of the online network (torch.optim's update rules)")
     learning_rate: float = spec(2.5e-4, "optimizer step size", min=0.0, min_exclusive=True)
     optimizer_eps: float = spec(1e-8, "epsilon of Adam / RMSProp", min=0.0, min_exclusive=True)

@@ -11,21 +11,23 @@ Either backend only writes the parameters' ``.grad``; value and norm clipping an
 ``agents/optim.py``'s) run after it, in torch, the same on both. numpy and torch agree to float32 rounding, not
 bitwise (other GEMM kernels and summation order), so ``train.kernels=torch`` keeps every agent on torch.
 
-The choice is read from what the agent's parts declare, never from which methods happen to be overridden:
+The choice is read from what the agent's parts declare, and the declarations are opt-in: an agent or a target
+rule that declares nothing runs on torch, so a new method needs nothing from this module.
 
-* the agent class declares its update's math in ``QAgent.update_math`` (``"td"``: QAgent's own) and its acting
-  in ``QAgent.acting`` (``"greedy"``: argmax of the online network);
-* the target rule declares how θ⁻ moves in ``TargetRule.moves`` (``"copy"`` or ``"trained"``);
+* the agent class declares its update's math in ``QAgent.update_math`` (``"td"``: QAgent's own TD update) and
+  its acting in ``QAgent.acting`` (``"greedy"``: argmax of the online network); the DQN-family classes declare
+  both (``agents/catalog/dqn.py``), the agents that keep QAgent's acting declare ``acting``;
+* the target rule declares how θ⁻ moves in ``TargetRule.moves`` (``"copy"``: the hard, soft and no-target rules;
+  ``"trained"``: :class:`agents.targets.TrainedTarget`);
 * the network says what it is (``HostQNet.unsupported``), the config names the loss, the bootstrap rule its name.
 
 A declaration covers the methods of the class that makes it and of the classes above it: a class below it that
-redefines one of the methods the declaration speaks for, without declaring again, voids it (``declared``). So an
-agent that overrides ``loss`` (or ``update``, ``next_values`` or any method on the update path, including ones
-added later) without saying its math is still QAgent's gets torch, with the method named in the reason.
+redefines one of the methods the declaration speaks for (:data:`TD_METHODS`, :data:`ACTING_METHODS`,
+``TargetRule.MOVE_METHODS``) without declaring again voids it (``declared``). So a subclass of DQN that overrides
+``loss`` without saying its math is still QAgent's gets torch, with the method named in the reason.
 """
 from __future__ import annotations
 
-import inspect
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,7 +39,7 @@ import torch
 from agents.nn.host_qnet import HostQNet, td_gradients, worker_pool
 from agents.replay import Batch
 
-__all__ = ["Declaration", "declared", "method_names", "Components", "Verdict", "LearnerBackend", "NumpyBackend",
+__all__ = ["Declaration", "declared", "TD_METHODS", "ACTING_METHODS", "Components", "Verdict", "LearnerBackend", "NumpyBackend",
            "TorchBackend", "NumpyLearner", "NUMPY", "TORCH", "BACKENDS", "BackendChoice", "choose"]
 
 
@@ -50,18 +52,21 @@ class Declaration(NamedTuple):
 
 def declared(cls: type, attr: str, methods: Iterable[str]) -> Declaration:
     """``cls.attr`` if no class below the one that declares it redefines any of ``methods``; else ``None`` and
-    the redefinitions. The declaring class itself may redefine them: its declaration speaks for its own code."""
+    the redefinitions. The declaring class itself may redefine them: its declaration speaks for its own code.
+    A declaration of ``None`` (nothing declared) is ``None`` with no redefinitions."""
     owner = next(k for k in cls.__mro__ if attr in vars(k))
+    if getattr(owner, attr) is None:
+        return Declaration(None)
     voided = tuple(f"{k.__name__}.{m}" for m in methods
                    for k in [next((k for k in cls.__mro__ if m in vars(k)), owner)] if k not in owner.__mro__)
     return Declaration(None if voided else getattr(cls, attr), voided)
 
 
-def method_names(cls: type) -> list[str]:
-    """The methods and properties ``cls`` defines itself (``__init__`` included, other dunders not)."""
-    kinds = (property, staticmethod, classmethod)
-    return [n for n, v in vars(cls).items()
-            if (inspect.isfunction(v) or isinstance(v, kinds)) and (n == "__init__" or not n.startswith("__"))]
+#: The QAgent methods whose work the numpy TD kernel does in their place: ``update_math = "td"`` speaks for them
+#: (``update`` runs on either backend, but redefining it may bypass the backend altogether).
+TD_METHODS: tuple[str, ...] = ("loss", "next_values", "trainable_parameters", "update")
+#: The method ``acting = "greedy"`` speaks for.
+ACTING_METHODS: tuple[str, ...] = ("greedy_actions",)
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,13 @@ class Verdict(NamedTuple):
 def _voided(what: str, attr: str, d: Declaration) -> str:
     verb = "redefines" if len(d.voided_by) == 1 else "redefine"
     return f"{', '.join(d.voided_by)} {verb} {what} without declaring {attr}"
+
+
+def _undeclared(owner: str, what: str, attr: str, d: Declaration) -> str:
+    """Why a declaration does not allow numpy: voided by a redefinition, not made, or another value."""
+    if d.voided_by:
+        return _voided(what, attr, d)
+    return f"{owner} declares no {attr}" if d.value is None else f"{owner} declares {attr}={d.value!r}"
 
 
 class LearnerBackend:
@@ -122,7 +134,7 @@ class TorchBackend(LearnerBackend):
     def gradients(agent: Any, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The agent's per-replica loss ``[R]`` and metrics, its gradient left in ``.grad``."""
         loss, metrics = agent.loss(batch)
-        agent.optimizer.zero_grad()
+        agent.zero_grad()
         loss.sum().backward()
         return loss, metrics
 
@@ -141,16 +153,16 @@ class NumpyBackend(LearnerBackend):
 
     def supports(self, c: Components) -> Verdict:
         if c.update_math.value != "td":
-            why = (_voided("the update", "update_math", c.update_math) if c.update_math.voided_by
-                   else f"{c.agent} declares update_math={c.update_math.value!r}")
+            why = _undeclared(c.agent, "the update", "update_math", c.update_math)
             return Verdict(False, why + " (numpy computes QAgent's TD update only)")
         if c.loss not in self.LOSSES:
             return Verdict(False, f"loss {c.loss!r} (numpy: {', '.join(self.LOSSES)})")
         if c.bootstrap not in self.BOOTSTRAPS:
             return Verdict(False, f"bootstrap rule {c.bootstrap!r} (numpy: {', '.join(self.BOOTSTRAPS)})")
         if c.target_moves.value != "copy":
-            why = (_voided("how θ⁻ moves", "moves", c.target_moves) if c.target_moves.voided_by
-                   else f"target rule {c.target_rule!r} moves θ⁻ by {c.target_moves.value!r}")
+            d = c.target_moves
+            why = (_undeclared(f"target rule {c.target_rule!r}", "how θ⁻ moves", "moves", d) if d.value is None
+                   else f"target rule {c.target_rule!r} moves θ⁻ by {d.value!r}")
             return Verdict(False, why + " (numpy: copy-only target rules)")
         bad = self._network(c) or HostQNet.unsupported(c.bootstrap_network)
         if bad:
@@ -160,9 +172,7 @@ class NumpyBackend(LearnerBackend):
 
     def supports_acting(self, c: Components) -> Verdict:
         if c.acting.value != "greedy":
-            why = (_voided("acting", "acting", c.acting) if c.acting.voided_by
-                   else f"{c.agent} declares acting={c.acting.value!r}")
-            return Verdict(False, why)
+            return Verdict(False, _undeclared(c.agent, "acting", "acting", c.acting))
         bad = self._network(c)
         return Verdict(bad is None, bad or f"argmax of the online {c.online.architecture} network")
 

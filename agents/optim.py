@@ -9,12 +9,16 @@ on how many replicas share the buffer (tests/agents/test_optimizers.py).
 """
 from __future__ import annotations
 
+import typing
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["flatten_parameters", "FlatOptimizer"]
+from agents.config import OptimizerKind
+
+__all__ = ["flatten_parameters", "FlatOptimizer", "OptimizerSettings"]
 
 
 def flatten_parameters(params: Sequence[torch.nn.Parameter]) -> torch.nn.Parameter:
@@ -76,7 +80,7 @@ class FlatOptimizer:
     ``amsgrad`` (``adam`` and ``adamw``) normalises by the running maximum of the second moment, as torch does.
     """
 
-    KINDS = ("adam", "adamw", "rmsprop-centered", "sgd")
+    KINDS: tuple[str, ...] = typing.get_args(OptimizerKind)
     #: torch.optim's default ``weight_decay`` where it is not 0 (``weight_decay=None`` picks it)
     DEFAULT_WEIGHT_DECAY = {"adamw": 0.01}
     #: the kinds that take ``amsgrad``
@@ -173,3 +177,21 @@ class FlatOptimizer:
         self.steps = int(state["steps"])
         for k, v in self.buffers.items():
             v.copy_(state[k])
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """Everything a :class:`FlatOptimizer` is built from but its parameters. ``build`` is the one factory of the
+    online network's optimizer and of a trained target's (``agents.targets.TrainedTarget``)."""
+
+    kind: str
+    lr: float
+    eps: float = 1e-8
+    alpha: float = 0.99
+    weight_decay: float | None = None
+    amsgrad: bool = False
+
+    def build(self, params: Sequence[torch.nn.Parameter]) -> FlatOptimizer:
+        """A :class:`FlatOptimizer` over ``params`` with these settings."""
+        return FlatOptimizer(params, self.kind, self.lr, eps=self.eps, alpha=self.alpha,
+                             weight_decay=self.weight_decay, amsgrad=self.amsgrad)

@@ -31,8 +31,7 @@ class AgentSpec:
     """A registered agent: its name, class, config class and one-line description, and the facts declared with
     it that other layers read by name: the cost of one update relative to DQN's (the scheduler's estimate), its
     colour and marker (the same in every figure), its method group, and ``reading``: for a method implemented from
-    a reading of a paper that could not be read in full, the anchor of that reading in docs/algorithms.md
-    (``reading-<key>``), None otherwise."""
+    our reading of its paper, the anchor of that reading in docs/algorithms.md (``reading-<key>``), None otherwise."""
 
     name: str
     cls: type

@@ -4,7 +4,7 @@ Each rule exists in two forms that run the same maths on different objects:
 
 - the **deep** form, a target-rule object over networks (:mod:`agents.targets`, :mod:`agents.gradient_targets`)
   used by a registered agent (``dqn``, ``agt2-dqn``, ...);
-- the **tabular** form, a rule over numpy Q-tables (:mod:`agents.tabular`, ``targetbench convergence``), checked
+- the **tabular** form, a rule over numpy Q-tables (:mod:`agents.tabular_rules`, ``targetbench convergence``), checked
   against ``Q*`` from value iteration.
 
 What the two forms share is declared once here: the rule's public name (the ``--rules`` values of
@@ -42,14 +42,14 @@ class TargetRuleSpec:
     Attributes:
         name: the public name (``targetbench convergence --rules NAME``; the tabular rule's ``name``).
         summary: what the rule does, in one line.
-        source: where it comes from (``our reading`` marks rules whose paper's body could not be read).
+        source: where it comes from (``our reading`` marks rules implemented from a reading, docs/algorithms.md).
         knobs: the tabular form's knobs, in the order ``targetbench convergence --json`` reports them.
         deep_agent: the registered deep agent that runs this rule.
         deep_settings: agent config values that select this rule's form (e.g. SGT2's ``form``).
         deep_rule: the deep target-rule class, ``module:Class``.
         deep_tag: that class's ``name``, recorded as the run's ``target_rule`` tag.
         deep_knobs: tabular knob -> deep config field, where the deep name differs.
-        tabular_rule: the tabular class's name in :mod:`agents.tabular`.
+        tabular_rule: the tabular class's name in :mod:`agents.tabular_rules`.
         doc: where the update rules are written down.
     """
 

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.mdp import FiniteMDP, value_iteration
-from agents.tabular import SAMPLING_MODES, STEP_SIZES, TabularResult, check_settings, run_tabular
+from agents.finite_mdp import FiniteMDP, value_iteration
+from agents.tabular import TabularResult, check_settings, run_tabular
+from agents.tabular_settings import SAMPLING_MODES, STEP_SIZES, TabularSettings
 from agents.target_registry import RULES, TARGET_INITS, TARGET_RULES, TRACKING
 from suite.envs.mdp import SPEC_FORMS, parse_mdp_spec
 from suite.errors import WriteError
@@ -95,14 +96,12 @@ def parse_rules(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The :func:`agents.tabular.run_tabular` settings given by the flags."""
-    return {
-        "steps": args.steps, "runs": args.runs, "sampling": args.sampling, "step_size": args.step_size,
-        "omega": args.omega, "alpha": args.alpha, "period": args.period, "tau": args.tau, "beta": args.beta,
-        "eta": args.eta, "track": args.track, "target_init": args.target_init, "epsilon": args.epsilon,
-        "restart_prob": args.restart_prob,
-    }
+def _settings(args: argparse.Namespace) -> TabularSettings:
+    """The :func:`agents.tabular.run_tabular` settings given by the flags (checked: one-line error if bad)."""
+    return TabularSettings(
+        steps=args.steps, runs=args.runs, sampling=args.sampling, step_size=args.step_size, omega=args.omega,
+        alpha=args.alpha, period=args.period, tau=args.tau, beta=args.beta, eta=args.eta, track=args.track,
+        target_init=args.target_init, epsilon=args.epsilon, restart_prob=args.restart_prob)
 
 
 def _knobs(rule: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -217,8 +216,9 @@ def main(args: argparse.Namespace) -> int:
     """
     rules = parse_rules(args.rules)
     mdp = parse_mdp_spec(args.mdp)
-    for rule in rules:  # every knob checked before the first rule spends its budget
-        check_settings(rule, **_settings(args), gamma=mdp.gamma)
+    settings = _settings(args)  # every knob checked before the first rule spends its budget
+    for rule in rules:
+        check_settings(rule, settings, mdp.gamma)
     # Fail on a bad output path before spending the run time.
     out = None if args.json else _prepare_out(args.out)
     q_star = value_iteration(mdp)
@@ -226,7 +226,7 @@ def main(args: argparse.Namespace) -> int:
     results, summaries = [], []
     for rule in rules:
         start = time.perf_counter()
-        result = run_tabular(mdp.P, mdp.R, mdp.gamma, rule, seed=args.seed, q_star=q_star, **_settings(args))
+        result = run_tabular(mdp.P, mdp.R, mdp.gamma, rule, settings, seed=args.seed, q_star=q_star)
         summary = _summary(result, mdp, q_star_norm, args, time.perf_counter() - start)
         if args.json:
             print(json.dumps(_nan_to_none(summary), allow_nan=False), flush=True)

@@ -48,6 +48,51 @@ def test_readme_agent_example_registers_and_trains(tmp_path, readme_agent):
 
 
 @pytest.fixture
+def readme_trained_target():
+    namespace: dict = {}
+    exec(compile(example_code("### A target trained by its own optimizer"), "README.md", "exec"), namespace)
+    yield namespace
+    registry._REGISTRY.pop("dqn-distilled")  # keep the registry as other tests expect it
+
+
+def test_readme_trained_target_example_registers_and_trains(tmp_path, readme_trained_target):
+    import torch
+
+    from agents.optim import FlatOptimizer
+    from agents.replay import Batch
+
+    spec = get_agent("dqn-distilled")
+    cfg = spec.config_cls.for_family("classic", {"target_lr": "0.01", "buffer_size": "32", "batch_size": "4",
+                                                 "max_grad_norm": "1e-6"})
+    agent = spec.cls(cfg, obs_shape=(4,), obs_dtype=np.float32, num_actions=2, seeds=[0, 1], family="classic",
+                     total_steps=100)
+    rule = agent.target_rule
+    assert isinstance(rule.optimizer, FlatOptimizer) and rule.optimizer.kind == "adam" and rule.optimizer.lr == 0.01
+    assert agent.parameter_count() == 2 * sum(p[0].numel() for p in agent.online.parameters())
+    g = np.random.default_rng(0)
+    t = lambda *shape: torch.from_numpy(g.normal(size=shape).astype(np.float32))  # noqa: E731
+    batch = Batch(t(2, 4, 4), torch.zeros(2, 4, dtype=torch.int64), t(2, 4), t(2, 4, 4), torch.zeros(2, 4))
+    before = [p.detach().clone() for p in rule.target.parameters()]
+    metrics = agent.update(batch)
+    assert metrics["distill_loss"].shape == (2,) and rule.optimizer.steps == 1
+    # Adam's first step moves every weight with a gradient by about the step size, unclipped by max_grad_norm
+    moved = max(float((p.detach() - b).abs().max()) for p, b in zip(rule.target.parameters(), before))
+    assert moved > 0.5 * 0.01
+    assert rule.state_dict()["optimizer"]["steps"] == 1
+    with pytest.raises(Exception, match=r"target_lr=0.0 is out of range"):
+        spec.config_cls.for_family("classic", {"target_lr": "0"})
+
+    from suite.trainer import train
+    from suite.trial import build_trial
+    trial = build_trial("dqn-distilled", "CartPole-v1", (0,), steps=200,
+                        overrides={"learning_starts": "50", "buffer_size": "200", "batch_size": "8",
+                                   "train.eval_every": "100", "train.eval_episodes": "1"})
+    (res,) = train(trial, tracking_uri=f"sqlite:///{tmp_path}/m.db", experiment="t", results_dir=tmp_path,
+                   progress=lambda m: None)
+    assert res.status == "completed" and res.agent == "dqn-distilled"
+
+
+@pytest.fixture
 def readme_family():
     from suite.envs import family
 

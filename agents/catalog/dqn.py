@@ -1,10 +1,14 @@
-"""DQN and its classic target variants: hard copies, Polyak averaging, double Q-learning, no target."""
+"""DQN and its classic target variants: hard copies, Polyak averaging, double Q-learning, no target.
+
+These keep QAgent's TD update and its greedy acting, and say so (``update_math``, ``acting``): the numpy kernels of
+``agents/learners.py`` may then compute them on the CPU.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from agents.agent import QAgent
-from agents.config import AgentConfig, spec
+from agents.config import HARD_PERIOD, HARD_PERIOD_DEFAULTS, AgentConfig, spec
 from agents.nn.networks import QNetwork
 from agents.registry import register
 from agents.targets import HardUpdate, NoTarget, SoftUpdate, TargetRule
@@ -14,11 +18,9 @@ from agents.targets import HardUpdate, NoTarget, SoftUpdate, TargetRule
 class HardTargetConfig(AgentConfig):
     """Adds the hard-copy period C."""
 
-    target_period: int = spec(500, "env steps between hard copies θ⁻ ← θ (C)", min=1)
+    target_period: int = spec(HARD_PERIOD, "env steps between hard copies θ⁻ ← θ (C)", min=1)
 
-    # CleanRL 500 env steps; MinAtar 1000 updates at one update per step; Nature 10k updates × 4 env steps.
-    FAMILY_DEFAULTS = {"minatar": {"target_period": 1000}, "atari": {"target_period": 40_000},
-                       "tabular": {"target_period": 200}}
+    FAMILY_DEFAULTS = HARD_PERIOD_DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class DQN(QAgent):
     """DQN with a hard target copy every C env steps (Mnih et al. 2015)."""
 
     Config = HardTargetConfig
+    update_math, acting = "td", "greedy"
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         return HardUpdate(online, self.config.target_period)
@@ -44,6 +47,7 @@ class SoftDQN(QAgent):
     """DQN with a Polyak-averaged target, θ⁻ ← θ⁻ + τ(θ − θ⁻) every k env steps (Lillicrap et al. 2016)."""
 
     Config = SoftTargetConfig
+    update_math, acting = "td", "greedy"
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         return SoftUpdate(online, self.config.tau, self.config.soft_every)
@@ -61,6 +65,7 @@ class TargetFreeDQN(QAgent):
     """Target-free DQN: bootstrap from the online network under stop-gradient (MinAtar ablation)."""
 
     Config = AgentConfig
+    update_math, acting = "td", "greedy"
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         return NoTarget(online)

@@ -1,10 +1,9 @@
 """EauDeQN: Eau De Q-Network, dense-to-sparse DQN whose sparsity grows at the agent's learning pace
 (Vincent et al. 2025, arXiv 2503.01437; rule and readings in docs/algorithms.md).
 
-Layout (as i-DQN's, ``agents/catalog/idqn.py``): the K online networks of R replicas are one replica-stacked
-network with R·K slots, slot ``r·K + k`` holding online network k of replica r; the shared target is a frozen
-network with R slots. One batched forward computes all K losses, and every slot is a batched-product slice
-(bitwise the same alone or among others), so a replica's numbers do not depend on which seeds share the batch.
+Layout (``agents/ensemble.py``, as i-DQN's): the K online networks of R replicas are one replica-stacked network
+with R·K slots, slot ``r·K + k`` holding online network k of replica r; the shared target is a frozen network with
+R slots.
 
 Readings where the paper's abstract is silent (each labelled "reading" below and in the config help):
 
@@ -31,19 +30,18 @@ Readings where the paper's abstract is silent (each labelled "reading" below and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from agents.agent import QAgent, clip_grad_norm_per_replica
-from agents.config import AgentConfig, spec
+from agents.agent import clip_grad_norm_per_replica
+from agents.config import HARD_PERIOD, HARD_PERIOD_DEFAULTS, AgentConfig, spec
+from agents.ensemble import SlotEnsemble, slots
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork
 from agents.optim import FlatOptimizer
 from agents.registry import register
 from agents.replay import Batch
-from agents.seeding import torch_generator
 from agents.targets import TargetRule, frozen_copy
 
 __all__ = ["LossSelectedSparseTarget", "EauDeQNConfig", "EauDeQN", "keep_counts"]
@@ -61,13 +59,15 @@ class LossSelectedSparseTarget(TargetRule):
     ``period`` env steps the online network with the smallest accumulated loss becomes the target, and online
     network k is replaced by the target pruned to level k (see the module docstring for the readings).
 
-    It owns the pruning masks (one flat mask aligned with the optimizer's flat buffer, 1 = alive, biases always
-    1) and the accumulated losses; :meth:`attach` binds it to the optimizer once that exists.
+    It owns the pruning masks (one flat mask aligned with the online optimizer's flat buffer, 1 = alive, biases
+    always 1) and the accumulated losses; the initial online networks are pruned to their levels on construction.
     """
 
     name = "eaudeqn"
+    moves = "copy"
 
-    def __init__(self, online: QNetwork, num_online: int, period: int, prune_fraction: float) -> None:
+    def __init__(self, online: QNetwork, optimizer: FlatOptimizer, num_online: int, period: int,
+                 prune_fraction: float) -> None:
         if period < 1:
             raise ValueError(f"target period {period} must be >= 1")
         if num_online < 1:
@@ -81,21 +81,8 @@ class LossSelectedSparseTarget(TargetRule):
         ref = next(online.parameters())
         self.losses = torch.zeros(self.num_replicas, num_online, dtype=ref.dtype, device=ref.device)
         self.target_sparsity = torch.zeros(self.num_replicas, dtype=torch.float64)
-        self.optimizer: FlatOptimizer | None = None
-
-    def slots(self, t: torch.Tensor) -> torch.Tensor:
-        """View ``[R·K, ...]`` as ``[R, K, ...]``."""
-        return t.view(t.shape[0] // self.k, self.k, *t.shape[1:])
-
-    def make_target(self, online: QNetwork) -> QNetwork | None:
-        target = frozen_copy(online)
-        for p in target.parameters():
-            p.data = p.data[::self.k].clone()  # one target per replica: slot r·K (network 0) of each
-        return target
-
-    def attach(self, optimizer: FlatOptimizer) -> None:
-        """Bind to the online optimizer (its flat buffer holds exactly the online parameters, in order) and
-        prune the initial online networks to their levels."""
+        # The optimizer's flat buffer holds exactly the online parameters, in order: the masks are views of one
+        # flat mask aligned with it, and pruning zeroes the matching optimizer moments.
         self.optimizer = optimizer
         self.flat_mask = torch.ones_like(optimizer.flat.data)
         names = [name for name, _ in self.online.named_parameters()]
@@ -107,10 +94,25 @@ class LossSelectedSparseTarget(TargetRule):
             offset += n
         self.replace_online(torch.zeros(self.num_replicas, dtype=torch.int64, device=self.losses.device))
 
+    def slots(self, t: torch.Tensor) -> torch.Tensor:
+        """View ``[R·K, ...]`` as ``[R, K, ...]`` (:func:`agents.ensemble.slots`)."""
+        return slots(t, self.k)
+
+    def make_target(self, online: QNetwork) -> QNetwork | None:
+        target = frozen_copy(online)
+        for p in target.parameters():
+            p.data = p.data[::self.k].clone()  # one target per replica: slot r·K (network 0) of each
+        return target
+
     # -- cadence ------------------------------------------------------------------------------------------
-    def accumulate(self, per_network_loss: torch.Tensor) -> None:
-        """Add one update's per-network TD losses ``[R, K]``."""
-        self.losses += per_network_loss
+    def before_step(self) -> None:
+        """Zero the gradients of pruned weights (before clipping and the optimizer step)."""
+        self.optimizer.flat.grad.mul_(self.flat_mask)
+
+    def after_update(self, batch: Batch, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Add the update's per-network TD losses ``[R, K]`` to the running sums; report the target's sparsity."""
+        self.losses += loss
+        return {"target_sparsity": self.target_sparsity.to(loss.dtype).to(loss.device)}
 
     def on_env_step(self, step: int) -> None:
         if step % self.period == 0:
@@ -169,10 +171,6 @@ class LossSelectedSparseTarget(TargetRule):
                 self.slots(m).copy_(s.unsqueeze(1) * self.slots(mask))
         self.target_sparsity = sparsity_zeros.to(torch.float64) / max(sparsity_total, 1)
 
-    def mask_gradients(self) -> None:
-        """Zero the gradients of pruned weights (before clipping and the optimizer step)."""
-        self.optimizer.flat.grad.mul_(self.flat_mask)
-
     def sparsity(self) -> torch.Tensor:
         """Per-replica sparsity of each online network ``[R, K]``: the fraction of weights at zero by mask."""
         zeros = torch.zeros(self.num_replicas, self.k, dtype=torch.float64)
@@ -198,16 +196,8 @@ class LossSelectedSparseTarget(TargetRule):
 
 @dataclass(frozen=True)
 class EauDeQNConfig(AgentConfig):
-    """Adds the number of online networks K, the pruning increment Δ and the target period C.
-
-    Defaults: K = 3 on every family (reading: the paper's value was not read here; 3 keeps the per-update cost
-    at 3 small networks); Δ = 0.03 (reading, ours: each level removes 3% of the weights the target keeps per
-    layer); C as DQN's target period per family (CleanRL 500 env steps, MinAtar 1000, Nature DQN 40k).
-
-    Δ on CartPole-v1 (the learning matrix's short budget, 30k env steps, seeds 0 and 1, final target sparsity /
-    final eval): Δ = 0.03: 0.28 and 0.28 / 253 and 274, still rising; Δ = 0.1: 0.10 and 0.10 / 296 and 290, one
-    win of a pruned network each and then level 0 kept winning; Δ = 0.3: 0.0 and 0.66 / 274 and 423. (Our guess,
-    not tested: a larger Δ puts the pruned copies further behind level 0 at the start of a period.)
+    """Adds the number of online networks K, the pruning increment Δ and the target period C (as DQN's per
+    family). Defaults and their reasons: docs/algorithms.md.
     """
 
     num_online: int = spec(3, "K: online networks, network k being the target pruned to level k "
@@ -215,15 +205,14 @@ class EauDeQNConfig(AgentConfig):
     prune_fraction: float = spec(0.03, "Δ: each pruning level removes this fraction of the target's remaining "
                                       "weights per layer, by magnitude (reading: level k keeps (1−Δ)^k)",
                                  min=0.0, max=1.0, max_exclusive=True)
-    target_period: int = spec(500, "C: env steps between target updates (the smallest-loss online network "
+    target_period: int = spec(HARD_PERIOD, "C: env steps between target updates (the smallest-loss online network "
                                    "becomes the target, the others its pruned copies)", min=1)
 
-    FAMILY_DEFAULTS = {"minatar": {"target_period": 1000}, "atari": {"target_period": 40_000},
-                       "tabular": {"target_period": 200}}
+    FAMILY_DEFAULTS = HARD_PERIOD_DEFAULTS
 
 
 @register("eaudeqn", update_cost=2.5, color="#e7298a", marker="p", group="target-based", reading="eaudeqn")
-class EauDeQN(QAgent):
+class EauDeQN(SlotEnsemble):
     """EauDeQN (Vincent et al., arXiv 2503.01437): dense-to-sparse DQN, the lowest-loss pruned copy becomes θ⁻.
 
     K online networks at increasing sparsity, all learning ℓ(r + γ(1−d) max_a' Q_θ⁻(s',a') − Q_θ_k(s,a)) from one shared target θ⁻; every C env
@@ -236,69 +225,36 @@ class EauDeQN(QAgent):
     """
 
     Config = EauDeQNConfig
+    size_field = "num_online"
 
-    def __init__(self, config: EauDeQNConfig, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        self.target_rule.attach(self.optimizer)
-
-    @property
-    def K(self) -> int:  # noqa: N802  (the paper's name)
-        return self.config.num_online
-
-    def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
-        # Every online network of replica r starts as DQN's θ (the replica's "init" stream); pruning sets them apart.
-        slot_generators = [torch_generator(s, "init") for s in self.seeds for _ in range(self.config.num_online)]
-        return super().build_network(obs_shape, slot_generators)
+    def member_stream(self, k: int) -> str:
+        """Every online network of a replica starts as DQN's θ (the ``init`` stream); pruning sets them apart."""
+        return "init"
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         cfg = self.config
-        return LossSelectedSparseTarget(online, cfg.num_online, cfg.target_period, cfg.prune_fraction)
-
-    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
-        """Q-values ``[R, K, B, A]`` of the K online networks of each replica for observations ``[R, B, ...]``."""
-        return self.target_rule.slots(self.online(obs.repeat_interleave(self.K, dim=0)))
+        return LossSelectedSparseTarget(online, self.optimizer, cfg.num_online, cfg.target_period, cfg.prune_fraction)
 
     # -- acting -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
         """argmax_a Q_θ_k(s, a) per replica, k the online network with the smallest accumulated loss."""
-        q = self.q_values(torch.as_tensor(obs, device=self.device).unsqueeze(1))[:, :, 0]  # [R, K, A]
+        q = self.member_values(torch.as_tensor(obs, device=self.device))  # [R, K, A]
         best = self.target_rule.best()
         return q[torch.arange(q.shape[0], device=q.device), best].argmax(dim=-1).cpu().numpy()
 
     # -- learning -----------------------------------------------------------------------------------------
-    def network_losses(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Per-network TD losses ``[R, K]`` from the shared target, and per-replica diagnostics."""
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Per-network TD losses ``[R, K]`` from the shared target (terms of each replica's loss, which the target
+        rule accumulates), and per-replica diagnostics."""
         cfg = self.config
         with torch.no_grad():
             v_next = self.target_rule.target(batch.next_obs).max(dim=-1).values  # [R, B]
             not_done = 1.0 - batch.terminated.to(batch.reward.dtype)
             y = (batch.reward + cfg.gamma * not_done * v_next).unsqueeze(1)  # [R, 1, B]
         act = batch.action.unsqueeze(1).expand(-1, self.K, -1).unsqueeze(-1)
-        q = self.q_values(batch.obs).gather(-1, act).squeeze(-1)  # [R, K, B]
+        q = self.q_values(self.online, batch.obs).gather(-1, act).squeeze(-1)  # [R, K, B]
         return td_loss(cfg.loss, q, y.expand_as(q)), {"q_mean": q[:, 0].detach().mean(dim=1)}
-
-    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        per_network, metrics = self.network_losses(batch)
-        return per_network.sum(dim=1), metrics
-
-    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """One gradient step for the K online networks of every replica (pruned weights get none), then their
-        losses join the running sums; returns per-replica metrics including ``target_sparsity``."""
-        rule = self.target_rule
-        per_network, metrics = self.network_losses(batch)
-        self.optimizer.zero_grad()
-        per_network.sum().backward()
-        rule.mask_gradients()
-        if self.config.max_grad_norm is not None:
-            metrics["grad_norm"] = self.clip_gradients(self.config.max_grad_norm)
-        self.optimizer.step()
-        self.updates += 1
-        losses = per_network.detach()
-        rule.accumulate(losses)
-        metrics["loss"] = losses.sum(dim=1)
-        metrics["target_sparsity"] = rule.target_sparsity.to(losses.dtype).to(losses.device)
-        return metrics
 
     def after_env_step(self, step: int) -> dict[str, torch.Tensor] | None:
         """The base cadence; ``target_sparsity`` is then re-read so that it includes a target update made at
@@ -311,21 +267,9 @@ class EauDeQN(QAgent):
     def clip_gradients(self, max_norm: float) -> torch.Tensor:
         """Clip each online network's gradient on its own; returns each replica's largest norm ``[R]``."""
         norms = clip_grad_norm_per_replica(self.trainable_parameters(), max_norm)
-        return self.target_rule.slots(norms).max(dim=1).values
+        return slots(norms, self.K).max(dim=1).values
 
     # -- records ------------------------------------------------------------------------------------------
     def replica_parameter_count(self, replica: int) -> int:
         """Non-zero parameters of replica ``replica``'s K online networks (what each seed's result records)."""
-        return sum(int(torch.count_nonzero(self.target_rule.slots(p.detach())[replica]))
-                   for p in self.online.parameters())
-
-    def parameter_count(self) -> int:
-        """Non-zero parameters of one replica's K online networks, the mean over replicas rounded to an integer
-        (the trial's run parameter; the per-seed figure is ``replica_parameter_count``)."""
-        return int(round(sum(self.replica_parameter_count(r) for r in range(self.num_replicas)) / self.num_replicas))
-
-    def replica_view(self, network: QNetwork) -> dict[str, torch.Tensor]:
-        """The online network's tensors as ``[R, K, ...]`` (a replica's K online networks in slot order); the
-        target holds one network per replica, ``[R, ...]`` as it is."""
-        state = network.state_dict()
-        return {k: self.target_rule.slots(v) for k, v in state.items()} if network is self.online else state
+        return sum(int(torch.count_nonzero(slots(p.detach(), self.K)[replica])) for p in self.online.parameters())

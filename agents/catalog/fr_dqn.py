@@ -8,7 +8,7 @@ import torch
 
 from agents.agent import QAgent
 from agents.bootstrap import td_target
-from agents.config import AgentConfig, spec
+from agents.config import HARD_PERIOD, HARD_PERIOD_DEFAULTS, AgentConfig, spec
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork
 from agents.registry import register
@@ -32,21 +32,16 @@ class FRSoftUpdate(SoftUpdate):
 
 @dataclass(frozen=True)
 class FRConfig(AgentConfig):
-    """Adds κ and the lagging copy's rule: hard every C env steps or Polyak τ every k env steps.
-
-    Defaults: κ = 1 on every family (ours, checked on CartPole-v1: the paper's values were not read here); C as
-    DQN's target period per family (CleanRL 500, MinAtar 1000, Nature DQN 40k env steps); τ = 0.005 every env
-    step (the seed tutorial's Polyak rate).
-    """
+    """Adds κ and the lagging copy's rule: hard every C env steps or Polyak τ every k env steps. Defaults: κ = 1
+    (ours), C as DQN's target period per family, τ = 0.005 every env step (docs/algorithms.md)."""
 
     kappa: float = spec(1.0, "κ: weight of the regulariser κ E_B (Q_θ(s,a) − Q_θ⁻(s,a))²", min=0.0)
     fr_target: Literal["hard", "soft"] = spec("hard", "how the lagging copy θ⁻ follows θ: hard copy or Polyak")
-    target_period: int = spec(500, "C: env steps between hard copies θ⁻ ← θ (fr_target=hard)", min=1)
+    target_period: int = spec(HARD_PERIOD, "C: env steps between hard copies θ⁻ ← θ (fr_target=hard)", min=1)
     tau: float = spec(0.005, "Polyak rate τ (fr_target=soft)", min=0.0, max=1.0, min_exclusive=True)
     soft_every: int = spec(1, "env steps between Polyak updates (fr_target=soft)", min=1)
 
-    FAMILY_DEFAULTS = {"minatar": {"target_period": 1000}, "atari": {"target_period": 40_000},
-                       "tabular": {"target_period": 200}}
+    FAMILY_DEFAULTS = HARD_PERIOD_DEFAULTS
 
 
 @register("fr-dqn", update_cost=1.4, color="#de8f05", marker="X", group="target-based")
@@ -56,6 +51,7 @@ class FRDQN(QAgent):
     Q_θ⁻(s,a))² toward a lagging copy θ⁻ (hard every C env steps, or Polyak τ)."""
 
     Config = FRConfig
+    acting = "greedy"
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         cfg = self.config

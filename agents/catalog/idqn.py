@@ -9,41 +9,19 @@ losses, and every slot is a batched-product slice (bitwise the same alone or amo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Literal
 
-import numpy as np
 import torch
 
-from agents.agent import QAgent
-from agents.catalog.isql import IndexSampler
 from agents.config import AgentConfig, spec
+from agents.ensemble import SampledActing, SlotEnsemble, slots
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork
 from agents.registry import register
 from agents.replay import Batch
-from agents.seeding import torch_generator
 from agents.targets import GradientStepCadence, TargetRule, frozen_copy
 
-__all__ = ["IteratedTargets", "IDQNConfig", "IDQN", "clip_grad_norm_grouped"]
-
-
-def _slots(t: torch.Tensor, k: int) -> torch.Tensor:
-    """View ``[R·K, ...]`` as ``[R, K, ...]``."""
-    return t.view(t.shape[0] // k, k, *t.shape[1:])
-
-
-def clip_grad_norm_grouped(params: Sequence[torch.nn.Parameter], max_norm: float, group: int) -> torch.Tensor:
-    """Per-replica gradient clipping when each replica owns ``group`` consecutive slots of the leading dimension:
-    the norm is taken over all of a replica's slots together. Returns the norms before clipping ``[R]``."""
-    grads = [p.grad for p in params if p.grad is not None]
-    # [R, P] summed along its contiguous last dim: the same reduction order whatever R is (a [P, R] sum over
-    # dim 0 is not, so a replica's norm could differ in the last bit from the one it gets alone).
-    sq = torch.stack([_slots(g, group).flatten(1).square().sum(dim=1) for g in grads], dim=1).sum(dim=1)
-    norms = sq.sqrt()
-    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-    for g in grads:
-        _slots(g, group).mul_(scale.view(-1, *([1] * g.dim())))
-    return norms
+__all__ = ["IteratedTargets", "IDQNConfig", "IDQN"]
 
 
 class IteratedTargets(GradientStepCadence):
@@ -55,9 +33,9 @@ class IteratedTargets(GradientStepCadence):
       θ̄_j ← θ_{j+1} for j = 0..K−1, then θ_k ← θ_{k+1} for k = 1..K−1 (θ_K kept, so θ_{K−1} = θ_K afterwards).
       This is ``update_target_params`` of the reference code (target copy, then ``shift_params``).
 
-    Initially θ̄_0 = θ_1 and θ̄_k = θ_k (k ≥ 1), the state right after a roll. (The reference starts with
-    θ̄_j = θ_{j+1}; the two agree from the first sync on.) Optimizer state is left positional on a roll, as in the
-    reference code (the optax state is not shifted).
+    Initially θ̄_0 = θ_1 and θ̄_k = θ_k (k ≥ 1), the state right after a roll; the reference code starts from
+    θ̄_j = θ_{j+1} (a labelled deviation, docs/algorithms.md; the two agree from the first sync on). Optimizer
+    state is left positional on a roll, as in the reference code (the optax state is not shifted).
 
     Phase: the first sync follows the D-th gradient step and the first roll the T-th, each right after that
     step's update. The authors' loop (``experiments/base/dqn.py``) calls the cadence only once
@@ -76,10 +54,10 @@ class IteratedTargets(GradientStepCadence):
         self.sync_period, self.shift_period = sync_period, shift_period
 
     def make_target(self, online: QNetwork) -> QNetwork | None:
-        target = frozen_copy(online)  # θ̄_j = θ_{j+1}
+        target = frozen_copy(online)  # θ̄_j = θ_{j+1}, as the reference starts ...
         with torch.no_grad():
             for t, o in zip(target.parameters(), online.parameters()):
-                _slots(t, self.k)[:, 1:] = _slots(o, self.k)[:, :-1]  # θ̄_j = θ_j for j ≥ 1
+                slots(t, self.k)[:, 1:] = slots(o, self.k)[:, :-1]  # ... then θ̄_j = θ_j for j ≥ 1
         return target
 
     def on_gradient_step(self, step: int) -> None:
@@ -93,35 +71,22 @@ class IteratedTargets(GradientStepCadence):
         """θ̄_k ← θ_k for k = 1..K−1."""
         with torch.no_grad():
             for t, o in zip(self.target.parameters(), self.online.parameters()):
-                _slots(t, self.k)[:, 1:] = _slots(o, self.k)[:, :-1]
+                slots(t, self.k)[:, 1:] = slots(o, self.k)[:, :-1]
 
     def roll(self) -> None:
         """θ̄_j ← θ_{j+1} (j = 0..K−1), then θ_k ← θ_{k+1} (k = 1..K−1)."""
         with torch.no_grad():
             for t, o in zip(self.target.parameters(), self.online.parameters()):
                 t.copy_(o)
-                slots = _slots(o, self.k)
-                slots[:, :-1] = slots[:, 1:].clone()
+                window = slots(o, self.k)
+                window[:, :-1] = window[:, 1:].clone()
 
 
 
 @dataclass(frozen=True)
 class IDQNConfig(AgentConfig):
     """Adds K, the sync period D and the window-shift period T (both **gradient steps**), and the acting rule.
-
-    D and T count gradient steps, not env steps (until issue 12 they counted env steps, so D = 10 at CleanRL's
-    update every 10 env steps synced after every update): what must match the authors is the number of gradient
-    steps between syncs and rolls, and their LunarLander runs take one per env step. Defaults and sources
-    (authors' code: theovincent/i-DQN):
-
-    - classic: K = 3, D = 10, T = 200 gradient steps (the authors' LunarLander launch in their README and their
-      parser defaults); the rest is the family's CleanRL setting (T = 2000 env steps at an update every 10).
-    - minatar: D = 10 (LunarLander's), T = 1000 gradient steps (MinAtar DQN's target period, 1000 updates).
-    - atari: T = 2000 gradient steps (8000 env steps at one update every 4, the iS-DQN Atari launch and
-      Dopamine's target period), D = 8 gradient steps (ours: 32 env steps, the authors' Atari D is not in the
-      stored code).
-    - tabular: D = 1, T = 200 gradient steps (one update per env step there, as before).
-
+    The squared loss and Adam on every family, as the authors; defaults and their sources: docs/algorithms.md.
     ``layer_norm`` stays off: the i-DQN authors' ``DQNNet`` has no LayerNorm.
     """
 
@@ -133,19 +98,24 @@ class IDQNConfig(AgentConfig):
         "uniform", "act greedily w.r.t. an online network drawn uniformly each step, or w.r.t. their mean")
 
     FAMILY_DEFAULTS = {
-        # authors' LunarLander launch (README: K = 3, T = 200, D = 10 at one update per env step)
+        # authors' LunarLander launch (README: K = 3, T = 200, D = 10 at one update per env step); the family's
+        # Adam and squared loss are already the authors'
         "classic": {"sync_period": 10, "shift_period": 200},
-        # D: LunarLander's; T: MinAtar DQN's target period (1000 updates)
-        "minatar": {"sync_period": 10, "shift_period": 1000},
-        # T: 8000 env steps / 4 (iS-DQN Atari launch, Dopamine); D: ours (32 env steps / 4)
-        "atari": {"sync_period": 8, "shift_period": 2000},
-        # one update per env step in this family: the same numbers in env steps as before
+        # D: LunarLander's; T: MinAtar DQN's target period (1000 updates); Adam with the authors' image-setting
+        # epsilon and the squared loss, in place of the family's centred RMSProp and Huber
+        "minatar": {"sync_period": 10, "shift_period": 1000, "optimizer": "adam", "optimizer_eps": 1.5e-4,
+                    "loss": "mse"},
+        # T: 8000 env steps / 4 (iS-DQN Atari launch, Dopamine); D: ours (32 env steps / 4); the authors' Atari
+        # Adam (6.25e-5, epsilon 1.5e-4) and squared loss
+        "atari": {"sync_period": 8, "shift_period": 2000, "optimizer": "adam", "learning_rate": 6.25e-5,
+                  "optimizer_eps": 1.5e-4, "loss": "mse"},
+        # one update per env step in this family; the family's Adam and squared loss are the authors'
         "tabular": {"sync_period": 1, "shift_period": 200},
     }
 
 
 @register("idqn", update_cost=2.5, color="#1b7837", marker="h", group="iterated")
-class IDQN(QAgent):
+class IDQN(SampledActing, SlotEnsemble):
     """i-DQN (Vincent et al., arXiv 2403.02107): K online networks, θ_k learning
     ℓ(r + γ(1−d) max_a' Q_θ̄_{k−1}(s',a') − Q_θ_k(s,a)) from target θ̄_{k−1}; one step on the sum over k.
     θ̄_k ← θ_k every D gradient steps (k ≥ 1); every T gradient steps the window rolls forward (see
@@ -157,42 +127,12 @@ class IDQN(QAgent):
     """
 
     Config = IDQNConfig
-
-    def __init__(self, config: IDQNConfig, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        self.act_networks = IndexSampler(self.seeds, "act-network", config.bellman_iterations)
-        self.eval_networks = IndexSampler(self.seeds, "eval-network", config.bellman_iterations)
-
-    @property
-    def K(self) -> int:  # noqa: N802  (the paper's name)
-        return self.config.bellman_iterations
-
-    def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
-        # θ_1 of replica r comes from the same "init" stream as DQN's θ (so both start alike); θ_k from "init-k".
-        slot_generators = [torch_generator(s, "init" if k == 0 else f"init-{k}")
-                           for s in self.seeds for k in range(self.config.bellman_iterations)]
-        return super().build_network(obs_shape, slot_generators)
+    member = "network"
+    target_slots = True
 
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         cfg = self.config
         return IteratedTargets(online, cfg.bellman_iterations, cfg.sync_period, cfg.shift_period)
-
-    def q_values(self, network: QNetwork, obs: torch.Tensor) -> torch.Tensor:
-        """Q-values ``[R, K, B, A]`` of the K slots of each replica for observations ``[R, B, ...]``."""
-        return _slots(network(obs.repeat_interleave(self.K, dim=0)), self.K)
-
-    # -- acting -------------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def _greedy(self, obs: np.ndarray, sampler: IndexSampler) -> np.ndarray:
-        q = self.q_values(self.online, torch.as_tensor(obs, device=self.device).unsqueeze(1))[:, :, 0]  # [R, K, A]
-        return sampler.greedy(q, self.config.act_network)
-
-    def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy actions ``[R]`` of the evaluation policy (network from the ``eval-network`` stream, or mean)."""
-        return self._greedy(obs, self.eval_networks)
-
-    def act(self, obs: np.ndarray, step: int) -> np.ndarray:
-        return self.explorer.select(self._greedy(obs, self.act_networks), self.epsilon(step))
 
     # -- learning -----------------------------------------------------------------------------------------
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -205,26 +145,3 @@ class IDQN(QAgent):
         q = self.q_values(self.online, batch.obs).gather(-1, act).squeeze(-1)  # [R, K, B]
         per_network = td_loss(cfg.loss, q, y)  # [R, K]
         return per_network.sum(dim=1), {"q_mean": q[:, -1].detach().mean(dim=1)}
-
-    def clip_gradients(self, max_norm: float) -> torch.Tensor:
-        """Per-replica clipping over each replica's K slots together."""
-        return clip_grad_norm_grouped(self.trainable_parameters(), max_norm, self.K)
-
-    # -- records ------------------------------------------------------------------------------------------
-    def parameter_count(self) -> int:
-        """Parameters of one replica's K online networks."""
-        return sum(p.numel() for p in self.trainable_parameters()) // self.num_replicas
-
-    def replica_view(self, network: QNetwork) -> dict[str, torch.Tensor]:
-        """Each tensor as ``[R, K, ...]``: a replica's K online networks (and K targets) in slot order. Row ``r`` of
-        a state-dict tensor is a slot, not replica r."""
-        return {k: _slots(v, self.K) for k, v in network.state_dict().items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "act_networks": self.act_networks.state_dict(),
-                "eval_networks": self.eval_networks.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.act_networks.load_state_dict(state["act_networks"])
-        self.eval_networks.load_state_dict(state["eval_networks"])

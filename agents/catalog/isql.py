@@ -1,58 +1,24 @@
 """iS-QL: iterated shared Q-learning — one trunk, K+1 linear heads, head 0 the target (Vincent et al. 2025,
-arXiv 2506.04398; public code theovincent/iS-DQN ``slimdqn/networks/isdqn.py``).
-
-Also home of :class:`IndexSampler`, the per-replica uniform draw of which head / network to act with, shared with
-i-DQN (``agents/catalog/idqn.py``).
+arXiv 2506.04398; public code theovincent/iS-DQN ``slimdqn/networks/isdqn.py``). Its K heads are an ensemble
+(``agents/ensemble.py``): acting draws one per step, as i-DQN's networks.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Literal, Sequence
 
-import numpy as np
 import torch
 
-from agents.agent import QAgent
 from agents.config import AgentConfig, ConfigError, spec
+from agents.ensemble import SampledActing
 from agents.losses import td_loss
 from agents.nn.networks import QNetwork, build_q_network
 from agents.optim import FlatOptimizer
 from agents.registry import register
 from agents.replay import Batch
-from agents.seeding import numpy_rng
 from agents.targets import GradientStepCadence, TargetRule
 
-__all__ = ["IndexSampler", "HeadShift", "ISQLConfig", "ISQL"]
-
-
-class IndexSampler:
-    """One uniform integer in ``[0, n)`` per replica per call, each from a stream of that replica's seed alone
-    (so a replica's draws do not depend on which other seeds share the batch)."""
-
-    def __init__(self, seeds: Sequence[int], stream: str, n: int) -> None:
-        self.rngs = [numpy_rng(s, stream) for s in seeds]
-        self.n = n
-
-    def draw(self) -> np.ndarray:
-        """Indices ``[R]``."""
-        return np.array([rng.integers(self.n) for rng in self.rngs], dtype=np.int64)
-
-    def greedy(self, q: torch.Tensor, mode: str) -> np.ndarray:
-        """Greedy actions ``[R]`` from ensemble Q-values ``[R, n, A]``: w.r.t. one member drawn per replica
-        (``"uniform"``) or the ensemble mean (``"mean"``, which draws nothing)."""
-        if mode == "mean":
-            q_act = q.mean(dim=1)
-        else:
-            idx = torch.from_numpy(self.draw()).to(q.device)
-            q_act = q[torch.arange(q.shape[0], device=q.device), idx]
-        return q_act.argmax(dim=-1).cpu().numpy()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rngs": [rng.bit_generator.state for rng in self.rngs]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for rng, s in zip(self.rngs, state["rngs"]):
-            rng.bit_generator.state = s
+__all__ = ["HeadShift", "ISQLConfig", "ISQL"]
 
 
 class HeadShift(GradientStepCadence):
@@ -76,6 +42,7 @@ class HeadShift(GradientStepCadence):
     """
 
     name = "head-shift"
+    inside_online = True
 
     def __init__(self, online: QNetwork, period: int) -> None:
         if period < 1:
@@ -100,38 +67,19 @@ class HeadShift(GradientStepCadence):
             for p in (head.weight, head.bias):
                 p[:, :, :-a] = p[:, :, a:].clone()
 
-    def target_bytes(self) -> int:
-        """Bytes of head 0 (all replicas): the only parameters iS-QL holds for its target. They live inside the
-        online network's head layer; we report them here rather than 0 because they are target weights (no
-        gradient) and ``parameter_count`` leaves them out, so the two add up to the network."""
+    def target_numel(self) -> int:
+        """Elements of head 0 (all replicas): the only parameters iS-QL holds for its target. They live inside the
+        online network's head layer; they count as target weights (no gradient), not in ``parameter_count``, so
+        the two add up to the network."""
         head, a = self.online.head, self.online.num_actions
-        return sum(p[:, :, :a].numel() * p.element_size() for p in (head.weight, head.bias))
+        return sum(p[:, :, :a].numel() for p in (head.weight, head.bias))
 
 
 
 @dataclass(frozen=True)
 class ISQLConfig(AgentConfig):
-    """Adds K (online heads), the shift period T (**gradient steps**) and the acting rule; LayerNorm on.
-
-    T counts gradient steps, not env steps (until issue 12 it counted env steps): what must match the authors
-    is the number of gradient steps between shifts, and their loops take one every ``data_to_update`` env steps
-    (1 on LunarLander, 4 on Atari). Defaults and sources (authors' code: theovincent/iS-DQN):
-
-    - classic: K = 3, T = 200 gradient steps (the authors' parser defaults, LunarLander, one update per env
-      step); the rest is the family's CleanRL setting (MLP 120-84, update every 10 env steps, so T = 2000 env
-      steps), not the authors' (MLP 100-100, Adam 3e-4, batch 32).
-    - minatar: T = 1000 gradient steps (MinAtar DQN's target period, 1000 updates; the authors have no MinAtar
-      launch), squared loss (the authors' loss everywhere); the rest is MinAtar's family setting.
-    - atari: the authors' Atari launch script (``launch_job/atari/launch.sh``): K = 9 (the paper's headline),
-      T = 2000 gradient steps (8000 env steps at one update every 4), Nature CNN 32-64-64-512 with LayerNorm,
-      Adam 6.25e-5 (eps 1.5e-4, set in ``experiments/atari/isdqn.py``), squared loss, batch 32, replay 1M, 20k initial samples,
-      ε → 0.01 over 250k env steps.
-    - tabular: T = 200 gradient steps (one update per env step there, as before).
-
-    ``layer_norm`` defaults to on in every family: the authors' networks (``DQNNet``) use it for discrete
-    actions. Caution: the head-0 target is computed with the *current* trunk, so iS-QL is partly target-free. On
-    CartPole-v1 without LayerNorm and with the Huber loss (Adam 5e-4, 50k env steps) its mean Q passed 1e4
-    (target-free DQN: 1e6), while with the squared loss (the paper's) it learned.
+    """Adds K (online heads), the shift period T (**gradient steps**) and the acting rule; LayerNorm on (the
+    authors' networks). Defaults and their sources: docs/algorithms.md.
     """
 
     layer_norm: bool = spec(True, "LayerNorm between every hidden layer (dense or conv) and its ReLU (on: the "
@@ -152,7 +100,7 @@ class ISQLConfig(AgentConfig):
                   "optimizer": "adam", "learning_rate": 6.25e-5, "optimizer_eps": 1.5e-4, "loss": "mse",
                   "batch_size": 32, "buffer_size": 1_000_000, "train_frequency": 4, "learning_starts": 20_000,
                   "epsilon_end": 0.01, "epsilon_decay_steps": 250_000},
-        # one update per env step in this family: 200 gradient steps = 200 env steps, as before
+        # one update per env step in this family: 200 gradient steps = 200 env steps
         "tabular": {"shift_period": 200},
     }
 
@@ -167,7 +115,7 @@ class ISQLConfig(AgentConfig):
 
 
 @register("isql", update_cost=1.3, color="#7b3294", marker="*", group="iterated")
-class ISQL(QAgent):
+class ISQL(SampledActing):
     """iS-QL (Vincent et al. 2025, arXiv 2506.04398): one network, shared trunk φ and K+1 linear heads; head k
     learns r + γ(1−d) max_a' sg Q_{w_{k−1}}(s',a') (current trunk), head 0 is the target and gets no gradient;
     every T gradient steps the heads shift (see ``HeadShift``). K = 1 is "shared last layer".
@@ -179,16 +127,7 @@ class ISQL(QAgent):
     """
 
     Config = ISQLConfig
-
-    def __init__(self, config: ISQLConfig, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        k = config.bellman_iterations
-        self.act_heads = IndexSampler(self.seeds, "act-head", k)
-        self.eval_heads = IndexSampler(self.seeds, "eval-head", k)
-
-    @property
-    def K(self) -> int:  # noqa: N802  (the paper's name)
-        return self.config.bellman_iterations
+    member = "head"
 
     def build_network(self, obs_shape: Sequence[int], generators: Sequence[torch.Generator]) -> QNetwork:
         cfg = self.config
@@ -199,18 +138,9 @@ class ISQL(QAgent):
     def make_target_rule(self, online: QNetwork) -> TargetRule:
         return HeadShift(online, self.config.shift_period)
 
-    # -- acting -------------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def _greedy(self, obs: np.ndarray, sampler: IndexSampler) -> np.ndarray:
-        q = self.online.all_heads(torch.as_tensor(obs, device=self.device).unsqueeze(1))[:, 0, 1:]  # [R, K, A]
-        return sampler.greedy(q, self.config.act_head)
-
-    def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy actions ``[R]`` of the evaluation policy (head drawn from the ``eval-head`` stream, or the mean)."""
-        return self._greedy(obs, self.eval_heads)
-
-    def act(self, obs: np.ndarray, step: int) -> np.ndarray:
-        return self.explorer.select(self._greedy(obs, self.act_heads), self.epsilon(step))
+    def member_values(self, obs: torch.Tensor) -> torch.Tensor:
+        """Q-values ``[R, K, A]`` of heads 1..K."""
+        return self.online.all_heads(obs.unsqueeze(1))[:, 0, 1:]
 
     # -- learning -----------------------------------------------------------------------------------------
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -224,19 +154,3 @@ class ISQL(QAgent):
         q = q_all[:, :, 1:].gather(-1, act).squeeze(-1)  # heads 1..K: [R, B, K]
         per_head = td_loss(cfg.loss, q.transpose(1, 2), y.transpose(1, 2))  # [R, K]
         return per_head.sum(dim=1), {"q_mean": q[..., -1].detach().mean(dim=1)}
-
-    # -- records ------------------------------------------------------------------------------------------
-    def parameter_count(self) -> int:
-        """Trained parameters of one replica: trunk and heads 1..K (head 0 is the target, in ``target_bytes``)."""
-        head, a = self.online.head, self.num_actions
-        head0 = head.weight[0, :, :a].numel() + head.bias[0, :, :a].numel()
-        return super().parameter_count() - head0
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "act_heads": self.act_heads.state_dict(),
-                "eval_heads": self.eval_heads.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.act_heads.load_state_dict(state["act_heads"])
-        self.eval_heads.load_state_dict(state["eval_heads"])

@@ -13,7 +13,7 @@ import numpy as np
 from gymnasium.envs.classic_control import AcrobotEnv, CartPoleEnv, MountainCarEnv
 from gymnasium.wrappers import TimeLimit
 
-from agents.family import FamilyFacts
+from agents.family_facts import FamilyFacts
 from suite.envs.classic_vec import ClassicVecEnv, make_classic_vec
 from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, MemoryFigures, VectorBackend, register_family
 from suite.envs.rng_state import generator_from_state, generator_state

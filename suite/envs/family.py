@@ -9,7 +9,7 @@ an :class:`EnvFamily` and registers it::
 
 (or ``register_family(EnvFamily(...))`` directly). The record holds the family's ids and their options with
 validation, its builders (one env, and optionally a vectorised backend for many replicas), state save/restore
-hooks, the facts an agent needs (:class:`agents.family.FamilyFacts`: default network, observation scale,
+hooks, the facts an agent needs (:class:`agents.family_facts.FamilyFacts`: default network, observation scale,
 frame stacking), its family-wide agent defaults, training budgets, scheduler cost figures and reference scores.
 :mod:`suite.envs.registry` only looks records up; it holds no family-specific code. This module imports no
 family module, so family modules import it without a cycle.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from agents.config import AgentConfig
 from agents.fields import NO_NEUTRAL, Field
-from agents.family import FamilyFacts
+from agents.family_facts import FamilyFacts
 
 if TYPE_CHECKING:
     import gymnasium as gym

@@ -1,7 +1,7 @@
 """Where finite MDPs come from, for checking tabular target rules against value iteration.
 
-An MDP is a :class:`agents.mdp.FiniteMDP` (transition tensor ``P``, expected rewards ``R``, discount ``gamma``;
-defined with its validation and :func:`~agents.mdp.value_iteration` in ``agents/mdp.py``, the lower layer, so the
+An MDP is a :class:`agents.finite_mdp.FiniteMDP` (transition tensor ``P``, expected rewards ``R``, discount ``gamma``;
+defined with its validation and :func:`~agents.finite_mdp.value_iteration` in ``agents/finite_mdp.py``, the lower layer, so the
 tabular runner in ``agents/`` can use it too; both names are re-exported here). It can be generated
 (:func:`random_mdp`, :func:`chain_mdp`), loaded from an ``.npz`` file (:func:`load_npz`) or built from a
 command-line spec (:func:`parse_mdp_spec`). Every invalid input raises ``ValueError`` with a one-line message.
@@ -17,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from agents.mdp import FiniteMDP, value_iteration
+from agents.finite_mdp import FiniteMDP, value_iteration
 
 __all__ = ["FiniteMDP", "random_mdp", "chain_mdp", "load_npz", "parse_mdp_spec", "value_iteration", "SPEC_FORMS"]
 

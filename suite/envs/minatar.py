@@ -13,7 +13,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 
-from agents.family import FamilyFacts
+from agents.family_facts import FamilyFacts
 from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, MemoryFigures, register_family
 from suite.envs.rng_state import generator_from_state, generator_state
 

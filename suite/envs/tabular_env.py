@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from agents.family import FamilyFacts
+from agents.family_facts import FamilyFacts
 from agents.fields import bad_value
 from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, MemoryFigures, register_family
 from suite.envs.rng_state import generator_from_state, generator_state

@@ -95,6 +95,16 @@ def test_iterated_defaults_count_gradient_steps_and_follow_the_authors():
     assert atari.shift_period * atari.train_frequency == 8000
     assert (cfg("idqn", "atari").sync_period, cfg("idqn", "atari").shift_period) == (8, 2000)
     assert (cfg("idqn", "tabular").sync_period, cfg("idqn", "tabular").shift_period) == (1, 200)
+
+
+@pytest.mark.parametrize("family", ["classic", "minatar", "atari", "tabular"])
+def test_idqn_uses_the_squared_loss_and_adam_on_every_family(family):
+    """As the authors (optax.adam, jnp.square in theovincent/i-DQN), whatever the family's own DQN setting;
+    on Atari also their learning rate and epsilon."""
+    c = cfg("idqn", family)
+    assert (c.loss, c.optimizer) == ("mse", "adam")
+    if family == "atari":
+        assert (c.learning_rate, c.optimizer_eps) == (6.25e-5, 1.5e-4)
     assert cfg("dqn", layer_norm="true").layer_norm is True and cfg("dqn").layer_norm is False
     with pytest.raises(ConfigError, match="layer_norm='maybe' is not valid; allowed: bool"):
         cfg("dqn", layer_norm="maybe")

@@ -10,10 +10,10 @@ from threadpoolctl import threadpool_limits
 import agents.catalog  # noqa: F401 - registers the agents
 from agents.agent import QAgent
 from agents.catalog.dqn import DQN
-from agents.learners import declared, method_names
+from agents.learners import declared
 from agents.registry import get_agent, list_agents
 from agents.replay import Batch
-from agents.targets import HardUpdate
+from agents.targets import HardUpdate, TargetRule
 from suite.envs import get_family
 
 # family: (obs shape, obs dtype, actions, batch) -- CartPole's 4 observations and 2 actions on the 120-84 MLP
@@ -28,13 +28,15 @@ EXPECTED = {
     "dqn-soft": ("numpy", "copy-only target rule 'soft'"),
     "double-dqn": ("numpy", "double bootstrap"),
     "dqn-no-target": ("numpy", "copy-only target rule 'none'"),
-    "agt2-dqn": ("torch", "target rule 'agt2' moves θ⁻ by 'trained'"),
-    "sgt2-dqn": ("torch", "SGT2DQN.loss redefines the update without declaring update_math"),
-    "fr-dqn": ("torch", "FRDQN.next_values, FRDQN.loss redefine the update"),
-    "isql": ("torch", "ISQL.__init__, ISQL.loss redefine the update"),
-    "idqn": ("torch", "IDQN.__init__, IDQN.loss redefine the update"),
-    "eaudeqn": ("torch", "EauDeQN.__init__, EauDeQN.loss, EauDeQN.update redefine the update"),
+    "agt2-dqn": ("torch", "AGT2DQN declares no update_math"),
+    "sgt2-dqn": ("torch", "SGT2DQN declares no update_math"),
+    "fr-dqn": ("torch", "FRDQN declares no update_math"),
+    "isql": ("torch", "ISQL declares no update_math"),
+    "idqn": ("torch", "IDQN declares no update_math"),
+    "eaudeqn": ("torch", "EauDeQN declares no update_math"),
 }
+# agents that keep QAgent's greedy acting and say so: numpy acts for them even where torch learns
+NUMPY_ACTING = {"dqn", "dqn-soft", "double-dqn", "dqn-no-target", "agt2-dqn", "sgt2-dqn", "fr-dqn"}
 
 # Parameters after 100 updates, numpy vs torch. Not bitwise: the same float32 products are summed in another
 # order (BLAS blocking vs torch's kernels), so each gradient element differs by a few ulp (~1e-7 relative).
@@ -96,6 +98,7 @@ def test_numpy_and_torch_backends_agree_or_torch_is_chosen_with_its_reason(name,
     assert words in auto.backend.reason
     assert auto.backend.kernels == auto.kernels
     assert auto.online.architecture == {"classic": "mlp", "minatar": "minatar-cnn"}[family]
+    assert (auto.backend.actor == "numpy") == (name in NUMPY_ACTING), auto.backend.reason
     if learner == "torch":
         assert auto.kernels in ("torch", "numpy-act") and not auto.uses_host_learning()
         return
@@ -145,11 +148,32 @@ def test_a_declaration_is_voided_by_an_undeclared_redefinition_below_it():
     assert declared(E, "math", ["f", "missing"]).value == "mine"
 
 
-def test_the_update_path_is_every_qagent_method_but_the_listed_ones():
-    names = set(method_names(QAgent))
-    assert QAgent.OFF_UPDATE_PATH <= names, QAgent.OFF_UPDATE_PATH - names  # no stale entries
-    on_path = names - QAgent.OFF_UPDATE_PATH
-    assert {"__init__", "loss", "next_values", "update", "trainable_parameters"} <= on_path
+def test_declarations_are_opt_in_a_new_agent_and_rule_run_on_torch():
+    """QAgent and TargetRule declare nothing: an agent or rule written without reading learners.py runs on torch
+    autograd, with the reason named; declaring is what lets the numpy kernels in."""
+    class NewAgent(QAgent):
+        Config = DQN.Config
+
+        def make_target_rule(self, online):
+            return HardUpdate(online, self.config.target_period)
+
+    class NewRule(TargetRule):
+        def on_env_step(self, step):
+            if step % 7 == 0:
+                self.sync()
+
+    class NewRuleDQN(DQN):
+        def make_target_rule(self, online):
+            return NewRule(online)
+
+    assert QAgent.update_math is None and QAgent.acting is None and TargetRule.moves is None
+    new = make("dqn", "classic", cls=NewAgent)
+    assert new.kernels == "torch"
+    assert "NewAgent declares no update_math" in new.backend.reason
+    assert "NewAgent declares no acting" in new.backend.reason
+    rule = make("dqn", "classic", cls=NewRuleDQN)
+    assert rule.backend.learner == "torch" and rule.backend.actor == "numpy"
+    assert "target rule 'base' declares no moves" in rule.backend.reason
 
 
 def test_an_override_without_a_declaration_gets_torch_and_one_with_it_keeps_numpy():
@@ -165,11 +189,16 @@ def test_an_override_without_a_declaration_gets_torch_and_one_with_it_keeps_nump
         def trainable_parameters(self):
             return super().trainable_parameters()
 
+    class OwnStepHook(DQN):  # not a method the TD declaration speaks for: it runs after either backend
+        def clip_gradients(self, max_norm):
+            return super().clip_gradients(max_norm)
+
     undeclared = make("dqn", "classic", cls=LoggedDQN)
     assert undeclared.kernels == "numpy-act"
     assert "LoggedDQN.loss redefines the update without declaring update_math" in undeclared.backend.reason
     assert make("dqn", "classic", cls=DeclaredDQN).kernels == "numpy"
     assert "ClippedTrainables.trainable_parameters" in make("dqn", "classic", cls=ClippedTrainables).backend.reason
+    assert make("dqn", "classic", cls=OwnStepHook).kernels == "numpy"
 
     class OwnGreedy(DQN):
         def greedy_actions(self, obs):

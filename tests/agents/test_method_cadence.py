@@ -114,7 +114,7 @@ def test_isql_shift_moves_tags_every_T_gradient_steps(period):
     tags = [0.0, 1.0, 2.0]
     tag_heads(agent, tags)
     for n in range(1, 3 * period + 1):
-        agent.target_rule.after_update(None)
+        agent.target_rule.after_update(None, None)
         if n % period == 0:
             tags = tags[1:] + tags[-1:]
         assert head_tags(agent) == tags, f"gradient step {n}"
@@ -124,12 +124,12 @@ def test_isql_shift_moves_tags_every_T_gradient_steps(period):
 def test_isql_gradient_step_count_survives_state_dict():
     agent = make_agent("isql", bellman_iterations=2, shift_period=3)
     for _ in range(2):
-        agent.target_rule.after_update(None)
+        agent.target_rule.after_update(None, None)
     fresh = make_agent("isql", bellman_iterations=2, shift_period=3)
     fresh.load_state_dict(agent.state_dict())
     log = record(fresh, "shift")
     fresh._step = 0
-    fresh.target_rule.after_update(None)
+    fresh.target_rule.after_update(None, None)
     assert log == [("shift", 0)]
 
 
@@ -179,7 +179,7 @@ def test_idqn_sync_every_D_and_roll_every_T(k, sync, shift):
     for n in range(1, 4 * shift + 1):
         online = [100.0 * n + i for i in range(k)]  # fresh values: any copy shows where it came from
         tag_online(agent, online)
-        agent.target_rule.after_update(None)
+        agent.target_rule.after_update(None, None)
         if n % shift == 0:
             target = list(online)
             online = online[1:] + online[-1:]
@@ -195,15 +195,15 @@ def test_idqn_concrete_cadence():
     rule = agent.target_rule
     tag_online(agent, [-1.0, -2.0, -3.0], rule.target)
     tag_online(agent, [1.0, 2.0, 3.0])
-    rule.after_update(None)
+    rule.after_update(None, None)
     assert slot_tags(rule.target, 3) == [-1.0, -2.0, -3.0]
-    rule.after_update(None)  # sync
+    rule.after_update(None, None)  # sync
     assert slot_tags(rule.target, 3) == [-1.0, 1.0, 2.0]
     tag_online(agent, [4.0, 5.0, 6.0])
-    rule.after_update(None)
-    rule.after_update(None)  # sync
+    rule.after_update(None, None)
+    rule.after_update(None, None)  # sync
     assert slot_tags(rule.target, 3) == [-1.0, 4.0, 5.0]
-    rule.after_update(None)  # roll: θ̄ ← (θ_1, θ_2, θ_3); θ ← (θ_2, θ_3, θ_3)
+    rule.after_update(None, None)  # roll: θ̄ ← (θ_1, θ_2, θ_3); θ ← (θ_2, θ_3, θ_3)
     assert slot_tags(rule.target, 3) == [4.0, 5.0, 6.0]
     assert slot_tags(agent.online, 3) == [5.0, 6.0, 6.0]
 

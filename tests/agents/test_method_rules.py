@@ -123,19 +123,46 @@ def test_agt2_online_step_then_tracking_step(track):
         assert metrics["track_loss"][r].item() == pytest.approx(track_loss, abs=ATOL)
 
 
+def no_gradient(params) -> bool:
+    """Whether ``params`` got no gradient (a flat optimizer's gradient views stay at zero)."""
+    return all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in params)
+
+
 def test_agt2_online_loss_gives_target_no_gradient():
     agent = make_agent("agt2-dqn")
+    agent.zero_grad()
     loss, _ = agent.loss(make_batch())
     loss.sum().backward()
-    assert all(p.grad is None for p in agent.target_rule.target.parameters())
-    assert all(p.grad is not None for p in agent.online.parameters())
+    assert no_gradient(agent.target_rule.target.parameters())
+    assert not any(no_gradient([p]) for p in agent.online.parameters())
 
 
-def test_agt2_adam_target_optimizer_state_is_checkpointed():
-    agent = make_agent("agt2-dqn", target_optimizer="adam", beta=0.01)
-    agent.update(make_batch())
-    state = agent.target_rule.state_dict()
-    assert state["optimizer"]["state"], "Adam moments of θ⁻ must be in the checkpoint"
+@pytest.mark.parametrize("name, overrides", [
+    ("agt2-dqn", {"target_optimizer": "adam", "beta": 0.01}),
+    ("sgt2-dqn", {"form": "mutual-tracking", "target_optimizer": "rmsprop-centered", "beta": 0.01}),
+    ("sgt2-dqn", {"optimizer": "adam"}),  # joint-td: θ⁻'s optimizer has the online one's settings
+])
+def test_trained_target_optimizer_state_is_checkpointed(name, overrides):
+    """θ⁻'s optimizer is a FlatOptimizer of the configured kind; its moments travel with the rule's state, so a
+    restored agent continues exactly (a restart without them would not)."""
+    agent = make_agent(name, **overrides)
+    kind = overrides.get("target_optimizer", overrides.get("optimizer"))
+    assert agent.target_rule.optimizer.kind == kind
+    for i in range(3):
+        agent.update(make_batch(seed=i))
+    state = copy.deepcopy(agent.state_dict())
+    assert state["target_rule"]["optimizer"]["steps"] == 3
+    restored, fresh = make_agent(name, **overrides), make_agent(name, **overrides)
+    restored.load_state_dict(state)
+    without_moments = copy.deepcopy(state)
+    without_moments["target_rule"]["optimizer"] = fresh.target_rule.optimizer.state_dict()
+    fresh.load_state_dict(without_moments)
+    for a in (agent, restored, fresh):
+        a.update(make_batch(seed=9))
+    assert all(torch.equal(p, q) for p, q in zip(agent.target_rule.target.parameters(),
+                                                  restored.target_rule.target.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(agent.target_rule.target.parameters(),
+                                                      fresh.target_rule.target.parameters()))
 
 
 # -- SGT2 ---------------------------------------------------------------------------------------------------
@@ -171,8 +198,9 @@ def test_sgt2_target_is_trained_and_independently_initialised():
     agent = make_agent("sgt2-dqn")
     target_params = list(agent.target_rule.target.parameters())
     assert all(p.requires_grad for p in target_params)
-    trained = {id(p) for p in agent.optimizer.params}
+    trained = {id(p) for p in agent.trainable_parameters()}  # θ⁻'s gradient comes from the agent's loss
     assert all(id(p) in trained for p in target_params)
+    assert agent.target_rule.optimizer.params == target_params  # ... and its own optimizer applies it
     # θ⁻ is not a copy of θ (a copy would stay equal to θ forever)
     assert not torch.equal(agent.online.head.weight, agent.target_rule.target.head.weight)
     copied = make_agent("sgt2-dqn", target_init="copy")
@@ -214,11 +242,12 @@ def test_sgt2_mutual_tracking_step(loss_kind):
 
 def test_sgt2_mutual_tracking_online_loss_gives_target_no_gradient():
     agent = make_agent("sgt2-dqn", form="mutual-tracking")
-    assert agent.target_rule.trainable_parameters() == []  # θ⁻ has its own optimizer, not the agent's
+    assert agent.target_rule.trainable_parameters() == []  # θ⁻ steps on its own loss, not the agent's
+    agent.zero_grad()
     loss, _ = agent.loss(make_batch())
     loss.sum().backward()
-    assert all(p.grad is None for p in agent.target_rule.target.parameters())
-    assert all(p.grad is not None for p in agent.online.parameters())
+    assert no_gradient(agent.target_rule.target.parameters())
+    assert not any(no_gradient([p]) for p in agent.online.parameters())
 
 
 @pytest.mark.parametrize(("target_optimizer", "track"), [("sgd", "state"), ("adam", "state"), ("sgd", "pair")])
@@ -309,7 +338,7 @@ def test_isql_acting_draws_a_head_per_replica_or_uses_the_mean():
     agent = make_agent("isql", bellman_iterations=3, epsilon_start=0.0, epsilon_end=0.0)
     obs = np.random.default_rng(0).normal(size=(2, 2)).astype(np.float32)
     mirror = [np.random.Generator(np.random.PCG64()) for _ in range(2)]
-    for m, rng in zip(mirror, agent.act_heads.rngs):
+    for m, rng in zip(mirror, agent.act_sampler.rngs):
         m.bit_generator.state = rng.bit_generator.state
     with torch.no_grad():
         q = agent.online.all_heads(torch.from_numpy(obs).unsqueeze(1))[:, 0]  # [R, K+1, A]
@@ -322,9 +351,9 @@ def test_isql_acting_draws_a_head_per_replica_or_uses_the_mean():
         q = mean_agent.online.all_heads(torch.from_numpy(obs).unsqueeze(1))[:, 0, 1:].mean(dim=1)
     assert list(mean_agent.act(obs, 0)) == list(q.argmax(dim=-1).numpy())
     # evaluation draws from its own stream: acting's stream is untouched by greedy_actions
-    before = [rng.bit_generator.state for rng in agent.act_heads.rngs]
+    before = [rng.bit_generator.state for rng in agent.act_sampler.rngs]
     agent.greedy_actions(obs)
-    assert [rng.bit_generator.state for rng in agent.act_heads.rngs] == before
+    assert [rng.bit_generator.state for rng in agent.act_sampler.rngs] == before
 
 
 # -- i-DQN --------------------------------------------------------------------------------------------------

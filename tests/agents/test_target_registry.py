@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from agents import get_agent
-from agents import tabular
+from agents import tabular_rules as tabular
+from agents.tabular_settings import TabularSettings
 from agents.target_registry import (RULES, TARGET_INITS, TARGET_RULES, TRACKING, TargetInit, Tracking,
                                     target_rule_spec)
 
@@ -54,11 +55,11 @@ def test_deep_form_runs_the_registered_rule_with_the_same_knobs(name):
     if "target_init" in spec.knobs:
         assert hints["target_init"] == TargetInit
     # defaults of the named choices agree (numeric defaults are each form's own: budgets and units differ)
-    tabular_defaults = inspect.signature(tabular.make_rule).parameters
+    tabular_defaults = TabularSettings()
     for knob in ("track", "target_init"):
         if knob in spec.knobs:
             field = agent_spec.config_cls.__dataclass_fields__[knob]
-            assert field.default == tabular_defaults[knob].default
+            assert field.default == getattr(tabular_defaults, knob)
     cfg = agent_spec.config_cls.for_family("classic", dict(spec.deep_settings))
     agent = agent_spec.cls(cfg, obs_shape=(2,), obs_dtype=np.float32, num_actions=2, seeds=[0], family="classic",
                            total_steps=100)

@@ -87,9 +87,9 @@ def test_files_written_without_json(tmp_path, capsys) -> None:
         (["--mdp", "random:3,2,1", "--rules", ","], "no rule given"),
         (["--mdp", "random:3,2"], "allowed forms: random:S,A,SEED | chain:N | FILE.npz"),
         (["--mdp", "missing.npz"], "missing.npz: no such file"),
-        (["--mdp", "random:3,2,1", "--steps", "0"], "steps must be an integer >= 1"),
+        (["--mdp", "random:3,2,1", "--steps", "0"], "steps=0 is out of range; allowed: [1, inf)"),
         (["--mdp", "random:3,2,1", "--tau", "2"], "tau"),
-        (["--mdp", "random:3,2,1", "--rules", "sgt2-mutual", "--beta", "0"], "beta = 0.0"),
+        (["--mdp", "random:3,2,1", "--rules", "sgt2-mutual", "--beta", "0"], "beta=0.0 is out of range; allowed: (0, 1]"),
     ],
 )
 def test_bad_arguments_raise_one_line_value_errors(tmp_path, argv: list[str], needle: str) -> None:

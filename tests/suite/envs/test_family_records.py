@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from agents import list_agents
-from agents.family import FamilyFacts
+from agents.family_facts import FamilyFacts
 from suite.envs import (
     EnvFamily,
     EnvOption,
