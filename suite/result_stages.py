@@ -75,13 +75,14 @@ def _best(runs: pd.DataFrame) -> pd.DataFrame:
     return best_settings(runs).set_index("method") if len(runs) else pd.DataFrame()
 
 
-def stage2_variants(stage1_runs: pd.DataFrame, sweeps: Sequence[DerivedSweep] = SENSITIVITY_STAGE2
+def stage2_variants(stage1_runs: pd.DataFrame, sweeps: Sequence[DerivedSweep] | None = None
                     ) -> tuple[VariantSpec, ...]:
-    """The variants of ``sweeps`` built from stage 1's runs (in :func:`analysis.run_table.to_frames`' shape). A
-    sweep whose ``best_of`` method has no scored runs yet is left out (stage 1 has not run it)."""
+    """The variants of ``sweeps`` (default :data:`SENSITIVITY_STAGE2`) built from stage 1's runs (in
+    :func:`analysis.run_table.to_frames`' shape). A sweep whose ``best_of`` method has no scored runs yet is left
+    out (stage 1 has not run it)."""
     best = _best(stage1_runs)
     out = []
-    for s in sweeps:
+    for s in SENSITIVITY_STAGE2 if sweeps is None else sweeps:
         if s.best_of not in best.index:
             continue
         carried = stringify(float(best.loc[s.best_of, "best_value"]))

@@ -328,6 +328,9 @@ def _run(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise UsageError(f"--{flag.replace('_', '-')} {value} is not valid; allowed: a positive integer")
     check_writable(args.out, "output folder")
+    for part in parts:  # the smoke filters name agents and envs of the parts chosen, run or not
+        if part in SUITES:
+            _suite(part, args)
     t0 = time.perf_counter()
     failed = 0
     runs_dir = args.out / RUNS_FOLDER

@@ -68,6 +68,7 @@ def test_tuned_takes_the_best_reading_and_its_overrides():
         stages.tuned_variants(runs, variants, ["sgt2-dqn"])
 
 
+@pytest.mark.slow  # six groups through the scheduler, twice: minutes on a busy 2-core machine
 def test_sensitivity_part_runs_stage2_into_the_same_experiment_and_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(stages, "SENSITIVITY_STAGE2", (LR_AT_BEST_BETA,))
     argv = ["--part", "sensitivity", "--steps", "200", "--seeds", "0", "--agents", "agt2-dqn", "--envs", "CartPole-v1",
