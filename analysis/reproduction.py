@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import record_names as names
+from analysis.tables import fmt_ci
 
 __all__ = ["PUBLISHED_DIR", "read_published", "episodes_to_solve", "final_moving_average", "cartpole_table",
            "minatar_table", "episodes_seen", "solve_within", "CARTPOLE_ROWS", "MINATAR_COLUMNS", "SOLVE_THRESHOLD", "SOLVE_WINDOW"]
@@ -108,10 +109,6 @@ def _verdict(published: float, lo: float, hi: float, tol: float = 0.0) -> str:
     return "inside" if (published + tol >= lo and published - tol <= hi) else "outside"
 
 
-def _ci(est, lo, hi, digits=1) -> str:
-    return "–" if not np.isfinite(est) else f"{est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
 # -- CartPole ablation -------------------------------------------------------------------------------------------
 CARTPOLE_ROWS = {"Full DQN": "full-dqn", "No target network": "no-target", "No replay buffer": "no-replay",
                  "Small buffer (1000)": "small-buffer", "No exploration decay": "no-exploration-decay",
@@ -136,7 +133,7 @@ def cartpole_table(runs: pd.DataFrame, published: pd.DataFrame, *, reps: int, se
         finals = g.loc[~g["status"].isin(["RUNNING"]), "final_eval_return"].astype(float).to_numpy()
         est, lo, hi = _boot(finals, np.mean, reps, seed, f"final/{config}")
         row = {**base, "metric": "final_reward (mean final eval return)", "published": text or "–",
-               "ours [95% CI]": _ci(est, lo, hi)}
+               "ours [95% CI]": fmt_ci(est, lo, hi, 1)}
         if not text:
             row.update(verdict="not comparable", reason="no published value")
         elif not len(g):
@@ -152,7 +149,7 @@ def cartpole_table(runs: pd.DataFrame, published: pd.DataFrame, *, reps: int, se
         solved = np.array([s for _, s in per_run], dtype=bool)
         n, k = len(per_run), int(solved.sum())
         med, lo, hi = _boot(values, np.median, reps, seed, f"solve/{config}")
-        ours = _ci(med, lo, hi, 0) + (f" ({k}/{n} solved; unsolved runs count their episodes, a lower bound)"
+        ours = fmt_ci(med, lo, hi, 0) + (f" ({k}/{n} solved; unsolved runs count their episodes, a lower bound)"
                                       if n and k < n else f" ({k}/{n} solved)" if n else "")
         window = f"; first {max_episodes:,} episodes" if max_episodes is not None else ""
         row = {**base, "metric": f"episodes_to_solve (median; 100-ep MA >= 475{window})", "published": text or "–",
@@ -215,7 +212,7 @@ def minatar_table(runs: pd.DataFrame, published: pd.DataFrame, *, reps: int, see
             tol = 0.02 * scale
             row = {"game": game, "method": col.replace("_", " "), "variant": variant,
                    "runs": _counts(g) if len(g) else "0 runs", "published": f"{value:.1f} ± {tol:.1f}",
-                   "ours [95% CI]": _ci(est, lo, hi, 2)}
+                   "ours [95% CI]": fmt_ci(est, lo, hi, 2)}
             if not len(g):
                 row.update(verdict="not comparable", reason="no runs of this variant")
             else:

@@ -202,12 +202,15 @@ def claim_lines(claim: pd.DataFrame, share: pd.DataFrame) -> list[str]:
     base = (f" (dqn C: share {tables.fmt_ci(ref['share'].iloc[0], ref['share_ci_low'].iloc[0], ref['share_ci_high'].iloc[0])}"
             f", best IQM {tables.fmt(ref['best_iqm'].iloc[0])})") if len(ref) else ""
     out = []
+    supports = [r.reading for r in claim.itertuples(index=False) if r.verdict == "supports"]
     for r in claim.itertuples(index=False):
         alias = f"; this reading is {r.same_as}" if isinstance(r.same_as, str) and r.same_as else ""
         out.append(f"- {r.reading}: **{r.verdict}**: share within 10 % "
                    f"{tables.fmt_ci(r.share, r.share_ci_low, r.share_ci_high)}, flatter than dqn C: {r.flatter}; best "
                    f"IQM {tables.fmt_ci(r.best_iqm, r.best_ci_low, r.best_ci_high)} at {r.best_value:g}, as good as dqn "
                    f"C's best: {r.as_good}{alias}")
+    if len(claim):
+        out.append(f"- supported by: {', '.join(supports)}" if supports else "- supported by: no reading")
     return ([f"Baseline{base}.", ""] if base else []) + out
 
 
@@ -242,15 +245,19 @@ def _cost_markdown(table: pd.DataFrame, readings: Mapping[str, str | None]) -> l
 
 def _cost_line(part: Part) -> str:
     cost = run_costs(part.runs)
-    name = f"{part.name} (experiment {', '.join(f'`{e}`' for e in part.experiments) or '?'})"
     if not cost["groups"]:
-        return f"- {name}: no runs yet"
+        return f"- {part.name}: no runs yet"
+    name = f"{part.name} (experiment {', '.join(f'`{e}`' for e in part.experiments)})"
     cpu = (f"{cost['cpu_s']:,.0f} CPU-s" + (f" (recorded for {cost['groups_with_cpu']} of {cost['groups']} groups)"
                                            if cost["groups_with_cpu"] < cost["groups"] else "")
            if cost["groups_with_cpu"] else "CPU-s not recorded")
     rate = cost["seed_steps"] / cost["wall_s"] if cost["wall_s"] else float("nan")
     return (f"- {name}: {cost['groups']} groups, {cost['seed_steps']:,} seed-steps, {_duration(cost['wall_s'])} "
             f"summed group training time ({rate:,.0f} seed-steps/s per group), {cpu}")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
 def _runs_dictionary(parts: Mapping[str, Part]) -> list[str]:
@@ -262,10 +269,10 @@ def _runs_dictionary(parts: Mapping[str, Part]) -> list[str]:
     files = [p for p in parts.values() if p.file is not None and p.file.exists()]
     for p in files:
         lines.append(f"- [runs/{p.file.name}](runs/{p.file.name}): {p.runs['run_id'].nunique():,} runs, {p.rows:,} "
-                     f"rows, {p.file.stat().st_size / 1e6:.2f} MB")
+                     f"rows, {_size(p.file.stat().st_size)}")
     if files:
         total = sum(p.file.stat().st_size for p in files)
-        lines += [f"- in all: {sum(p.runs['run_id'].nunique() for p in files):,} runs, {total / 1e6:.2f} MB", ""]
+        lines += [f"- in all: {sum(p.runs['run_id'].nunique() for p in files):,} runs, {_size(total)}", ""]
     lines += ["| column | what it holds |", "|---|---|"]
     lines += [f"| `{c}`{' (required)' if c in REQUIRED_COLUMNS else ''} | {text} |" for c, text in COLUMN_DOCS.items()]
     return lines + [""]
@@ -368,16 +375,16 @@ def write_readme(out: Path, parts: Mapping[str, Part], *, readings: Mapping[str,
     else:
         lines += ["Not run yet.", ""]
     repro = sorted(p for p in out.glob("reproduce-*.csv") if p.with_suffix(".md").exists())
-    for heading, keep in (("## Published tables reproduced", False), ("## Smoke-level checks", True)):
-        chosen = [p for p in repro if is_smoke_table(p) == keep]
-        if chosen or not keep:
-            lines += [heading, ""]
-        if keep and chosen:
-            lines += ["Every row of these tables is \"not comparable\" (the budget is far below the source's): they "
-                      "check that the pipeline runs, not that the results reproduce.", ""]
-        lines += [line for p in chosen for line in (p.with_suffix(".md").read_text().rstrip(), "")]
-        if not chosen and not keep:
-            lines += ["Not run yet.", ""]
+    reproduced, smoke = [p for p in repro if not is_smoke_table(p)], [p for p in repro if is_smoke_table(p)]
+    lines += ["## Published tables reproduced", ""]
+    lines += [line for p in reproduced for line in (p.with_suffix(".md").read_text().rstrip(), "")]
+    if not reproduced:
+        lines += ["None: every table run so far is a smoke-level check (below)." if smoke else "Not run yet.", ""]
+    if smoke:
+        lines += ["## Smoke-level checks", "",
+                  "Every row of these tables is \"not comparable\" (the budget is far below the source's): they check "
+                  "that the pipeline runs, not that the results reproduce.", ""]
+        lines += [line for p in smoke for line in (p.with_suffix(".md").read_text().rstrip(), "")]
     lines += _runs_dictionary(parts) + VERIFY_TEXT
     path = out / "README.md"
     path.write_text("\n".join(lines))
