@@ -45,10 +45,17 @@ class DerivedSweep:
     fixed: Mapping[str, str] = field(default_factory=dict)
 
 
-#: the sensitivity study's second stage
-SENSITIVITY_STAGE2: tuple[DerivedSweep, ...] = ()
+#: the sensitivity study's second stage: SGT2 mutual-tracking in parameter space, η swept with θ⁻ tracking at the
+#: best β of AGT2's parameter-space SGD reading (joint-td does not use β: its sweep is in stage 1)
+SENSITIVITY_STAGE2: tuple[DerivedSweep, ...] = (
+    DerivedSweep(name="eta-p-mt={value}", sweep="eta-p-mt", agent="sgt2-dqn", knob="eta",
+                 values=(0.01, 0.032, 0.1, 0.32, 1.0), best_of="agt2-dqn beta-p", carry="beta",
+                 fixed={"space": "parameters", "form": "mutual-tracking"}),
+)
 #: readings that are an existing method under another name: method → that method
-SAME_AS: dict[str, str] = {}
+SAME_AS: dict[str, str] = {
+    "agt2-dqn beta-p": "Polyak averaging (dqn-soft) at rate β per update under another name",
+}
 
 
 def knob_param(key: str) -> str:
