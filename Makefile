@@ -47,17 +47,21 @@ REPS ?=
 figures: $(STAMP)
 	$(BIN)/targetbench analyze --results $(RESULTS) $(if $(EXPERIMENT),--experiment $(EXPERIMENT)) $(if $(REPS),--reps $(REPS)) $(if $(PUBLICATION),--publication)
 
-# The reference results in docs/results/ (suite/results.py): PART=all|classic|sensitivity|cartpole|minatar (or a
-# comma list); resumable (finished trials are skipped, interrupted groups resume). Smoke runs: STEPS=, SEEDS=,
-# AGENTS=, ENVS= cut the budget (a changed STEPS records into its own experiment), OUT= writes elsewhere, QUICK=1
-# runs the reproduced tables with --quick, NO_RUN=1 only regenerates the files from the store, CARTPOLE_STEPS= and
-# MINATAR_STEPS= change the reproduced tables' budgets (defaults in suite/results.py, TABLE_BUDGETS).
+# The reference results in docs/results/ (suite/results.py): PART=all|classic|sensitivity|tuned|cartpole|minatar (or
+# a comma list); resumable (finished trials are skipped, interrupted groups resume). Each part that runs is
+# exported from the store to OUT/runs/<part>.csv.gz and every file is derived from those per-run files alone.
+# NO_RUN=1 trains nothing and reads no store: it regenerates the files from the per-run data (RUNS=DIR, else
+# OUT/runs when it holds any, else docs/results/runs), byte for byte. Smoke runs: STEPS=, SEEDS=, AGENTS=, ENVS= cut
+# the budget (a changed STEPS records into its own experiment), OUT= writes elsewhere, QUICK=1 runs the reproduced
+# tables with --quick, CARTPOLE_STEPS= and MINATAR_STEPS= change the reproduced tables' budgets (defaults in
+# suite/results.py, TABLE_BUDGETS), REPS= the bootstrap repetitions (default 2,000).
 PART ?= all
 OUT ?=
+RUNS ?=
 AGENTS ?=
 ENVS ?=
 results: $(STAMP)
-	$(BIN)/python -m suite.results --part $(PART) --results $(RESULTS) $(if $(OUT),--out $(OUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) $(if $(AGENTS),--agents $(AGENTS)) $(if $(ENVS),--envs $(ENVS)) $(if $(QUICK),--quick) $(if $(NO_RUN),--no-run) $(if $(REPS),--reps $(REPS)) $(if $(CARTPOLE_STEPS),--cartpole-steps $(CARTPOLE_STEPS)) $(if $(MINATAR_STEPS),--minatar-steps $(MINATAR_STEPS))
+	$(BIN)/python -m suite.results --part $(PART) --results $(RESULTS) $(if $(OUT),--out $(OUT)) $(if $(RUNS),--runs $(RUNS)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) $(if $(AGENTS),--agents $(AGENTS)) $(if $(ENVS),--envs $(ENVS)) $(if $(QUICK),--quick) $(if $(NO_RUN),--no-run) $(if $(REPS),--reps $(REPS)) $(if $(CARTPOLE_STEPS),--cartpole-steps $(CARTPOLE_STEPS)) $(if $(MINATAR_STEPS),--minatar-steps $(MINATAR_STEPS))
 
 # Speed side by side (benchmarks/bench_speed.py): the CleanRL-style reference loops (CartPole MLP, MinAtar CNN),
 # ours at 1 and 16 seeds, Stable-Baselines3 DQN (an optional dependency, installed here), and where ours spends

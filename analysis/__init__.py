@@ -14,10 +14,17 @@
   :mod:`analysis.sections`: the ordered registry and the built-in sections, one class per figure or table)
 - :mod:`analysis.record_names` — the names of what a run records (tags, metrics, MLflow system tags), shared
   with the writer in ``suite``
-- :mod:`analysis.analyze` — the library behind ``targetbench analyze`` (its command line is :mod:`suite.analyze`);
+- :mod:`analysis.experiment` — the library behind ``targetbench analyze`` (its command line is
+  :mod:`suite.analyze`), with reference runs next to the user's (``--reference``);
   :mod:`analysis.summary` — the benchmark's short table
-- :mod:`analysis.results` — the reference results in ``docs/results/`` (``make results``, driven by
-  ``suite/results.py``)
+- :mod:`analysis.protocol_check` — runs of different evaluation protocols never share a comparison
+- the reference results in ``docs/results/`` (``make results``, driven by ``suite/results.py``):
+  :mod:`analysis.run_table` (the per-run data they are derived from), :mod:`analysis.classic_tables` and
+  :mod:`analysis.sensitivity_tables` (tables), :mod:`analysis.result_plots` (figures),
+  :mod:`analysis.result_files` (the files and the folder's README), :mod:`analysis.readme_block` (the top-level
+  README's generated block), :mod:`analysis.reproduction` (published tables against ours)
+- :mod:`analysis.seed_count` — how interval widths shrink with the number of seeds (``targetbench seeds``);
+  :mod:`analysis.verification` — a rerun against the shipped data (``targetbench verify``)
 
 This package imports neither ``suite`` nor ``agents`` (``tests/test_layering.py``).
 """

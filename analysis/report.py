@@ -43,12 +43,14 @@ ENGINE_TEXT = {"fast": "vectorised numpy stratified bootstrap (analysis.stats), 
 
 
 def label_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Add ``label``: the agent name, or ``agent/variant`` when the agent has several variants here."""
+    """Add ``label``: the agent name, or ``agent/variant`` when the agent has several variants here; reference
+    runs (column ``reference`` true: stored runs shown next to an experiment's) are always ``agent/variant``."""
     out = runs.copy()
     if "variant" not in out.columns:
         out["variant"] = names.DEFAULT_VARIANT
     n_var = out.groupby("agent")["variant"].transform("nunique")
-    out["label"] = np.where(n_var > 1, out["agent"] + "/" + out["variant"].astype(str), out["agent"])
+    ref = out["reference"].fillna(False).astype(bool) if "reference" in out.columns else False
+    out["label"] = np.where((n_var > 1) | ref, out["agent"] + "/" + out["variant"].astype(str), out["agent"])
     return out
 
 
@@ -87,15 +89,16 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
                  seed: int = 0, pairs: Sequence[tuple[str, str]] = (), baseline: str = BASELINE,
                  title: str = "TargetBench report", curve_reps: int | None = None,
                  refs: pd.DataFrame | None = None, make_figures: bool = True, engine: str = "fast",
-                 sections: Sequence[Section] | None = None,
-                 figure_options: FigureOptions | None = None) -> ReportResult:
+                 sections: Sequence[Section] | None = None, figure_options: FigureOptions | None = None,
+                 notes: Sequence[str] = ()) -> ReportResult:
     """Write figures, tables and ``report.md`` under ``out_dir`` (see the module docstring).
     ``make_figures=False`` writes the tables and the report text only (the report then links no figures).
     ``engine``: who computes the bootstrap intervals, ``fast`` or ``rliable`` (:mod:`analysis.stats`); the
     report states it with the repetition counts. ``sections``: the sections to write, in order (default: every
     registered section, :func:`analysis.sections.registered_sections`). ``figure_options``: style, agent facts,
     curve layout and smoothing (:class:`analysis.section.FigureOptions`; default: the report style, fallback
-    palette)."""
+    palette). ``notes``: lines the report states under its header (reference runs shown, mixed protocols allowed,
+    runs without a recorded protocol)."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     ctx = report_context(runs, metrics, out_dir, reps=reps, seed=seed, pairs=pairs, baseline=baseline,
@@ -110,6 +113,7 @@ def build_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path, *, re
                         f"Baseline: `{baseline}`. Bootstrap: {reps:,} repetitions (sample-efficiency curves "
                         f"{ctx.curve_reps:,}), seed {seed}, engine `{engine}`: {ENGINE_TEXT[engine]}", "",
                         "Scoring: " + SCORING_RULE, ""]
+    lines += [line for note in notes for line in (note, "")]
     for section in registered_sections() if sections is None else sections:
         lines += write_section(section, ctx, result)
     result.timings["total"] = time.perf_counter() - t0

@@ -1,8 +1,9 @@
-"""Published-vs-ours tables for ``targetbench reproduce`` (the runs come from the tracking store only).
+"""Published-vs-ours tables for ``targetbench reproduce`` and docs/results, from per-run data.
 
-Per-run measures from metric histories (episodes to solve CartPole, final 100-episode moving average of
-training returns) and the comparison tables with a verdict per row: **inside** (the published value lies in
-our 95 % bootstrap interval over seeds), **outside**, or **not comparable** (with the reason).
+Per-run measures of training returns (episodes to solve CartPole, final 100-episode moving average), computed once
+per run when the runs are exported (:mod:`analysis.run_table`: ``train_episodes``, ``solve_episode``,
+``train_return_last100``), and the comparison tables with a verdict per row: **inside** (the published value lies
+in our 95 % bootstrap interval over seeds), **outside**, or **not comparable** (with the reason).
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from analysis import record_names as names
+from analysis.tables import fmt_ci
 
 __all__ = ["PUBLISHED_DIR", "read_published", "episodes_to_solve", "final_moving_average", "cartpole_table",
-           "minatar_table", "episodes_seen", "CARTPOLE_ROWS", "MINATAR_COLUMNS", "SOLVE_THRESHOLD", "SOLVE_WINDOW"]
+           "minatar_table", "episodes_seen", "solve_within", "CARTPOLE_ROWS", "MINATAR_COLUMNS", "SOLVE_THRESHOLD", "SOLVE_WINDOW"]
 
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
 SOLVE_THRESHOLD, SOLVE_WINDOW = 475.0, 100
@@ -50,22 +52,33 @@ def final_moving_average(returns: np.ndarray, window: int = SOLVE_WINDOW) -> flo
     return float(r[-window:].mean()) if len(r) else float("nan")
 
 
-def episodes_seen(runs: pd.DataFrame, metrics: pd.DataFrame, max_episodes: int | None = None
-                  ) -> tuple[float, int, int] | None:
+def _episodes(runs: pd.DataFrame) -> np.ndarray:
+    """Training episodes recorded per run (0 where none)."""
+    return pd.to_numeric(runs.get("train_episodes", pd.Series(np.nan, index=runs.index)),
+                         errors="coerce").fillna(0).to_numpy(int)
+
+
+def episodes_seen(runs: pd.DataFrame, max_episodes: int | None = None) -> tuple[float, int, int] | None:
     """Training episodes per run of ``runs`` (capped at ``max_episodes``, the source's episode budget): (median,
     min, max), or None without runs. States a step budget in the source's unit (episodes)."""
-    eps = _episode_returns(metrics)
-    counts = [len(eps.get(rid, ())) for rid in runs["run_id"]] if "run_id" in runs else []
-    if not counts:
+    counts = _episodes(runs)
+    if not len(counts):
         return None
     if max_episodes is not None:
-        counts = [min(c, max_episodes) for c in counts]
-    return float(np.median(counts)), int(min(counts)), int(max(counts))
+        counts = np.minimum(counts, max_episodes)
+    return float(np.median(counts)), int(counts.min()), int(counts.max())
 
 
-def _episode_returns(metrics: pd.DataFrame) -> dict[str, np.ndarray]:
-    ep = metrics[metrics["metric"] == names.EPISODE_RETURN].sort_values(["run_id", "step"])
-    return {rid: g["value"].to_numpy(float) for rid, g in ep.groupby("run_id")}
+def solve_within(runs: pd.DataFrame, max_episodes: int | None = None) -> list[tuple[float, bool]]:
+    """:func:`episodes_to_solve` per run from its ``solve_episode`` and ``train_episodes``, reading only its first
+    ``max_episodes`` training episodes: the same as :func:`episodes_to_solve` on those episodes (a moving average
+    that first reaches the threshold within them reaches it at the same episode in the whole run)."""
+    solve = pd.to_numeric(runs.get("solve_episode", pd.Series(np.nan, index=runs.index)), errors="coerce")
+    out = []
+    for at, seen in zip(solve.to_numpy(float), _episodes(runs)):
+        cap = seen if max_episodes is None else min(seen, max_episodes)
+        out.append((float(at), True) if np.isfinite(at) and at <= cap else (float(cap), False))
+    return out
 
 
 def _boot(values: np.ndarray, stat: Callable[[np.ndarray], float], reps: int, seed: int, name: str):
@@ -96,26 +109,19 @@ def _verdict(published: float, lo: float, hi: float, tol: float = 0.0) -> str:
     return "inside" if (published + tol >= lo and published - tol <= hi) else "outside"
 
 
-def _ci(est, lo, hi, digits=1) -> str:
-    return "–" if not np.isfinite(est) else f"{est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
 # -- CartPole ablation -------------------------------------------------------------------------------------------
 CARTPOLE_ROWS = {"Full DQN": "full-dqn", "No target network": "no-target", "No replay buffer": "no-replay",
                  "Small buffer (1000)": "small-buffer", "No exploration decay": "no-exploration-decay",
                  "MSE loss (not Huber)": "mse", "Double DQN": "double-dqn"}
 
 
-def cartpole_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.DataFrame, *, reps: int, seed: int,
+def cartpole_table(runs: pd.DataFrame, published: pd.DataFrame, *, reps: int, seed: int,
                    comparable_budget: bool = True, max_episodes: int | None = None) -> pd.DataFrame:
     """Two rows per configuration: final_reward (mean final eval return) and episodes_to_solve (median over
     runs of the episodes until the 100-episode moving average of training returns reaches 475).
 
     ``max_episodes``: the source's budget in episodes; episodes_to_solve reads only each run's first
     ``max_episodes`` training episodes (a run not solved by then counts them, a lower bound)."""
-    eps = _episode_returns(metrics)
-    if max_episodes is not None:
-        eps = {rid: r[:max_episodes] for rid, r in eps.items()}
     rows = []
     for _, pub in published.iterrows():
         config = pub["configuration"]
@@ -127,7 +133,7 @@ def cartpole_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.Data
         finals = g.loc[~g["status"].isin(["RUNNING"]), "final_eval_return"].astype(float).to_numpy()
         est, lo, hi = _boot(finals, np.mean, reps, seed, f"final/{config}")
         row = {**base, "metric": "final_reward (mean final eval return)", "published": text or "–",
-               "ours [95% CI]": _ci(est, lo, hi)}
+               "ours [95% CI]": fmt_ci(est, lo, hi, 1)}
         if not text:
             row.update(verdict="not comparable", reason="no published value")
         elif not len(g):
@@ -138,12 +144,12 @@ def cartpole_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.Data
         rows.append(row)
         # episodes to solve
         text = pub.get("episodes_to_solve", "").strip()
-        per_run = [episodes_to_solve(eps.get(rid, np.array([]))) for rid in g["run_id"]]
+        per_run = solve_within(g, max_episodes)
         values = np.array([v for v, _ in per_run])
         solved = np.array([s for _, s in per_run], dtype=bool)
         n, k = len(per_run), int(solved.sum())
         med, lo, hi = _boot(values, np.median, reps, seed, f"solve/{config}")
-        ours = _ci(med, lo, hi, 0) + (f" ({k}/{n} solved; unsolved runs count their episodes, a lower bound)"
+        ours = fmt_ci(med, lo, hi, 0) + (f" ({k}/{n} solved; unsolved runs count their episodes, a lower bound)"
                                       if n and k < n else f" ({k}/{n} solved)" if n else "")
         window = f"; first {max_episodes:,} episodes" if max_episodes is not None else ""
         row = {**base, "metric": f"episodes_to_solve (median; 100-ep MA >= 475{window})", "published": text or "–",
@@ -187,12 +193,11 @@ def cartpole_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.Data
 MINATAR_COLUMNS = {"dqn": "dqn", "dqn_no_target": "no-target", "dqn_no_replay": "no-replay"}
 
 
-def minatar_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.DataFrame, *, reps: int, seed: int,
+def minatar_table(runs: pd.DataFrame, published: pd.DataFrame, *, reps: int, seed: int,
                   comparable_budget: bool = True, budget_note: str = "") -> pd.DataFrame:
     """One row per (game, method): the mean over runs of the final 100-episode moving average of training
     returns (what the paper plots), published ± tolerance (2 % of the game's largest published value, the
     figure-reading error) against our 95 % interval."""
-    eps = _episode_returns(metrics)
     rows = []
     for _, pub in published.iterrows():
         game = pub["game"]
@@ -200,13 +205,14 @@ def minatar_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.DataF
         scale = max(float(pub[c]) for c in MINATAR_COLUMNS)
         for col, variant in MINATAR_COLUMNS.items():
             g = runs[(runs["env"] == env) & (runs["variant"] == variant)]
-            values = np.array([final_moving_average(eps.get(rid, np.array([]))) for rid in g["run_id"]])
+            values = pd.to_numeric(g.get("train_return_last100", pd.Series(np.nan, index=g.index)),
+                                   errors="coerce").to_numpy(float)
             est, lo, hi = _boot(values, np.mean, reps, seed, f"{env}/{variant}")
             value = float(pub[col])
             tol = 0.02 * scale
             row = {"game": game, "method": col.replace("_", " "), "variant": variant,
                    "runs": _counts(g) if len(g) else "0 runs", "published": f"{value:.1f} ± {tol:.1f}",
-                   "ours [95% CI]": _ci(est, lo, hi, 2)}
+                   "ours [95% CI]": fmt_ci(est, lo, hi, 2)}
             if not len(g):
                 row.update(verdict="not comparable", reason="no runs of this variant")
             else:

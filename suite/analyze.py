@@ -1,6 +1,6 @@
 """``targetbench analyze``: read an experiment back from MLflow and write figures, tables and report.md.
 
-The command line of :mod:`analysis.analyze` (which stays a library and never imports ``suite``): flags, the checks
+The command line of :mod:`analysis.experiment` (which stays a library and never imports ``suite``): flags, the checks
 made before any work (tracking store present and answering, output folder writable), and the mapping of the
 library's exceptions to one-line :mod:`suite.errors` with their exit codes. Exposes ``add_arguments(parser)`` and
 ``main(args) -> int`` like the other subcommands, and :func:`analyze` for callers that already have the arguments
@@ -46,25 +46,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refresh", action="store_true", help="ignore the cached run tables and read the store again")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache under results/cache")
     p.add_argument("--no-figures", action="store_true", help="tables and report text only (faster)")
+    p.add_argument("--reference", action="append", default=[], metavar="DIR",
+                   help="a results folder (e.g. docs/results) whose stored runs of the same evaluation protocol join "
+                        "the report, labelled agent/ref; P(X > baseline) then compares with the reference's baseline "
+                        "(repeatable)")
+    p.add_argument("--allow-mixed-protocols", action="store_true",
+                   help="compare runs of different evaluation protocols anyway (the report says so)")
     from suite.figure import add_style_arguments
 
     add_style_arguments(p)
 
 
 def analyze(**kwargs: Any) -> ReportResult:
-    """:func:`analysis.analyze.run_analysis` (same keyword arguments) with its failures as one-line errors.
+    """:func:`analysis.experiment.run_analysis` (same keyword arguments) with its failures as one-line errors.
 
     Raises:
-        UsageError: no such experiment, no runs, or ``engine="rliable"`` on runs it cannot take (exit 2).
+        UsageError: no such experiment, no runs, runs of different evaluation protocols in one comparison, or
+            ``engine="rliable"`` on runs it cannot take (exit 2).
         TrackingError: the store cannot be read (exit 3).
         WriteError: the cache or the report could not be written (exit 5).
     """
-    from analysis.analyze import NothingToAnalyse, OutputNotWritten, StoreUnreadable, run_analysis
+    from analysis.experiment import NothingToAnalyse, OutputNotWritten, StoreUnreadable, run_analysis
+    from analysis.protocol_check import MixedProtocolsError
     from analysis.stats import RaggedScoresError
 
     try:
         return run_analysis(**kwargs)
-    except NothingToAnalyse as exc:
+    except (NothingToAnalyse, MixedProtocolsError) as exc:
         raise UsageError(str(exc)) from None
     except StoreUnreadable as exc:
         raise TrackingError(str(exc)) from None
@@ -109,7 +117,8 @@ def main(args: argparse.Namespace) -> int:
     res = analyze(uri=uri, experiment=experiment, out=out, results=results, reps=reps,
                   seed=args.seed, baseline=args.baseline, pairs=pairs, refresh=args.refresh,
                   cache=not args.no_cache, make_figures=not args.no_figures, engine=args.engine,
-                  reference_files=reference_files(), figure_options=options)
+                  reference_files=reference_files(), reference=[Path(d) for d in args.reference],
+                  allow_mixed_protocols=args.allow_mixed_protocols, figure_options=options)
     print(f"wrote {res.report} ({len(res.figures)} figure files, {len(res.tables)} table files) in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0

@@ -1,5 +1,5 @@
 """The ``targetbench`` command line: ``agents``, ``envs``, ``run``, ``convergence``, ``sweep``, ``analyze``,
-``figure``, ``reproduce``.
+``figure``, ``reproduce``, ``push``, ``verify``, ``seeds``.
 
 Every user error is one line on stderr (``targetbench: error: ...``) with a documented exit code
 (see :data:`suite.errors.EXIT_CODES`); ``--debug`` shows the traceback. A reader that closes our stdout early
@@ -156,6 +156,18 @@ def _cmd_push(args: argparse.Namespace) -> int:
     return push.main(args)
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from suite import verify
+
+    return verify.main(args)
+
+
+def _cmd_seeds(args: argparse.Namespace) -> int:
+    from suite import seeds
+
+    return seeds.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for docs and tests)."""
     codes = "; ".join(f"{k}: {v}" for k, v in EXIT_CODES.items())
@@ -230,6 +242,21 @@ def build_parser() -> argparse.ArgumentParser:
     from suite import push
     push.add_arguments(p)
     p.set_defaults(func=_cmd_push)
+
+    p = sub.add_parser("verify", help="rerun reference runs from their recorded configs and compare with the "
+                                      "shipped per-run data",
+                       description="Rerun reference runs (docs/results/runs) and report per run whether "
+                                   "params_sha256 and every evaluation point match.")
+    from suite import verify
+    verify.add_arguments(p)
+    p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("seeds", help="how interval widths shrink with the number of seeds, from stored runs",
+                       description="Estimate from the stored reference runs how the intervals of IQM and of "
+                                   "P(A > baseline) shrink with the number of seeds.")
+    from suite import seeds
+    seeds.add_arguments(p)
+    p.set_defaults(func=_cmd_seeds)
     return parser
 
 

@@ -51,6 +51,7 @@ EXIT_CODES = {0: "success", 1: "unexpected internal error (a bug: rerun with --d
               2: "bad input (unknown agent/env, bad --set value, malformed file)",
               3: "tracking store unreachable or not writable", 4: "bad checkpoint",
               5: "disk full or write failed (free space and rerun; --resume continues from the last checkpoint)",
+              6: "verify: a rerun differs from the shipped per-run data",
               130: "interrupted",
               BROKEN_PIPE_EXIT: "stdout closed by its reader (e.g. piped into head): output stopped quietly"}
 

@@ -94,7 +94,7 @@ def _names(text: str | None) -> list[str] | None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``targetbench figure``; returns 0. Bad input raises a one-line :mod:`suite.errors` error."""
-    from analysis.analyze import NothingToAnalyse, OutputNotWritten, StoreUnreadable, load_checked
+    from analysis.experiment import NothingToAnalyse, OutputNotWritten, StoreUnreadable, load_checked
     from analysis.figure_kinds import FigureError, render
     from analysis.normalization import reference_scores
     from analysis.stats import DEFAULT_REPS, RaggedScoresError

@@ -6,7 +6,7 @@ life-loss terminal, reward clipping, ...), the same step unit and budget, the sa
 cadence, episode cap) and the same score definition. :func:`protocol_of` collects those fields from a resolved
 trial; :func:`fingerprint` hashes them into a short tag. Each run records the fields as ``protocol.*`` params and
 the hash as the ``protocol`` tag, so the analysis can refuse to mix protocols and name the first field that
-differs (:func:`first_difference`).
+differs (:func:`first_difference`, defined with the reader in :mod:`analysis.protocol_check`).
 
 What the agent learns with (its network, optimizer, target rule) is not part of the protocol: that is what a
 comparison compares. Env options at their neutral value are left out, as in trial identity, so adding an option
@@ -19,15 +19,12 @@ import json
 from typing import Any, Mapping
 
 from agents.fields import identity_view
+from analysis.protocol_check import PROTOCOL_FIELDS_ORDER, first_difference  # the reader's, re-exported
 
 __all__ = ["protocol_of", "fingerprint", "first_difference", "DEFAULT_SCORE", "PROTOCOL_FIELDS_ORDER"]
 
 #: the score of a run unless its family (or protocol preset) says otherwise
 DEFAULT_SCORE = "final evaluation: mean greedy return of the last evaluation's episodes"
-
-#: the order fields are compared and reported in (first difference first); family extras follow, sorted
-PROTOCOL_FIELDS_ORDER = ("env_id", "family", "step_unit", "budget_steps", "eval_every", "eval_episodes",
-                         "eval_epsilon", "eval_max_steps", "score")
 
 
 def protocol_of(trial: Any) -> dict[str, Any]:
@@ -60,20 +57,3 @@ def _canonical(fields: Mapping[str, Any]) -> str:
 def fingerprint(fields: Mapping[str, Any]) -> str:
     """A short hash of the protocol fields (the ``protocol`` tag of a run)."""
     return hashlib.sha256(_canonical({k: str(v) for k, v in fields.items()}).encode()).hexdigest()[:12]
-
-
-def _ordered_keys(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
-    keys = set(a) | set(b)
-    head = [k for k in PROTOCOL_FIELDS_ORDER if k in keys]
-    return head + sorted(keys - set(head))
-
-
-def first_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[str, Any, Any] | None:
-    """The first field (in :data:`PROTOCOL_FIELDS_ORDER`, then by name) whose values differ, with both values
-    (``None`` where a side lacks it); None when the protocols are the same. Values compare as text, as they are
-    recorded."""
-    for key in _ordered_keys(a, b):
-        va, vb = a.get(key), b.get(key)
-        if (None if va is None else str(va)) != (None if vb is None else str(vb)):
-            return key, va, vb
-    return None

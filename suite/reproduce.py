@@ -3,7 +3,8 @@
 Published tables are the CSVs in ``analysis/published/`` (each carries its source and how exact
 its values are as ``#`` comment lines). For each one that can be reproduced, a suite in ``suite/specs/`` holds one variant per published
 row. The command runs that suite with :func:`suite.scheduler.run_sweep` (trials already in the store are
-skipped), reads the runs back from the tracking store (the analysis package only) and writes
+skipped), reads the runs back from the tracking store as per-run data (:mod:`analysis.run_table`, the same data
+docs/results ships; the table is computed from it alone) and writes
 ``<results>/tables/reproduce-<TABLE>[-quick].md/.tex/.csv`` (``--out`` picks another folder): per row the
 published value, ours (the statistic the source reports, with a 95 % bootstrap interval over seeds) and a
 verdict: **inside** (the published value lies in our interval), **outside**, or **not comparable** (with the
@@ -28,7 +29,10 @@ from suite.errors import UsageError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["add_arguments", "main", "TABLES", "TableSpec", "resolve_table", "build_table", "budget_text"]
+    from suite.scheduler.spec import SuiteSpec
+
+__all__ = ["add_arguments", "main", "TABLES", "TableSpec", "resolve_table", "build_table", "budget_text",
+           "write_reproduction", "plan"]
 
 
 @dataclass(frozen=True)
@@ -90,24 +94,24 @@ def resolve_table(name: str) -> TableSpec:
     raise UsageError(f"unknown table {name!r}; allowed: {', '.join(TABLES)}")
 
 
-def build_table(spec: TableSpec, runs: pd.DataFrame, metrics: pd.DataFrame, *, reps: int, seed: int,
-                steps: int | None, quick: bool) -> tuple[pd.DataFrame, list[str]]:
+def build_table(spec: TableSpec, runs: pd.DataFrame, *, reps: int, seed: int, steps: int | None,
+                quick: bool) -> tuple[pd.DataFrame, list[str]]:
+    """The table of ``spec`` from per-run data (:func:`analysis.run_table.to_frames`) and the source's notes."""
     from analysis.reproduction import cartpole_table, minatar_table, read_published
 
     published, notes = read_published(spec.csv)
     comparable = spec.published_steps is None or (steps is not None and steps >= spec.published_steps)
     if spec.builder == "cartpole":
-        table = cartpole_table(runs, metrics, published, reps=reps, seed=seed, comparable_budget=comparable,
+        table = cartpole_table(runs, published, reps=reps, seed=seed, comparable_budget=comparable,
                                max_episodes=spec.published_episodes)
     else:
         note = f"budget {steps:,} env steps per run vs the paper's {spec.published_steps:,}" if steps else "budget"
-        table = minatar_table(runs, metrics, published, reps=reps, seed=seed, comparable_budget=comparable,
+        table = minatar_table(runs, published, reps=reps, seed=seed, comparable_budget=comparable,
                               budget_note=note)
     return table, notes
 
 
-def budget_text(spec: TableSpec, runs: "pd.DataFrame", metrics: "pd.DataFrame", steps: int, seeds: int,
-                quick: bool) -> str:
+def budget_text(spec: TableSpec, runs: "pd.DataFrame", steps: int, seeds: int, quick: bool) -> str:
     """The table title's budget, stated against the source's own: its env steps / frames where it gives them,
     the training episodes each run read where it counts episodes."""
     text = (f"QUICK budget: {steps:,} env steps per run, {seeds} seeds — far below the source's; a smoke check, "
@@ -117,11 +121,33 @@ def budget_text(spec: TableSpec, runs: "pd.DataFrame", metrics: "pd.DataFrame", 
     if spec.published_episodes is not None:
         from analysis.reproduction import episodes_seen
 
-        seen = episodes_seen(runs, metrics, spec.published_episodes)
+        seen = episodes_seen(runs, spec.published_episodes)
         if seen is not None:
             text += (f"; training episodes read per run: median {seen[0]:,.0f} (range {seen[1]:,}–{seen[2]:,}) of "
                      f"the source's {spec.published_episodes:,}")
     return text
+
+
+def write_reproduction(spec: TableSpec, runs: "pd.DataFrame", out: Path, *, reps: int, seed: int, quick: bool
+                       ) -> dict[str, Path]:
+    """Write ``reproduce-<name>[-quick].md/.tex/.csv`` into ``out`` from per-run data alone (the runs of one budget:
+    the title states the budget and seed count the runs record)."""
+    import pandas as pd
+
+    from analysis.tables import write_table
+
+    steps = int(pd.to_numeric(runs["param.train.steps"], errors="coerce").max()) if "param.train.steps" in runs \
+        else None
+    table, notes = build_table(spec, runs, reps=reps, seed=seed, steps=steps, quick=quick)
+    experiments = ", ".join(sorted(runs["experiment"].dropna().astype(str).unique())) if "experiment" in runs else ""
+    title = f"Reproduce {spec.name} ({budget_text(spec, runs, steps or 0, runs['seed'].nunique(), quick)})"
+    footnote = ("Source notes: " + " ".join(notes) + " Ours: 95 % percentile-bootstrap interval over seeds "
+                f"({reps:,} resamples, seed {seed}), from the per-run data (experiment {experiments}). Diverged runs "
+                "are kept and scored by their last evaluation / their recorded episodes; failed runs are counted in "
+                "the runs column. Verdict: inside = the published value lies in our interval; outside = it does "
+                "not; not comparable = see the reason.")
+    name = f"reproduce-{spec.name}" + ("-quick" if quick else "")
+    return write_table(table, out, name, title=title, footnote=footnote)
 
 
 def _filter_runs(runs: "pd.DataFrame", steps: int | None, seeds: tuple[int, ...]) -> "pd.DataFrame":
@@ -132,16 +158,13 @@ def _filter_runs(runs: "pd.DataFrame", steps: int | None, seeds: tuple[int, ...]
     return runs[runs["seed"].isin(seeds)]
 
 
-def main(args: argparse.Namespace) -> int:
-    from analysis.runs import load_experiment
-    from analysis.tables import write_table
-    from suite.scheduler import load_suite, run_sweep
+def plan(args: argparse.Namespace) -> tuple[TableSpec, "SuiteSpec", int, tuple[int, ...], dict, str]:
+    """``(spec, suite, steps, seeds, overrides, experiment)`` of a ``reproduce`` invocation, checked."""
+    from suite.scheduler import load_suite
     from suite.trial import parse_overrides, parse_seeds
 
     spec = resolve_table(args.table)
     suite = load_suite(spec.suite)
-    results = Path(args.results or os.environ.get("TARGETBENCH_RESULTS", "results"))
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{results.as_posix()}/mlflow.db"
     if args.reps < 100:
         raise UsageError(f"--reps {args.reps} is not valid; allowed: an integer >= 100")
     # Checked here because `args.steps or ...` below would take 0 as "not given" and run the full budget.
@@ -153,8 +176,18 @@ def main(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds, key="--seeds") if args.seeds else (spec.quick_seeds if args.quick else suite.seeds)
     suite = dataclasses.replace(suite, seeds=tuple(seeds))
     experiment = args.experiment or (suite.default_experiment + ("-quick" if args.quick else ""))
-    from suite.preflight import check_writable
+    return spec, suite, steps, tuple(seeds), overrides, experiment
 
+
+def main(args: argparse.Namespace) -> int:
+    from analysis.run_table import to_frames
+    from suite.preflight import check_writable
+    from suite.run_export import load_run_table
+    from suite.scheduler import run_sweep
+
+    spec, suite, steps, seeds, overrides, experiment = plan(args)
+    results = Path(args.results or os.environ.get("TARGETBENCH_RESULTS", "results"))
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{results.as_posix()}/mlflow.db"
     check_writable(results)  # the table is written there, with or without --no-run
     if getattr(args, "out", None):
         check_writable(Path(args.out), "output folder")
@@ -168,30 +201,12 @@ def main(args: argparse.Namespace) -> int:
         if summary.failed and not args.quiet:
             print(f"reproduce: {summary.failed} trials failed; they are counted and scored as the table says",
                   file=sys.stderr)
-    try:
-        runs, metrics = load_experiment(uri, experiment, cache_dir=results / "cache")
-    except ValueError as exc:
-        raise UsageError(f"{str(exc).splitlines()[0]}; run without --no-run first") from None
-    except Exception as exc:  # unreadable store, or the cache under results/ could not be written
-        from suite.errors import WRITE_ERRNOS, TrackingError, WriteError
-
-        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
-            raise WriteError(f"cannot write the cache under {results / 'cache'}: {exc.strerror}") from exc
-        msg = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise TrackingError(f"tracking store {uri} cannot be read: {type(exc).__name__}: {msg}") from None
-    runs = _filter_runs(runs, steps, tuple(seeds))
+    runs, _ = to_frames(load_run_table(uri, experiment, results))
+    runs = _filter_runs(runs, steps, seeds)
     if runs.empty:
         raise UsageError(f"experiment {experiment!r} has no runs with {steps} steps and seeds {list(seeds)}")
-    table, notes = build_table(spec, runs, metrics, reps=args.reps, seed=args.seed, steps=steps, quick=args.quick)
-    title = f"Reproduce {spec.name} ({budget_text(spec, runs, metrics, steps, len(seeds), args.quick)})"
-    footnote = ("Source notes: " + " ".join(notes) + " Ours: 95 % percentile-bootstrap interval over seeds "
-                f"({args.reps:,} resamples, seed {args.seed}), read back from the tracking store (experiment "
-                f"{experiment}). Diverged runs are kept and scored by their last evaluation / their recorded "
-                "episodes; failed runs are counted in the runs column. Verdict: inside = the published value lies "
-                "in our interval; outside = it does not; not comparable = see the reason.")
-    name = f"reproduce-{spec.name}" + ("-quick" if args.quick else "")
-    paths = write_table(table, Path(args.out) if getattr(args, "out", None) else results / "tables", name,
-                        title=title, footnote=footnote)
+    paths = write_reproduction(spec, runs, Path(args.out) if getattr(args, "out", None) else results / "tables",
+                               reps=args.reps, seed=args.seed, quick=args.quick)
     print(paths["md"].read_text())
     print(f"wrote {paths['md']}, {paths['tex']}, {paths['csv']}", file=sys.stderr)
     return 0

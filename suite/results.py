@@ -1,38 +1,45 @@
-"""``make results``: run the suites behind the reference results, then write ``docs/results/`` from the store.
+"""``make results``: run the suites behind the reference results, export their runs, derive ``docs/results/``.
 
-Four parts, each runnable alone (``--part``), all by default, in this order:
+Five parts, each runnable alone (``--part``), all by default, in this order:
 
 * ``classic``: ``suite/specs/results-classic.yaml`` (every agent, three classic-control tasks, 500k steps, seeds
-  0-4) → ``classic_control.csv``, learning curves, the aggregate figure;
-* ``sensitivity``: ``suite/specs/sensitivity-classic.yaml`` → ``sensitivity.csv``, ``sensitivity_share.csv``,
-  ``sensitivity.png``;
+  0-9) → ``classic_control.csv``, learning curves, aggregates, P(X > dqn), cost;
+* ``sensitivity``: stage 1 from ``suite/specs/sensitivity-classic.yaml``, then stage 2 built from stage 1's
+  per-run data (:mod:`suite.result_stages`), into one experiment → ``sensitivity.csv``, ``sensitivity_share.csv``,
+  ``claim.csv``, ``sensitivity.png``;
+* ``tuned``: each tracking agent's best reading at its best knob value in the sensitivity data, at the classic
+  protocol (experiment ``results-tuned``) → its rows in the classic files;
 * ``cartpole``: ``targetbench reproduce cartpole_dqn_ablation`` at :data:`CARTPOLE_STEPS` env steps (the suite's
   10 seeds) → ``reproduce-cartpole_dqn_ablation.*``;
 * ``minatar``: ``targetbench reproduce minatar_v1_dqn_ablation`` at :data:`MINATAR_STEPS` env steps and
   :data:`MINATAR_SEEDS` (about one CPU-hour; the table title states the budget against the paper's 5M frames).
 
-Then ``docs/results/README.md`` (and the generated block of the top-level ``README.md`` when writing to
-``docs/results``) from everything in the store, whichever parts ran. Resumable: the scheduler skips trials
-already finished in the store and resumes interrupted groups from their checkpoints, so rerunning continues
-where a run stopped. ``--steps``/``--seeds``/``--agents``/``--envs`` cut a part down for a smoke run (a changed
-``--steps`` records into its own experiment, ``<experiment>-stepsN``, so budgets never mix).
+Each part that runs is exported from the tracking store to ``OUT/runs/<part>.csv.gz`` (per-run data,
+:mod:`analysis.run_table`); every derived file and ``OUT/README.md`` (and the generated block of the top-level
+``README.md`` when writing to ``docs/results``) is then computed from the per-run files alone. ``--no-run`` trains
+nothing and reads no store: it regenerates the files from the per-run data (``--runs``, else ``OUT/runs`` when it
+holds any, else the committed ``docs/results/runs``), byte for byte. Resumable: the scheduler skips trials already
+finished in the store and resumes interrupted groups from their checkpoints. ``--steps``/``--seeds``/``--agents``/
+``--envs`` cut a part down for a smoke run (a changed ``--steps`` records into its own experiment,
+``<experiment>-stepsN``, so budgets never mix).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import sys
 import time
 from pathlib import Path
 
 from suite.errors import UsageError, run_resumable_command
 
-__all__ = ["PARTS", "CARTPOLE_STEPS", "MINATAR_STEPS", "MINATAR_SEEDS", "TABLE_BUDGETS", "main"]
+__all__ = ["PARTS", "CARTPOLE_STEPS", "MINATAR_STEPS", "MINATAR_SEEDS", "TABLE_BUDGETS", "TUNED_EXPERIMENT", "main",
+           "derive", "readings"]
 
-PARTS = ("classic", "sensitivity", "cartpole", "minatar")
+PARTS = ("classic", "sensitivity", "tuned", "cartpole", "minatar")
 SUITES = {"classic": "results-classic", "sensitivity": "sensitivity-classic"}
 TABLES = {"cartpole": "cartpole_dqn_ablation", "minatar": "minatar_v1_dqn_ablation"}
+TUNED_EXPERIMENT = "results-tuned"
 #: MinAtar budget for about one CPU-hour: 5 games x 3 variants x 3 seeds x 50k env steps = 2.25M seed-steps of
 #: MinAtar DQN (an update every step). Measured on a 2-core machine (2026-12-03, 3 seeds batched, per core):
 #: ~700 seed-steps/s on breakout, ~440 on seaquest, so ~1.1 CPU-hours for the two variants with replay and less
@@ -47,26 +54,31 @@ MINATAR_SEEDS = "0-2"
 CARTPOLE_STEPS = 100_000
 #: the reproduced tables' default budgets here: part -> (env steps, seeds; None = the suite's seeds)
 TABLE_BUDGETS = {"cartpole": (CARTPOLE_STEPS, None), "minatar": (MINATAR_STEPS, MINATAR_SEEDS)}
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "results"
-TOP_README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "docs" / "results"
+TOP_README = ROOT / "README.md"
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--part", default="all", help=f"all or a comma list of: {', '.join(PARTS)}")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: docs/results)")
+    p.add_argument("--runs", type=Path, default=None,
+                   help="--no-run: the per-run data to derive from (default: OUT/runs when it holds any, else "
+                        "docs/results/runs)")
     p.add_argument("--results", type=Path, default=Path("results"), help="store, checkpoints and cache folder")
     p.add_argument("--tracking-uri", default=None, help="default: sqlite:///RESULTS/mlflow.db")
     p.add_argument("--steps", type=int, default=None, help="env steps per seed for every part (smoke runs)")
     p.add_argument("--seeds", default=None, help="seeds for every part, e.g. 0,1 (smoke runs)")
-    p.add_argument("--agents", default=None, help="classic/sensitivity: only these agents (comma list)")
-    p.add_argument("--envs", default=None, help="classic/sensitivity: only these environments (comma list)")
+    p.add_argument("--agents", default=None, help="classic/sensitivity/tuned: only these agents (comma list)")
+    p.add_argument("--envs", default=None, help="classic/sensitivity/tuned: only these environments (comma list)")
     p.add_argument("--cartpole-steps", type=int, default=None,
                    help=f"CartPole ablation budget (default {CARTPOLE_STEPS:,})")
     p.add_argument("--minatar-steps", type=int, default=None, help=f"MinAtar budget (default {MINATAR_STEPS:,})")
     p.add_argument("--quick", action="store_true", help="cartpole/minatar: reproduce --quick")
     p.add_argument("--workers", type=int, default=None, help="groups at a time (default: one per core)")
-    p.add_argument("--no-run", action="store_true", help="train nothing: regenerate the files from the store")
+    p.add_argument("--no-run", action="store_true", help="train nothing, read no store: regenerate the files from "
+                                                         "the per-run data")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap repetitions (default 2,000)")
     p.add_argument("--readme", type=Path, default=None,
                    help="top-level README whose generated block is rewritten (default: README.md when --out is "
@@ -113,30 +125,19 @@ def _suite(part: str, args: argparse.Namespace, filtered: bool = True):
                              + ", ".join(suite.envs))
         changes["envs"] = tuple(envs)
     if changes:
-        suite = dataclasses.replace(suite, **changes)
-        # variants restricted to agents/envs that were cut away would expand to nothing: drop them
-        keep = [v for v in suite.variants if (v.agents is None or set(v.agents) & set(suite.agents))
-                and (v.envs is None or set(v.envs) & set(suite.envs))]
-        suite = dataclasses.replace(suite, variants=tuple(
-            dataclasses.replace(v, agents=None if v.agents is None else tuple(a for a in v.agents if a in suite.agents),
-                                envs=None if v.envs is None else tuple(e for e in v.envs if e in suite.envs))
-            for v in keep))
+        suite = _restrict(dataclasses.replace(suite, **changes))
     experiment = suite.default_experiment + (f"-steps{args.steps}" if args.steps else "")
     return suite, experiment
 
 
-def _load(uri: str, experiment: str, results: Path):
-    """``(runs, metrics)`` of ``experiment``; empty tables when it does not exist yet."""
-    import pandas as pd
-
-    from analysis import record_names as names
-    from analysis.runs import DEFAULT_METRICS, RUN_COLUMNS, load_experiment
-
-    try:  # + EauDeQN's sparsity, for the cost table
-        return load_experiment(uri, experiment, cache_dir=results / "cache",
-                               metrics=DEFAULT_METRICS + (names.TARGET_SPARSITY,))
-    except ValueError:  # no such experiment yet: the part has not run
-        return pd.DataFrame(columns=RUN_COLUMNS), pd.DataFrame(columns=["run_id", "metric", "step", "value"])
+def _restrict(suite):
+    """``suite`` without the variants (or parts of them) for agents and envs that were cut away."""
+    keep = [v for v in suite.variants if (v.agents is None or set(v.agents) & set(suite.agents))
+            and (v.envs is None or set(v.envs) & set(suite.envs))]
+    return dataclasses.replace(suite, variants=tuple(
+        dataclasses.replace(v, agents=None if v.agents is None else tuple(a for a in v.agents if a in suite.agents),
+                            envs=None if v.envs is None else tuple(e for e in v.envs if e in suite.envs))
+        for v in keep))
 
 
 def _reproduce_args(part: str, args: argparse.Namespace, uri: str, no_run: bool) -> argparse.Namespace:
@@ -165,19 +166,158 @@ def _reproduce_args(part: str, args: argparse.Namespace, uri: str, no_run: bool)
     return p.parse_args(argv)
 
 
-def _reproduce_experiment(part: str, args: argparse.Namespace) -> str:
-    from suite import reproduce
-    from suite.scheduler import load_suite
+def _file(part: str, args: argparse.Namespace) -> str:
+    """The per-run file name of ``part`` (the reproduced tables' ``--quick`` smoke runs have their own)."""
+    from analysis.run_table import SUFFIX
 
-    spec = reproduce.resolve_table(TABLES[part])
-    return load_suite(spec.suite).default_experiment + ("-quick" if args.quick else "")
+    return f"{part}{'-quick' if args.quick and part in TABLES else ''}{SUFFIX}"
+
+
+def readings() -> dict[str, str | None]:
+    """Agent → the anchor key of its reading in docs/algorithms.md (None for methods from a paper read in full),
+    as the agents declare it: handed to the analysis, which does not import agents."""
+    from agents.registry import agent_facts
+
+    return {name: facts["reading"] for name, facts in agent_facts().items()}
+
+
+# -- running and exporting ------------------------------------------------------------------------------------
+def _sweep(suite, experiment: str, uri: str, args: argparse.Namespace, label: str) -> int:
+    from suite.scheduler import run_sweep
+
+    summary = run_sweep(suite, workers=args.workers, tracking_uri=uri, experiment=experiment,
+                        results_dir=args.results, steps=args.steps, progress=not args.quiet)
+    print(f"results: {label}: {summary.done + summary.diverged} trials run, {summary.skipped} already finished "
+          f"(skipped), {summary.failed} failed", file=sys.stderr)
+    return summary.failed
+
+
+def _run_part(part: str, args: argparse.Namespace, uri: str, runs_dir: Path) -> int:
+    """Train ``part`` (resumably) and export its runs to ``runs_dir``; returns the failed trials."""
+    from analysis.run_table import read_run_table, to_frames
+    from suite import result_stages as stages
+    from suite.run_export import export_run_table
+
+    path = runs_dir / _file(part, args)
+    if part in TABLES:
+        from suite import reproduce
+
+        spec, suite, steps, _, overrides, experiment = reproduce.plan(_reproduce_args(part, args, uri, False))
+        from suite.scheduler import run_sweep
+
+        summary = run_sweep(suite, workers=args.workers, tracking_uri=uri, experiment=experiment,
+                            results_dir=args.results, overrides=overrides or None, steps=steps,
+                            progress=not args.quiet)
+        export_run_table(uri, experiment, args.results, path)
+        return summary.failed
+    if part == "tuned":
+        source = runs_dir / _file("sensitivity", args)
+        if not source.exists():
+            raise UsageError(f"the tuned part needs the sensitivity study's per-run data ({source.name} in "
+                             f"{runs_dir}); allowed: run `make results PART=sensitivity` first")
+        sens_suite, _ = _suite("sensitivity", args, filtered=False)
+        sens_runs, _ = to_frames(read_run_table(source))
+        variants = sens_suite.variants + stages.stage2_variants(sens_runs)
+        wanted = [a for a in stages.TUNED_AGENTS if args.agents is None or a in _names(args.agents)]
+        if not wanted:
+            print("results: tuned: no tracking agent among --agents; nothing to run", file=sys.stderr)
+            return 0
+        tuned = stages.tuned_variants(sens_runs, variants, wanted)
+        classic, _ = _suite("classic", args)
+        suite = dataclasses.replace(classic, name=TUNED_EXPERIMENT, experiment=TUNED_EXPERIMENT,
+                                    agents={a: {} for a, *_ in tuned}, variants=tuple(v for _, v, *_ in tuned))
+        experiment = TUNED_EXPERIMENT + (f"-steps{args.steps}" if args.steps else "")
+        failed = _sweep(suite, experiment, uri, args, part)
+        export_run_table(uri, experiment, args.results, path,
+                         sweeps={(a, v.name): (method, knob) for a, v, method, knob in tuned})
+        return failed
+    suite, experiment = _suite(part, args)
+    failed = _sweep(suite, experiment, uri, args, part)
+    sweeps = stages.sweeps_of(suite.variants, list(suite.agents))
+    table = export_run_table(uri, experiment, args.results, path, sweeps)
+    if part == "sensitivity":
+        second = _restrict(dataclasses.replace(suite, variants=stages.stage2_variants(to_frames(table)[0])))
+        if second.variants:
+            failed += _sweep(second, experiment, uri, args, "sensitivity stage 2")
+            export_run_table(uri, experiment, args.results, path,
+                             {**sweeps, **stages.sweeps_of(second.variants, list(second.agents))})
+    return failed
+
+
+# -- deriving ---------------------------------------------------------------------------------------------------
+def _expected(args: argparse.Namespace):
+    """What the classic part plans (its cells, seeds and budget), to mark pending and partial rows."""
+    from analysis.classic_tables import Expected
+    from suite.scheduler.matrix import expand
+
+    suite, _ = _suite("classic", args)
+    configs, _ = expand(suite, steps=args.steps)
+    return Expected(cells=tuple(dict.fromkeys((c.agent, c.variant, c.env) for c in configs)),
+                    seeds=len(suite.seeds), steps=configs[0].spec.train.steps if configs else None)
+
+
+def _checked(runs, what: str):
+    from analysis.protocol_check import MixedProtocolsError, check_protocols
+
+    try:
+        return check_protocols(runs)
+    except MixedProtocolsError as exc:
+        raise UsageError(f"{what}: {exc}") from None
+
+
+def derive(args: argparse.Namespace, parts: list[str], runs_dir: Path) -> Path:
+    """Write the chosen parts' files and ``OUT/README.md`` from the per-run files in ``runs_dir`` alone (and the
+    top-level README's block when writing to docs/results); returns the README's path."""
+    import pandas as pd
+
+    from analysis import readme_block as block
+    from analysis import result_files as files
+    from analysis.run_table import read_run_table, to_frames
+    from suite import reproduce
+    from suite.result_stages import SAME_AS
+
+    out: Path = args.out
+    frames, info = {}, {}
+    for part in PARTS:
+        path = runs_dir / _file(part, args)
+        if not path.exists():
+            if part in parts:
+                print(f"results: {part}: no per-run data ({path.name} in {runs_dir}); its files are left as they are",
+                      file=sys.stderr)
+            frames[part] = (pd.DataFrame(columns=["run_id", "env"]), pd.DataFrame())
+            info[part] = files.Part(part, frames[part][0])
+            continue
+        table = read_run_table(path)
+        frames[part] = to_frames(table)
+        runs = frames[part][0]
+        info[part] = files.Part(part, runs, file=path, rows=len(table),
+                                experiments=tuple(sorted(runs["experiment"].dropna().astype(str).unique())))
+    info["classic"].expected = _expected(args)
+    if {"classic", "tuned"} & set(parts) and len(frames["classic"][0]) + len(frames["tuned"][0]):
+        runs = pd.concat([frames[p][0] for p in ("classic", "tuned") if len(frames[p][0])], ignore_index=True)
+        metrics = pd.concat([frames[p][1] for p in ("classic", "tuned") if len(frames[p][0])], ignore_index=True)
+        info["classic"].notes += _checked(runs, "classic")
+        files.write_classic(runs, metrics, out, reps=args.reps, expected=info["classic"].expected)
+    if "sensitivity" in parts and len(frames["sensitivity"][0]):
+        info["sensitivity"].notes += _checked(frames["sensitivity"][0], "sensitivity")
+        files.write_sensitivity(frames["sensitivity"][0], out, reps=args.reps, same_as=SAME_AS)
+    for part in TABLES:
+        if part in parts and len(frames[part][0]):
+            info[part].notes += _checked(frames[part][0], part)
+            reproduce.write_reproduction(reproduce.resolve_table(TABLES[part]), frames[part][0], out, reps=args.reps,
+                                         seed=0, quick=args.quick)
+    marks = readings()
+    readme = files.write_readme(out, info, readings=marks)
+    top = args.readme if args.readme is not None else (TOP_README if out.resolve() == DEFAULT_OUT else None)
+    if top is not None:
+        top.write_text(block.replace_readme_block(top.read_text(), block.readme_block(out, marks)))
+        print(f"results: rewrote the generated block of {top}", file=sys.stderr)
+    return readme
 
 
 def _run(args: argparse.Namespace) -> int:
-    from analysis import results as res
+    from analysis.run_table import RUNS_FOLDER, SUFFIX
     from suite.preflight import check_writable
-    from suite.scheduler import run_sweep
-    from suite.scheduler.matrix import expand
     from suite.tracking import default_tracking_uri
 
     parts = _parts(args.part)
@@ -188,61 +328,24 @@ def _run(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise UsageError(f"--{flag.replace('_', '-')} {value} is not valid; allowed: a positive integer")
     check_writable(args.out, "output folder")
-    uri = args.tracking_uri or default_tracking_uri(args.results)
+    for part in parts:  # the smoke filters name agents and envs of the parts chosen, run or not
+        if part in SUITES:
+            _suite(part, args)
     t0 = time.perf_counter()
     failed = 0
-    info: dict[str, dict] = {}
-    expected: dict[str, res.Expected] = {}
-    for part in PARTS:  # every part is read back for the README; only the chosen ones train and rewrite files
-        chosen = part in parts
-        if part in SUITES:
-            suite, experiment = _suite(part, args, filtered=chosen)
-            if chosen and not args.no_run:
-                summary = run_sweep(suite, workers=args.workers, tracking_uri=uri, experiment=experiment,
-                                    results_dir=args.results, steps=args.steps, progress=not args.quiet)
-                failed += summary.failed
-                print(f"results: {part}: {summary.done + summary.diverged} trials run, {summary.skipped} already "
-                      f"finished (skipped), {summary.failed} failed", file=sys.stderr)
-            configs, _ = expand(suite, steps=args.steps)
-            pairs = tuple(dict.fromkeys((c.agent, c.env) for c in configs))
-            expected[part] = res.Expected(pairs=pairs, seeds=len(suite.seeds),
-                                          steps=configs[0].spec.train.steps if configs else None)
-            runs, metrics = _load(uri, experiment, args.results)
-            if chosen and runs.empty:  # nothing stored yet (e.g. --no-run with another budget): keep the files
-                print(f"results: {part}: experiment {experiment} has no runs; its files are left as they are",
-                      file=sys.stderr)
-            elif chosen:
-                if part == "classic":
-                    paths = res.write_classic(runs, metrics, args.out, reps=args.reps, expected=expected[part])
-                else:
-                    paths = res.write_sensitivity(runs, args.out, reps=args.reps)
-                print(f"results: {part}: wrote {', '.join(sorted(paths))} into {args.out}", file=sys.stderr)
-        else:
-            experiment = _reproduce_experiment(part, args)
-            if chosen:
-                from suite import reproduce
-
-                try:
-                    reproduce.main(_reproduce_args(part, args, uri, args.no_run))
-                except UsageError as exc:
-                    if not args.no_run:
-                        raise
-                    print(f"results: {part}: nothing to tabulate yet ({exc})", file=sys.stderr)
-            runs, _ = _load(uri, experiment, args.results)
-        info[part] = {"experiment": experiment, "runs": runs}
-    # The canonical command (what a reader runs); the actual invocation, folders included, goes with the timings.
-    command = "make results"
-    argv = " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv and sys.argv[0].endswith("results.py") else ""
-    readme = res.write_readme(args.out, command=command, parts=info, expected=expected,
-                              invocation=f"{', '.join(parts)} in {(time.perf_counter() - t0) / 60:.1f} min wall"
-                              + (f" (`python -m suite.results {argv}`)" if argv else "")
-                              + (" (no training)" if args.no_run else ""))
-    top = args.readme if args.readme is not None else (TOP_README if args.out.resolve() == DEFAULT_OUT else None)
-    if top is not None:
-        text = top.read_text()
-        top.write_text(res.replace_readme_block(text, res.readme_block(args.out)))
-        print(f"results: rewrote the generated block of {top}", file=sys.stderr)
-    print(f"results: wrote {readme} in {(time.perf_counter() - t0) / 60:.1f} min", file=sys.stderr)
+    runs_dir = args.out / RUNS_FOLDER
+    if not args.no_run:
+        uri = args.tracking_uri or default_tracking_uri(args.results)
+        for part in PARTS:
+            if part in parts:
+                failed += _run_part(part, args, uri, runs_dir)
+    elif args.runs is not None:
+        runs_dir = args.runs
+    elif not any(runs_dir.glob(f"*{SUFFIX}")):
+        runs_dir = DEFAULT_OUT / RUNS_FOLDER
+    readme = derive(args, parts, runs_dir)
+    print(f"results: wrote {readme} from the per-run data in {runs_dir} in {(time.perf_counter() - t0) / 60:.1f} min",
+          file=sys.stderr)
     if failed:
         print(f"results: {failed} trials failed after retries (recorded as failed runs)", file=sys.stderr)
         return 1

@@ -272,7 +272,7 @@ def test_the_checker_finds_what_it_should(tmp_path):
 
 def test_analysis_write_errnos_match_the_commands():
     """analysis/ cannot import suite.errors, so it names the fixable write errnos itself: the two lists agree."""
-    from analysis.analyze import _WRITE_ERRNOS
+    from analysis.experiment import _WRITE_ERRNOS
     from suite.errors import WRITE_ERRNOS
 
     assert _WRITE_ERRNOS == WRITE_ERRNOS == {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}

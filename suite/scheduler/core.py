@@ -363,7 +363,7 @@ def _run_planned(spec: SuiteSpec, *, backend: str, n_workers: int, workers: int 
 
 
 def _cost_tags(out: Outcome) -> dict[str, str]:
-    """What the group cost, for the reference-results tables (analysis/results.py): ``group_wall_s`` (training
+    """What the group cost, for the reference-results tables (analysis/classic_tables.py): ``group_wall_s`` (training
     wall time over every resumed attempt) and ``group_cpu_s`` (CPU time of the last attempt's worker process,
     where the backend reports it)."""
     from analysis import record_names as names

@@ -42,6 +42,10 @@ Schema (only ``name``, ``agents`` and ``envs`` are required; unknown keys are er
         grid: {target_period: [100, 500, 2000]}
                                      #   optional: {key: [values]}; the cartesian product gives one variant
                                      #   per point, named by `name` (a template) or "key=value,key=value"
+        knob: target_period          #   optional: the override key this sweep varies (default: the grid's key
+                                     #   when it has one); sensitivity tables plot the runs against it
+        sweep: C                     #   optional: the sweep's short name (default: the knob); the analysis
+                                     #   names the method "<agent> <sweep>" (e.g. "dqn C")
       # The mapping form {VARIANT_NAME: {agents:..., envs:..., overrides:...}} is accepted too.
     include_default: false           # optional bool: also run the "default" variant (no variant overrides).
                                      #   Default: true when `variants` is absent, false when it is present.
@@ -87,19 +91,23 @@ SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 _TOP_KEYS = {"name", "description", "experiment", "agents", "envs", "seeds", "steps", "eval", "overrides",
              "env_overrides", "variants", "include_default", "resources", "retries"}
 _EVAL_KEYS = {"every": "train.eval_every", "episodes": "train.eval_episodes", "max_steps": "train.eval_max_steps"}
-_VARIANT_KEYS = {"name", "agents", "envs", "overrides", "grid"}
+_VARIANT_KEYS = {"name", "agents", "envs", "overrides", "grid", "knob", "sweep"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _VARIANT_NAME_RE = re.compile(r"^[^\s/\\]+$")
 
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """One named override set, applied to ``agents`` (None = all suite agents) on ``envs`` (None = all)."""
+    """One named override set, applied to ``agents`` (None = all suite agents) on ``envs`` (None = all). A
+    variant of a sweep names the override key it varies (``knob``) and the sweep (``sweep``), so the analysis
+    reads the knob's value from the runs' params instead of parsing variant names."""
 
     name: str
     overrides: dict[str, str] = field(default_factory=dict)
     agents: tuple[str, ...] | None = None
     envs: tuple[str, ...] | None = None
+    knob: str | None = None
+    sweep: str | None = None
 
 
 @dataclass(frozen=True)
@@ -330,10 +338,11 @@ def _expand_variant(chk: _Checker, key: str, entry: Any, default_name: str | Non
             if e not in envs:
                 raise chk.fail(f"{key}.envs", f"names {e!r}, which is not one of the suite's envs", ", ".join(envs))
     grid = chk.mapping(f"{key}.grid", entry.get("grid"))
+    knob, sweep = _knob(chk, key, entry, grid, fixed)
     if not grid:
         if name is None:
             raise chk.fail(f"{key}.name", "is missing", "a name (required unless `grid` is given)")
-        return [VariantSpec(_check_variant_name(chk, f"{key}.name", name), fixed, v_agents, v_envs)]
+        return [VariantSpec(_check_variant_name(chk, f"{key}.name", name), fixed, v_agents, v_envs, knob, sweep)]
     axes = []
     for gk, values in grid.items():
         if not isinstance(gk, str) or not isinstance(values, list) or not values or any(isinstance(v, dict)
@@ -351,8 +360,26 @@ def _expand_variant(chk: _Checker, key: str, entry: Any, default_name: str | Non
             except (KeyError, IndexError, ValueError) as exc:
                 raise chk.fail(f"{key}.name", f"has a bad placeholder ({exc})",
                                "{key} placeholders of the grid keys: " + ", ".join(grid)) from None
-        out.append(VariantSpec(_check_variant_name(chk, f"{key}.name", vname), {**fixed, **values}, v_agents, v_envs))
+        out.append(VariantSpec(_check_variant_name(chk, f"{key}.name", vname), {**fixed, **values}, v_agents, v_envs,
+                               knob, sweep))
     return out
+
+
+def _knob(chk: _Checker, key: str, entry: Mapping[str, Any], grid: Mapping[str, Any],
+          fixed: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """A variant entry's ``knob`` (default: the grid's only key) and ``sweep`` (default: the knob)."""
+    knob = entry.get("knob")
+    if knob is None and len(grid) == 1:
+        knob = next(iter(grid))
+    if knob is not None and (not isinstance(knob, str) or knob not in set(grid) | set(fixed)):
+        raise chk.fail(f"{key}.knob", f"is {knob!r}", "a key of the variant's grid or overrides: "
+                       + (", ".join(map(str, [*grid, *fixed])) or "(none)"))
+    sweep = entry.get("sweep", knob)
+    if sweep is not None and (not isinstance(sweep, str) or not _VARIANT_NAME_RE.match(sweep)):
+        raise chk.fail(f"{key}.sweep", f"is {sweep!r}", "a name without spaces or slashes")
+    if sweep is not None and knob is None:
+        raise chk.fail(f"{key}.sweep", "is given without a knob", "a `knob` (or a grid with one key) to go with it")
+    return knob, sweep
 
 
 def _check_variant_name(chk: _Checker, key: str, name: str) -> str:

@@ -76,7 +76,9 @@ def test_analysis_never_imports_agents_or_suite():
     import sys
 
     code = ("import sys, analysis.runs, analysis.stats, analysis.normalization, analysis.figures, analysis.tables, "
-            "analysis.report, analysis.analyze, analysis.summary; "
+            "analysis.report, analysis.experiment, analysis.summary, analysis.result_files, "
+            "analysis.readme_block, analysis.run_table, analysis.protocol_check, analysis.seed_count, "
+            "analysis.verification; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('agents', 'suite')); "
             "assert not bad, f'imported: {bad}'")
     subprocess.run([sys.executable, "-c", code], check=True)

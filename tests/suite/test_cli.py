@@ -101,7 +101,7 @@ def test_console_script_exit_code_and_no_traceback():
 
 
 def test_every_subcommand_has_help():
-    for sub in ("agents", "envs", "run", "convergence", "sweep", "analyze", "reproduce"):
+    for sub in ("agents", "envs", "run", "convergence", "sweep", "analyze", "reproduce", "push", "verify", "seeds"):
         proc = subprocess.run([sys.executable, "-m", "suite", sub, "--help"], capture_output=True, text=True,
                               timeout=120)
         assert proc.returncode == 0 and "usage:" in proc.stdout, sub

@@ -97,25 +97,35 @@ def test_cartpole_table_from_store(cartpole_store, capsys):
 
 def test_minatar_table_verdicts_and_quick_budget():
     published, _ = reproduction.read_published("minatar_v1_dqn_ablation.csv")
-    runs, rows = [], []
+    runs = []
     for game in published["game"]:
         for variant, col in (("dqn", "dqn"), ("no-target", "dqn_no_target"), ("no-replay", "dqn_no_replay")):
             value = float(published.set_index("game").loc[game, col])
-            for s in range(3):
-                rid = f"{game}-{variant}-{s}"
-                runs.append({"run_id": rid, "env": f"MinAtar/{game}", "variant": variant, "seed": s,
-                             "status": "FINISHED", "outcome": "completed"})
-                for k in range(120):
-                    rows.append({"run_id": rid, "metric": "train/episode_return", "step": k,
-                                 "value": value + (s - 1) * 0.1})
-    runs, metrics = pd.DataFrame(runs), pd.DataFrame(rows)
-    table = reproduction.minatar_table(runs, metrics, published, reps=200, seed=0)
+            for s in range(3):  # per-run data: the mean of the last 100 training returns
+                runs.append({"run_id": f"{game}-{variant}-{s}", "env": f"MinAtar/{game}", "variant": variant,
+                             "seed": s, "status": "FINISHED", "outcome": "completed", "train_episodes": 120,
+                             "train_return_last100": value + (s - 1) * 0.1})
+    runs = pd.DataFrame(runs)
+    table = reproduction.minatar_table(runs, published, reps=200, seed=0)
     assert (table["verdict"] == "inside").all() and len(table) == 15
-    far = metrics.assign(value=metrics["value"] + 100)
-    assert (reproduction.minatar_table(runs, far, published, reps=200, seed=0)["verdict"] == "outside").all()
-    quick = reproduction.minatar_table(runs, metrics, published, reps=200, seed=0, comparable_budget=False,
-                                    budget_note="budget 25,000 env steps")
+    far = runs.assign(train_return_last100=runs["train_return_last100"] + 100)
+    assert (reproduction.minatar_table(far, published, reps=200, seed=0)["verdict"] == "outside").all()
+    quick = reproduction.minatar_table(runs, published, reps=200, seed=0, comparable_budget=False,
+                                       budget_note="budget 25,000 env steps")
     assert (quick["verdict"] == "not comparable").all() and quick["reason"].str.contains("would be inside").all()
+
+
+def test_solve_within_a_cap_equals_solving_the_capped_returns():
+    """The per-run data keeps one solve episode and a count; reading them with a cap gives what episodes_to_solve
+    gives on the first cap episodes."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        r = np.where(rng.random(rng.integers(0, 400)) < rng.random(), 500.0, 20.0)
+        at, solved = reproduction.episodes_to_solve(r)
+        run = pd.DataFrame({"train_episodes": [len(r)], "solve_episode": [at if solved else np.nan]})
+        for cap in (None, 50, 150, 300):
+            expected = reproduction.episodes_to_solve(r if cap is None else r[:cap])
+            assert reproduction.solve_within(run, cap) == [expected]
 
 
 def test_bad_input(tmp_path):
@@ -129,14 +139,12 @@ def test_bad_input(tmp_path):
 def test_cartpole_episodes_to_solve_reads_only_the_source_budget():
     """The lecture counts 1,000 episodes: a run that solves after its 150th episode is unsolved within 150."""
     published, _ = reproduction.read_published("cartpole_dqn_ablation.csv")
-    returns = np.concatenate([np.full(120, 100.0), np.full(200, 500.0)])  # solved at episode 214
+    # training returns 120 x 100 then 200 x 500: solved at episode 214 of 320
     runs = pd.DataFrame({"run_id": ["r0"], "variant": ["full-dqn"], "status": ["FINISHED"], "outcome": ["completed"],
-                         "final_eval_return": [500.0]})
-    metrics = pd.DataFrame({"run_id": "r0", "metric": "train/episode_return", "step": np.arange(len(returns)),
-                            "value": returns})
+                         "final_eval_return": [500.0], "train_episodes": [320], "solve_episode": [214.0]})
 
     def solve_row(**kw):
-        t = reproduction.cartpole_table(runs, metrics, published, reps=100, seed=0, **kw)
+        t = reproduction.cartpole_table(runs, published, reps=100, seed=0, **kw)
         return t[(t["configuration"] == "Full DQN") & t["metric"].str.startswith("episodes_to_solve")].iloc[0]
 
     assert solve_row()["ours [95% CI]"].startswith("214 [214, 214] (1/1 solved)")
@@ -150,7 +158,7 @@ def test_budget_text_states_the_source_budget():
     """MinAtar's title sets our steps against the paper's 5M frames (no frame skip: a frame is an env step)."""
     spec = reproduce.TABLES["minatar_v1_dqn_ablation"]
     empty = pd.DataFrame({"run_id": []})
-    assert reproduce.budget_text(spec, empty, pd.DataFrame(columns=["run_id", "metric", "step", "value"]), 50_000, 3,
-                                 False) == "50,000 env steps per run, 3 seeds; the source's 5,000,000 frames are 100x ours"
-    assert reproduce.budget_text(spec, empty, empty, 5_000_000, 30, False) == "5,000,000 env steps per run, 30 seeds"
-    assert reproduce.budget_text(spec, empty, empty, 100, 2, True).startswith("QUICK budget: 100 env steps")
+    assert reproduce.budget_text(spec, empty, 50_000, 3, False) == ("50,000 env steps per run, 3 seeds; the source's "
+                                                                   "5,000,000 frames are 100x ours")
+    assert reproduce.budget_text(spec, empty, 5_000_000, 30, False) == "5,000,000 env steps per run, 30 seeds"
+    assert reproduce.budget_text(spec, empty, 100, 2, True).startswith("QUICK budget: 100 env steps")
