@@ -113,12 +113,15 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     from suite.experiments import choose_experiment
 
-    experiment = choose_experiment(uri, args.experiment, "analyze")
+    chosen: list[str] = []  # said after the report is written: an error stays the only line on stderr
+    experiment = choose_experiment(uri, args.experiment, "analyze", say=chosen.append)
     res = analyze(uri=uri, experiment=experiment, out=out, results=results, reps=reps,
                   seed=args.seed, baseline=args.baseline, pairs=pairs, refresh=args.refresh,
                   cache=not args.no_cache, make_figures=not args.no_figures, engine=args.engine,
                   reference_files=reference_files(), reference=[Path(d) for d in args.reference],
                   allow_mixed_protocols=args.allow_mixed_protocols, figure_options=options)
+    for line in chosen:
+        print(line, file=sys.stderr)
     print(f"wrote {res.report} ({len(res.figures)} figure files, {len(res.tables)} table files) in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0

@@ -41,7 +41,8 @@ def _listing(names: list[str]) -> str:
 def choose_experiment(uri: str, given: str | None, command: str,
                       say: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> str:
     """The experiment ``command`` reads: ``given`` if the store has it; else the store's only experiment with
-    runs (announced through ``say``). A :class:`UsageError` (one line, listing the experiments holding runs)
+    runs (announced through ``say``; a command that may still fail collects the line and prints it once done, so
+    that an error stays the only line on stderr). A :class:`UsageError` (one line, listing the experiments holding runs)
     when ``given`` is not in the store, or when none was given and the store holds runs in no or several
     experiments."""
     names = experiments_with_runs(uri)

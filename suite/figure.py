@@ -116,7 +116,8 @@ def main(args: argparse.Namespace) -> int:
         ensure_store(uri)
     from suite.experiments import choose_experiment
 
-    experiment = choose_experiment(uri, args.experiment, "figure")
+    chosen: list[str] = []  # said after the figure is written: an error stays the only line on stderr
+    experiment = choose_experiment(uri, args.experiment, "figure", say=chosen.append)
     try:
         runs, metrics = load_checked(uri, experiment, results, cache=not args.no_cache,
                                      refresh=args.refresh)
@@ -142,5 +143,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--engine rliable: {exc}; use --engine fast") from None
     except OSError as exc:
         raise WriteError(f"cannot write the figure under {out}: {exc.strerror or exc}") from exc
+    for line in chosen:
+        print(line, file=sys.stderr)
     print(f"wrote {', '.join(str(p) for p in files.paths)}", file=sys.stderr)
     return 0

@@ -85,7 +85,7 @@ def test_same_seed_same_tables(store):
 
 def test_bad_input_is_usage_error(store, tmp_path):
     uri, tmp = store
-    with pytest.raises(UsageError, match="not found"):
+    with pytest.raises(UsageError, match="'nope' has no runs in .*; experiments holding runs: synthetic$"):
         main(_args("--tracking-uri", uri, "--experiment", "nope", "--results", str(tmp)))
     with pytest.raises(UsageError, match="--reps"):
         main(_args("--tracking-uri", uri, "--experiment", "synthetic", "--reps", "5"))
