@@ -86,7 +86,7 @@ def analyze(**kwargs: Any) -> ReportResult:
 def main(args: argparse.Namespace) -> int:
     """Run ``targetbench analyze``; returns the exit status (0). Bad input raises a one-line :mod:`suite.errors`."""
     from analysis.stats import DEFAULT_REPS, PUBLICATION_REPS
-    from suite.envs.registry import reference_files  # analysis/ knows no family: the suite hands it their scores
+    from suite.envs.families import reference_files  # analysis/ knows no family: the suite hands it their scores
 
     results = Path(args.results or os.environ.get("TARGETBENCH_RESULTS", "results"))
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{results.as_posix()}/mlflow.db"

@@ -83,7 +83,7 @@ def _full_analysis(uri: str, experiment: str, results: Path) -> int:
     """Figures, tables and report.md under ``results``, as ``targetbench analyze`` writes them."""
     from analysis.section import FigureOptions
     from suite.analyze import analyze
-    from suite.envs.registry import reference_files
+    from suite.envs.families import reference_files
     from suite.figure import figure_facts
 
     res = analyze(uri=uri, experiment=experiment, out=results, results=results, reps=2000,

@@ -98,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
     from analysis.figure_kinds import FigureError, render
     from analysis.normalization import reference_scores
     from analysis.stats import DEFAULT_REPS, RaggedScoresError
-    from suite.envs.registry import reference_files
+    from suite.envs.families import reference_files
 
     results = Path(args.results or os.environ.get("TARGETBENCH_RESULTS", "results"))
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{results.as_posix()}/mlflow.db"

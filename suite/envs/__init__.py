@@ -1,7 +1,7 @@
 """Environments for TargetBench: family records, the registry, ``make_env`` and the lockstep :class:`ReplicaEnvs`."""
 
 from suite.envs.family import CostFigures, EnvFamily, EnvOption, VectorBackend, register_family
-from suite.envs.registry import (
+from suite.envs.families import (
     EnvSpec,
     UnknownEnvError,
     default_env_options,

@@ -11,7 +11,7 @@ an :class:`EnvFamily` and registers it::
 validation, its builders (one env, and optionally a vectorised backend for many replicas), state save/restore
 hooks, the facts an agent needs (:class:`agents.family_facts.FamilyFacts`: default network, observation scale,
 frame stacking), its family-wide agent defaults, training budgets, scheduler cost figures and reference scores.
-:mod:`suite.envs.registry` only looks records up; it holds no family-specific code. This module imports no
+:mod:`suite.envs.families` only looks records up; it holds no family-specific code. This module imports no
 family module, so family modules import it without a cycle.
 """
 

@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium.wrappers import TimeLimit
 
 from suite.envs.family import EnvFamily, EnvSpec
-from suite.envs.registry import get_family, get_spec, make_env, validate_env_options
+from suite.envs.families import get_family, get_spec, make_env, validate_env_options
 from suite.envs.wrappers import BenchEnvWrapper, env_layers
 
 __all__ = ["ReplicaEnvs", "StepResult"]

@@ -172,7 +172,7 @@ def test_a_registered_family_works_everywhere(coin_family):
 
 def test_a_family_can_ship_reference_scores(tmp_path, coin_family):
     from analysis.normalization import REFERENCE_FILE, normalise, reference_scores
-    from suite.envs.registry import reference_files
+    from suite.envs.families import reference_files
 
     assert reference_files() == []  # the built-in families' scores are in analysis/reference/scores.csv
     csv = tmp_path / "coin.csv"
@@ -191,7 +191,7 @@ def test_a_family_can_ship_reference_scores(tmp_path, coin_family):
 def test_families_of_other_packages_load_through_the_entry_point_group(tmp_path, monkeypatch):
     from importlib import metadata
 
-    from suite.envs import registry
+    from suite.envs import families as registry
 
     (tmp_path / "tb_plugin_family.py").write_text(
         "from suite.envs import EnvFamily, EnvSpec, register_family\n"
