@@ -13,12 +13,12 @@ from analysis.sensitivity_tables import ALL_ENVS
 __all__ = ["curves_figure", "aggregate_figure", "sensitivity_figure"]
 
 
-def curves_figure(curves: pd.DataFrame, env: str, colours: dict):
+def curves_figure(curves: pd.DataFrame, env: str, looks: dict):
     """IQM evaluation return against env steps with 95 % bands for one environment (rows of
-    :func:`analysis.classic_tables.learning_curves` of ``env``)."""
-    fig = figures.plot_sample_efficiency(curves, colours, "Environment steps (per seed)",
-                                         y_label="IQM evaluation return (95 % band)")
-    fig.suptitle(env, fontsize=8)
+    :func:`analysis.classic_tables.learning_curves` of ``env``), in the paper style: one panel per agent with the
+    baseline in grey in each (an overlay for a few agents), each agent in its declared colour."""
+    fig = figures.plot_curves(curves, looks, style="paper", y_label="IQM evaluation return (95 % CI band)")
+    fig.suptitle(env)
     return fig
 
 

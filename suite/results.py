@@ -56,6 +56,8 @@ CARTPOLE_STEPS = 100_000
 TABLE_BUDGETS = {"cartpole": (CARTPOLE_STEPS, None), "minatar": (MINATAR_STEPS, MINATAR_SEEDS)}
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "results"
+#: the gallery's folder under the output folder: each figure kind once (PDF, PNG, the CSV drawn, its caption)
+GALLERY = "gallery"
 TOP_README = ROOT / "README.md"
 
 
@@ -272,8 +274,11 @@ def derive(args: argparse.Namespace, parts: list[str], runs_dir: Path) -> Path:
 
     from analysis import readme_block as block
     from analysis import result_files as files
+    from analysis.figure_kinds import FigureError, gallery_markdown, render, write_gallery
     from analysis.run_table import read_run_table, to_frames
+    from analysis.section import FigureOptions
     from suite import reproduce
+    from suite.figure import figure_facts
     from suite.result_stages import SAME_AS
 
     out: Path = args.out
@@ -293,21 +298,33 @@ def derive(args: argparse.Namespace, parts: list[str], runs_dir: Path) -> Path:
         info[part] = files.Part(part, runs, file=path, rows=len(table),
                                 experiments=tuple(sorted(runs["experiment"].dropna().astype(str).unique())))
     info["classic"].expected = _expected(args)
+    facts = figure_facts()
+    gallery: dict = {}
     if {"classic", "tuned"} & set(parts) and len(frames["classic"][0]) + len(frames["tuned"][0]):
         runs = pd.concat([frames[p][0] for p in ("classic", "tuned") if len(frames[p][0])], ignore_index=True)
         metrics = pd.concat([frames[p][1] for p in ("classic", "tuned") if len(frames[p][0])], ignore_index=True)
         info["classic"].notes += _checked(runs, "classic")
-        files.write_classic(runs, metrics, out, reps=args.reps, expected=info["classic"].expected)
+        files.write_classic(runs, metrics, out, reps=args.reps, expected=info["classic"].expected, facts=facts)
+        if len(frames["classic"][0]):
+            gallery.update(write_gallery(*frames["classic"], out / GALLERY, facts=facts, style="paper",
+                                         reps=args.reps))
     if "sensitivity" in parts and len(frames["sensitivity"][0]):
         info["sensitivity"].notes += _checked(frames["sensitivity"][0], "sensitivity")
         files.write_sensitivity(frames["sensitivity"][0], out, reps=args.reps, same_as=SAME_AS)
+        try:
+            gallery["gallery_sensitivity"] = render(
+                "sensitivity", *frames["sensitivity"], out / GALLERY, name="gallery_sensitivity", reps=args.reps,
+                options=FigureOptions(style="paper", facts=facts))
+        except FigureError:  # nothing the sensitivity figure can draw (a smoke run without a sweep)
+            pass
     for part in TABLES:
         if part in parts and len(frames[part][0]):
             info[part].notes += _checked(frames[part][0], part)
             reproduce.write_reproduction(reproduce.resolve_table(TABLES[part]), frames[part][0], out, reps=args.reps,
                                          seed=0, quick=args.quick)
     marks = readings()
-    readme = files.write_readme(out, info, readings=marks)
+    shown = {stem: f for stem, f in gallery.items() if f is not None}
+    readme = files.write_readme(out, info, readings=marks, gallery=gallery_markdown(shown, out) if shown else "")
     top = args.readme if args.readme is not None else (TOP_README if out.resolve() == DEFAULT_OUT else None)
     if top is not None:
         top.write_text(block.replace_readme_block(top.read_text(), block.readme_block(out, marks)))

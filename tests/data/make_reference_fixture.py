@@ -4,8 +4,8 @@ tuned and the CartPole ablation at 1,500 env steps x 3 seeds), for the tests tha
 
 From the repository root: ``.venv/bin/python tests/data/make_reference_fixture.py`` trains it afresh (tens of
 minutes on a busy 2-core machine); with ``--no-run`` it only derives the files again from the per-run data already
-there (after a change to what the generator writes). The figures are not kept: the tests compare the CSV, Markdown
-and LaTeX files, and the README lists figures by name, the same with or without them here.
+there (after a change to what the generator writes). The figures are not kept: the tests compare the CSV, Markdown,
+LaTeX and caption files (the gallery's too), and the README lists figures by name, the same with or without them.
 """
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def main(argv: list[str]) -> int:
         else:
             shutil.rmtree(FOLDER, ignore_errors=True)
             code = results.main(["--out", str(FOLDER), "--results", tmp, *ARGS])
-    for png in FOLDER.glob("*.png"):
-        png.unlink()
+    for picture in [*FOLDER.glob("*.png"), *FOLDER.glob("gallery/*.png"), *FOLDER.glob("gallery/*.pdf")]:
+        picture.unlink()
     return code
 
 

@@ -18,7 +18,10 @@ FOLDER, ARGS = _fixture.FOLDER, _fixture.ARGS
 
 
 def _derived(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.suffix in (".csv", ".md", ".tex"))
+    """The text files derived from the per-run data: the folder's and its gallery's (figures are drawn from the
+    same numbers, which the gallery's CSVs hold)."""
+    return sorted(p.relative_to(folder).as_posix() for p in [*folder.iterdir(), *folder.glob("gallery/*")]
+                  if p.suffix in (".csv", ".md", ".tex", ".txt"))
 
 
 def test_results_folder_regenerates_byte_for_byte_without_a_store(tmp_path):
