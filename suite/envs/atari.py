@@ -5,10 +5,10 @@ frame-stack replay, Nature DQN's settings (Mnih et al. 2015) as family-wide agen
 
 Stack (inner to outer)::
 
-    ale_py AtariEnv(frameskip=1, repeat_action_probability=0)
+    ale_py AtariEnv(frameskip=1, repeat_action_probability=0), its per-frame observation skipped
     -> StickyActions(p)          per-frame sticky actions, ALE semantics, python RNG
     -> AtariPreprocessing        no-op starts, frame skip, max-pool of last 2 frames, resize, grayscale
-    -> FrameStackObservation     (frame_stack, H, W)
+    -> FrameStackObservation     (frame_stack, H, W): gymnasium's, with one copy per step
     -> TimeLimit                 max_episode_steps agent steps -> truncated=True
 
 With ``terminal_on_life_loss`` (training envs only: evaluation always plays whole games) the cap and the life
@@ -42,7 +42,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit
+from gymnasium.wrappers import AtariPreprocessing, TimeLimit
+from gymnasium.wrappers import FrameStackObservation as GymFrameStack
 
 from agents.family import FamilyFacts
 from suite.envs.atari_protocols import DEFAULT_PROTOCOL, PRESETS, protocol_fields
@@ -50,6 +51,7 @@ from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, Memory
 from suite.envs.rng_state import generator_from_state, generator_state
 
 __all__ = [
+    "FrameStackObservation",
     "LifeLossTerminal",
     "StickyActions",
     "atari_rom_id",
@@ -176,16 +178,54 @@ def _eval_options(options: dict[str, Any]) -> dict[str, Any]:
     return {**options, "terminal_on_life_loss": False}
 
 
-def make_atari(env_id: str, options: dict[str, Any]) -> gym.Env:
-    """Build the preprocessed Atari env described in the module docstring."""
+class FrameStackObservation(GymFrameStack):
+    """gymnasium's ``FrameStackObservation`` (same state, same observations) with one copy per step instead of
+    a copy into its buffer and a deep copy of that. It keeps gymnasium's class name because checkpoints tag each
+    layer's state with its class name, and this layer's state is gymnasium's (old checkpoints load)."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Step and stack the last ``stack_size`` frames, newest last."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.obs_queue.append(obs)
+        return np.stack(self.obs_queue), reward, terminated, truncated, info
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Reset; the stack is the reset frame repeated (``padding_type="reset"``)."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        if self.padding_type == "reset":
+            self.padding_value = obs
+        for _ in range(self.stack_size - 1):
+            self.obs_queue.append(self.padding_value)
+        self.obs_queue.append(obs)
+        return np.stack(self.obs_queue), info
+
+
+@functools.cache
+def _screenless_env_class() -> type:
     from ale_py.env import AtariEnv  # noqa: PLC0415 - lazy: loads the ALE extension
 
+    class ScreenlessAtariEnv(AtariEnv):
+        """ale-py's env without its per-frame observation: ``AtariPreprocessing`` reads the two screens it
+        max-pools from the ALE itself and drops what ``step`` returns, so copying every frame's screen is wasted
+        (a constant blank frame of the declared shape is returned instead; the emulation is untouched). Named
+        ``AtariEnv`` like its base, because checkpoints tag each layer's state with its class name."""
+
+        def _get_obs(self) -> np.ndarray:
+            blank = getattr(self, "_blank", None)
+            if blank is None:
+                blank = self._blank = np.zeros(self.observation_space.shape, self.observation_space.dtype)
+            return blank
+
+    ScreenlessAtariEnv.__name__ = ScreenlessAtariEnv.__qualname__ = "AtariEnv"
+    return ScreenlessAtariEnv
+
+
+def make_atari(env_id: str, options: dict[str, Any]) -> gym.Env:
+    """Build the preprocessed Atari env described in the module docstring."""
     grayscale = bool(options["grayscale"])
-    base = AtariEnv(
+    base = _screenless_env_class()(
         game=atari_rom_id(env_id),
-        # grayscale base obs: AtariPreprocessing reads the screen itself, so this only
-        # makes the (discarded) per-frame observation cheaper.
-        obs_type="grayscale" if grayscale else "rgb",
+        obs_type="grayscale" if grayscale else "rgb",  # the shape AtariPreprocessing sizes its frame buffers by
         frameskip=1,
         repeat_action_probability=0.0,
         full_action_space=bool(options["full_action_space"]),
@@ -248,7 +288,7 @@ def get_wrapper_state(wrapper: gym.Wrapper) -> dict[str, Any] | None:
             "lives": int(wrapper.lives),
             "game_over": bool(wrapper.game_over),
         }
-    if isinstance(wrapper, FrameStackObservation):
+    if isinstance(wrapper, GymFrameStack):
         return {
             "obs_queue": np.stack([np.array(o, copy=True) for o in wrapper.obs_queue]),
             "padding_value": np.array(wrapper.padding_value, copy=True),
@@ -267,7 +307,7 @@ def set_wrapper_state(wrapper: gym.Wrapper, data: dict[str, Any]) -> None:
             dst[...] = src
         wrapper.lives = int(data["lives"])
         wrapper.game_over = bool(data["game_over"])
-    elif isinstance(wrapper, FrameStackObservation):
+    elif isinstance(wrapper, GymFrameStack):
         wrapper.obs_queue = deque(
             (np.array(o, copy=True) for o in data["obs_queue"]), maxlen=wrapper.stack_size
         )
@@ -285,7 +325,7 @@ def _save_layer(layer: gym.Env) -> dict[str, Any] | None:
 
 
 def _load_layer(layer: gym.Env, data: dict[str, Any]) -> bool:
-    if isinstance(layer, (StickyActions, LifeLossTerminal, AtariPreprocessing, FrameStackObservation)):
+    if isinstance(layer, (StickyActions, LifeLossTerminal, AtariPreprocessing, GymFrameStack)):
         set_wrapper_state(layer, data)
         return True
     if not isinstance(layer, gym.Wrapper) and hasattr(layer, "ale"):

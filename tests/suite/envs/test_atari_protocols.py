@@ -152,3 +152,38 @@ def test_a_short_pong_run_under_each_protocol_records_its_fingerprint(tmp_path, 
     assert run.data.params["env.protocol"] == name
     for key, value in PRESETS[name].env.items():
         assert run.data.params[f"env.{key}"] == str(value)
+
+
+def test_the_cheaper_stack_gives_gymnasiums_frames_and_takes_its_state(monkeypatch):
+    """The env without ale-py's per-frame observation and with one copy per frame stack gives the very frames,
+    rewards and ends of ale-py's AtariEnv + gymnasium's FrameStackObservation, and states move between them
+    (checkpoints written before load)."""
+    from ale_py.env import AtariEnv
+    from gymnasium.wrappers import FrameStackObservation
+
+    from suite.envs import atari
+
+    def stack(plain: bool) -> ReplicaEnvs:
+        if plain:
+            monkeypatch.setattr(atari, "_screenless_env_class", lambda: AtariEnv)
+            monkeypatch.setattr(atari, "FrameStackObservation", FrameStackObservation)
+        else:
+            monkeypatch.undo()
+        return ReplicaEnvs(PONG, [0, 1], options={"max_episode_steps": 120})
+
+    rng = np.random.default_rng(2)
+    actions = rng.integers(0, 6, (300, 2))
+    plain, cheap = stack(True), stack(False)
+    assert type(cheap._envs[0].unwrapped) is not AtariEnv
+    for envs in (plain, cheap):
+        envs.reset()
+    for a in actions[:150]:
+        x, y = plain.step(a), cheap.step(a)
+        assert np.array_equal(x.obs, y.obs) and np.array_equal(x.next_obs, y.next_obs)
+        assert np.array_equal(x.reward, y.reward) and x.episodes == y.episodes
+    cheap.set_state(plain.get_state())  # a state written by the plain stack
+    for a in actions[150:]:
+        x, y = plain.step(a), cheap.step(a)
+        assert np.array_equal(x.obs, y.obs) and np.array_equal(x.reward, y.reward)
+    plain.close()
+    cheap.close()
