@@ -17,7 +17,8 @@ its own label):
   update           QAgent.update: forward, backward, optimizer step (1 in train_frequency steps)
   rest             the loop itself, the ε schedule, the target rule's cadence
 
-Variants, run alternately (``--repeats`` rounds; the median of each is reported, with the spread):
+Variants, run alternately (``--repeats`` rounds, every other one in reverse order; the median of each is reported,
+with the spread):
 
   before           ale-py's AtariEnv reading every frame's screen, gymnasium's FrameStackObservation (a copy into
                    its buffer, then a deep copy): the Atari stack as it was
@@ -196,10 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     same = identical_frames()
     env_sps: dict[str, list[float]] = {v: [] for v in ("before", "after")}
     runs: dict[str, list[dict]] = {v: [] for v in variants}
-    for _ in range(args.repeats):
-        for v in ("before", "after"):
+    for i in range(args.repeats):
+        order = 1 if i % 2 == 0 else -1  # alternate the order too: a drift in the load cancels over rounds
+        for v in ("before", "after")[::order]:
             env_sps[v].append(env_only(v, args.env_steps))
-        for v in variants:
+        for v in variants[::order]:
             r = run_variant(v, args.steps, args.learning_starts)
             r["steps"] = args.steps
             runs[v].append(r)
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [
         f"Atari on the CPU: dqn on {ENV}, one seed, {args.steps} loop steps per run ({args.learning_starts} before "
-        f"learning, then an update every 4 steps), {args.repeats} rounds of the variants alternately, medians "
+        f"learning, then an update every 4 steps), {args.repeats} rounds of the variants in alternating order, medians "
         f"(range); {os.cpu_count()} CPUs, torch {torch.__version__}, load average {load_before[0]:.1f} before and "
         f"{load_after[0]:.1f} after (the machine is shared: absolute rates move with the load, the variants "
         f"ran alternately under the same load). Same frames, rewards and ends before and after: {same}.",

@@ -2,9 +2,10 @@
 
 ``--set key=value`` overrides are routed by prefix: ``env.KEY`` to the environment options, ``train.KEY`` to
 the training loop, anything else to the agent config. A family's named protocol (``env.protocol``) adds its
-settings under the explicit ones and refuses an explicit value that contradicts one it fixes. Every value is validated here, at load, by the typed field
-layer (:mod:`agents.fields`): the agent config's fields, :class:`TrainConfig`'s and the family's environment
-options are all :class:`agents.fields.Field` s, with one error format.
+settings under the explicit ones and refuses an explicit value that contradicts one it fixes. Every value is
+validated here, at load, by the typed field layer (:mod:`agents.fields`): the agent config's fields,
+:class:`TrainConfig`'s and the family's environment options are all :class:`agents.fields.Field` s, with one
+error format.
 """
 from __future__ import annotations
 

@@ -239,7 +239,7 @@ def make_atari(env_id: str, options: dict[str, Any]) -> gym.Env:
         noop_max=int(options["noop_max"]),
         frame_skip=int(options["frame_skip"]),
         screen_size=int(options["screen_size"]),
-        terminal_on_life_loss=False,  # LifeLossTerminal below, which keeps the game going
+        terminal_on_life_loss=False,  # LifeLossTerminal (outside) does it and keeps the game going
         grayscale_obs=grayscale,
         grayscale_newaxis=False,
         scale_obs=False,
