@@ -14,6 +14,8 @@
   :mod:`analysis.summary` — the benchmark's short table
 - :mod:`analysis.results` — the reference results in ``docs/results/`` (``make results``, driven by
   ``suite/results.py``)
+- :mod:`analysis.protocol_scores` — scores a named protocol reads from training episodes (Dopamine's
+  per-iteration returns, the last 100 episodes); :mod:`analysis.reproduction` — published-vs-ours tables
 
 This package imports neither ``suite`` nor ``agents`` (``tests/test_layering.py``).
 """

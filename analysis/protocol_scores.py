@@ -10,7 +10,8 @@ records (one point per finished training episode, at the env step it ended):
   inside that iteration and starts the next one afresh; ours continues it, so it counts where it ends.
 * ``machado-2018``: the mean return of the last ``score_last_episodes`` (100) training episodes.
 
-The protocol's parameters come from the run's ``protocol.*`` params (recorded with every run).
+The protocol's parameters come from the run's ``protocol.*`` params (recorded with every run);
+:func:`score_points` gives every run's score curve as its protocol defines it, whichever that is.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pandas as pd
 
 from analysis import record_names as names
 
-__all__ = ["iteration_returns", "last_episodes_mean", "run_iterations"]
+__all__ = ["iteration_returns", "last_episodes_mean", "run_iterations", "score_points"]
 
 
 def iteration_returns(steps: np.ndarray, returns: np.ndarray, iteration_steps: int, last_step: int) -> pd.DataFrame:
@@ -60,4 +61,30 @@ def run_iterations(runs: pd.DataFrame, metrics: pd.DataFrame, iteration_steps: i
         table = iteration_returns(points["step"].to_numpy(), points["value"].to_numpy(), iteration_steps, end)
         out.append(table.assign(run_id=rid, env=run["env"], seed=run["seed"]))
     cols = ["run_id", "env", "seed", "iteration", "step", "mean_return", "episodes", "coverage"]
+    return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
+
+
+def score_points(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """Every run's score curve as its protocol defines it (run_id, step, score): the evaluation returns
+    (``eval/return_mean``) by default; the iteration means (:func:`run_iterations`, complete iterations only) under
+    a per-iteration protocol; the mean of the last ``protocol.score_last_episodes`` training episodes up to each
+    evaluation step under a last-episodes protocol. The protocol comes from the run's ``param.protocol.*``."""
+    kind = runs.get("param.protocol.score_kind", pd.Series(index=runs.index, dtype=object))
+    out = []
+    for i, run in runs.iterrows():
+        rid, k = run["run_id"], kind.get(i)
+        ev = metrics[(metrics["run_id"] == rid) & (metrics["metric"] == names.EVAL_RETURN)].sort_values("step")
+        if k == names.SCORE_PER_ITERATION:
+            its = run_iterations(runs.loc[[i]], metrics, int(run["param.protocol.score_iteration_steps"]))
+            its = its[its["coverage"] >= 1.0]
+            out.append(pd.DataFrame({"run_id": rid, "step": its["step"], "score": its["mean_return"]}))
+        elif k == names.SCORE_LAST_EPISODES:
+            n = int(run["param.protocol.score_last_episodes"])
+            ep = metrics[(metrics["run_id"] == rid) & (metrics["metric"] == names.EPISODE_RETURN)].sort_values("step")
+            steps, values = ep["step"].to_numpy(), ep["value"].to_numpy()
+            scores = [last_episodes_mean(values[steps <= s], n) for s in ev["step"]]
+            out.append(pd.DataFrame({"run_id": rid, "step": ev["step"].to_numpy(), "score": scores}))
+        else:
+            out.append(pd.DataFrame({"run_id": rid, "step": ev["step"].to_numpy(), "score": ev["value"].to_numpy()}))
+    cols = ["run_id", "step", "score"]
     return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from analysis.record_names import SCORE_FINAL_EVALUATION, SCORE_LAST_EPISODES, SCORE_PER_ITERATION
 from suite.protocol import DEFAULT_SCORE, NOT_SCORED, ProtocolPreset
 
-__all__ = ["DEFAULT_PROTOCOL", "PRESETS", "protocol_fields", "TRAINING_RETURN_SCORES"]
+__all__ = ["DEFAULT_PROTOCOL", "PRESETS", "protocol_fields"]
 
 DEFAULT_PROTOCOL = "default"
 
@@ -22,8 +23,6 @@ DEFAULT_PROTOCOL = "default"
 _EVAL_NOT_SCORED = {"eval_every": NOT_SCORED, "eval_episodes": NOT_SCORED, "eval_epsilon": NOT_SCORED,
                     "eval_max_steps": NOT_SCORED}
 
-#: the ``score_kind`` protocol field of the protocols whose score is read from training-episode returns
-TRAINING_RETURN_SCORES = ("training returns per iteration", "training returns, last episodes")
 
 _NATURE_PREPROCESSING = {"frame_skip": 4, "screen_size": 84, "frame_stack": 4, "grayscale": True,
                          "clip_rewards": True}
@@ -34,7 +33,7 @@ PRESETS: dict[str, ProtocolPreset] = {p.name: p for p in (
         title="TargetBench's Atari default",
         source="ALE v5 dynamics with Nature DQN's agent settings (the atari family's defaults)",
         score=DEFAULT_SCORE,
-        fields={"score_kind": "final evaluation"},
+        fields={"score_kind": SCORE_FINAL_EVALUATION},
     ),
     ProtocolPreset(
         name="machado-2018",
@@ -45,7 +44,7 @@ PRESETS: dict[str, ProtocolPreset] = {p.name: p for p in (
         env={"repeat_action_probability": 0.25, "full_action_space": True, "terminal_on_life_loss": False,
              "noop_max": 0, "max_episode_steps": 27_000, "frame_skip": 4},
         train_defaults={"steps": 12_500_000, "eval_every": 250_000},
-        fields={"score_kind": "training returns, last episodes", "score_last_episodes": 100, **_EVAL_NOT_SCORED},
+        fields={"score_kind": SCORE_LAST_EPISODES, "score_last_episodes": 100, **_EVAL_NOT_SCORED},
     ),
     ProtocolPreset(
         name="nature-2015",
@@ -59,7 +58,7 @@ PRESETS: dict[str, ProtocolPreset] = {p.name: p for p in (
         agent={"eval_epsilon": 0.05},
         train={"eval_episodes": 30, "eval_max_steps": 4_500},
         train_defaults={"steps": 12_500_000, "eval_every": 250_000},
-        fields={"score_kind": "final evaluation"},
+        fields={"score_kind": SCORE_FINAL_EVALUATION},
     ),
     ProtocolPreset(
         name="dopamine",
@@ -79,7 +78,7 @@ PRESETS: dict[str, ProtocolPreset] = {p.name: p for p in (
                         "rmsprop_alpha": 0.95, "loss": "huber", "gamma": 0.99, "batch_size": 32,
                         "buffer_size": 1_000_000, "train_frequency": 4},
         train_defaults={"steps": 50_000_000, "eval_every": 250_000},
-        fields={"score_kind": "training returns per iteration", "score_iteration_steps": 250_000,
+        fields={"score_kind": SCORE_PER_ITERATION, "score_iteration_steps": 250_000,
                 **_EVAL_NOT_SCORED},
     ),
     ProtocolPreset(
@@ -98,7 +97,7 @@ PRESETS: dict[str, ProtocolPreset] = {p.name: p for p in (
                         "epsilon_decay_steps": 5_000, "optimizer": "adam", "learning_rate": 1e-4,
                         "optimizer_eps": 1.5e-4, "batch_size": 32, "buffer_size": 100_000},
         train_defaults={"steps": 100_000, "eval_every": 100_000},
-        fields={"score_kind": "final evaluation"},
+        fields={"score_kind": SCORE_FINAL_EVALUATION},
     ),
 )}
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis import record_names as names
-from analysis.protocol_scores import iteration_returns, last_episodes_mean, run_iterations
+from analysis.protocol_scores import iteration_returns, last_episodes_mean, run_iterations, score_points
 from analysis.reproduction import dopamine_table
 
 
@@ -62,3 +62,21 @@ def test_dopamine_table_refuses_runs_of_another_protocol():
     runs, metrics = _records({"a": [(10, 1.0)]}, last_step=20, protocol="default")
     table = dopamine_table(runs, metrics, _published([0.0]), reps=100, seed=0)
     assert table["verdict"].tolist() == ["not comparable"] and "env.protocol=default" in table["reason"].iloc[0]
+
+
+def test_score_points_follow_each_runs_protocol():
+    L = 250_000
+    runs, metrics = _records({"it": [(10, 1.0), (L, 3.0), (L + 1, 5.0)], "last": [(5, 1.0), (8, 2.0), (20, 4.0)],
+                              "eval": [(3, 9.0)]}, last_step=L + 10)
+    runs["param.protocol.score_kind"] = ["training returns per iteration", "training returns, last episodes", None]
+    runs["param.protocol.score_iteration_steps"] = [str(L), None, None]
+    runs["param.protocol.score_last_episodes"] = [None, "2", None]
+    metrics = pd.concat([metrics, pd.DataFrame([("last", names.EVAL_RETURN, 10, 0.0),
+                                                ("eval", names.EVAL_RETURN, 10, 7.0)],
+                                               columns=metrics.columns)], ignore_index=True)
+    run_points = score_points(runs, metrics)
+    by = {rid: g.sort_values("step")[["step", "score"]].values.tolist() for rid, g in run_points.groupby("run_id")}
+    assert by["it"] == [[L, 2.0]]  # the complete iteration only; the partial one is not a score yet
+    assert by["last"] == [[10, 1.5], [L + 10, 3.0]]  # the last 2 episodes up to each evaluation step
+    assert by["eval"] == [[10, 7.0], [L + 10, 0.0]]  # the evaluations themselves
+    assert len(run_points) == 5
