@@ -8,7 +8,7 @@ RESULTS ?= results
 SEEDS ?=
 STEPS ?=
 
-.PHONY: install test test-all faults benchmark figures results bench ui clean-results
+.PHONY: install test test-all faults benchmark figures results bench gpu-check ui clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,14 @@ bench: $(STAMP)
 	mkdir -p $(RESULTS)
 	$(BIN)/python benchmarks/bench_kernels.py --e2e-steps 20000 > $(RESULTS)/bench_kernels.md
 	$(BIN)/python benchmarks/bench_speed.py --envs cartpole,minatar --steps $(STEPS_BENCH) --minatar-steps $(STEPS_BENCH_MINATAR) --repeats $(REPEATS) --minatar-repeats $(REPEATS_MINATAR) --breakdown --out $(RESULTS)/bench_speed.md
+
+# The GPU check (benchmarks/gpu_check.py): every agent's update on CUDA against the CPU, 16-seed CUDA runs, seeds
+# per GPU (1-256) on MinAtar and Atari, torch.compile / AMP where they exist; one table, written into
+# docs/performance.md. Under 10 min on one GPU; without CUDA it says so and exits 0. On a node without network,
+# GPU_PYTHON=python names an interpreter that already has the project's dependencies and a CUDA build of torch.
+GPU_PYTHON ?=
+gpu-check: $(if $(GPU_PYTHON),,$(STAMP))
+	$(or $(GPU_PYTHON),$(BIN)/python) benchmarks/gpu_check.py --out docs/performance.md
 
 UI_PORT ?= 5000
 ui: $(STAMP)

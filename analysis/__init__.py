@@ -25,6 +25,8 @@
   README's generated block), :mod:`analysis.reproduction` (published tables against ours)
 - :mod:`analysis.seed_count` — how interval widths shrink with the number of seeds (``targetbench seeds``);
   :mod:`analysis.verification` — a rerun against the shipped data (``targetbench verify``)
+- :mod:`analysis.protocol_scores` — scores a named protocol reads from training episodes (Dopamine's
+  per-iteration returns, the last 100 episodes)
 
 This package imports neither ``suite`` nor ``agents`` (``tests/test_layering.py``).
 """

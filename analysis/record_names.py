@@ -21,6 +21,10 @@ KERNELS_REASON = "kernels_reason"  # why that backend (agents/learners.py declar
 #: the evaluation protocol's fingerprint (suite/protocol.py); its fields are the ``protocol.*`` params
 PROTOCOL = "protocol"
 PROTOCOL_PARAM_PREFIX = "protocol."
+#: the protocol field ``score_kind``: how a run is scored (analysis/protocol_scores.py computes each kind)
+SCORE_FINAL_EVALUATION = "final evaluation"
+SCORE_PER_ITERATION = "training returns per iteration"  # with the field score_iteration_steps
+SCORE_LAST_EPISODES = "training returns, last episodes"  # with the field score_last_episodes
 #: set by the scheduler for every run of a sweep
 VARIANT = "variant"
 SUITE = "suite"

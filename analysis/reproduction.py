@@ -2,8 +2,9 @@
 
 Per-run measures of training returns (episodes to solve CartPole, final 100-episode moving average), computed once
 per run when the runs are exported (:mod:`analysis.run_table`: ``train_episodes``, ``solve_episode``,
-``train_return_last100``), and the comparison tables with a verdict per row: **inside** (the published value lies
-in our 95 % bootstrap interval over seeds), **outside**, or **not comparable** (with the reason).
+``train_return_last100``), Dopamine's per-iteration training returns (:mod:`analysis.protocol_scores`), and the
+comparison tables with a verdict per row: **inside** (the published value lies in our 95 % bootstrap interval over
+seeds), **outside**, or **not comparable** (with the reason).
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from analysis import record_names as names
 from analysis.tables import fmt_ci
 
 __all__ = ["PUBLISHED_DIR", "read_published", "episodes_to_solve", "final_moving_average", "cartpole_table",
-           "minatar_table", "episodes_seen", "solve_within", "CARTPOLE_ROWS", "MINATAR_COLUMNS", "SOLVE_THRESHOLD", "SOLVE_WINDOW"]
+           "minatar_table", "episodes_seen", "solve_within", "CARTPOLE_ROWS", "MINATAR_COLUMNS", "SOLVE_THRESHOLD",
+           "SOLVE_WINDOW", "read_published_runs", "dopamine_table", "DOPAMINE_ITERATION_STEPS"]
 
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
 SOLVE_THRESHOLD, SOLVE_WINDOW = 475.0, 100
@@ -222,5 +224,75 @@ def minatar_table(runs: pd.DataFrame, published: pd.DataFrame, *, reps: int, see
                                                                                  "misses") + " our interval")
                 else:
                     row.update(verdict="not comparable", reason=f"{budget_note}; would be {v}")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# -- Dopamine's DQN baselines, per game and iteration ------------------------------------------------------------
+DOPAMINE_ITERATION_STEPS = 250_000
+
+
+def read_published_runs(name: str) -> pd.DataFrame:
+    """Published per-run data shipped under ``analysis/published/`` (``dopamine/runs/dopamine-dqn.csv.gz``):
+    one row per (run, evaluation point), columns as ``benchmarks/convert_dopamine.py`` writes them."""
+    return pd.read_csv(PUBLISHED_DIR / name, dtype={"trial_hash": str, "protocol": str, "params_sha256": str,
+                                                    "commit": str}, keep_default_na=False)
+
+
+def _dopamine_iterations(last: int, complete: int, partial: bool) -> list[int]:
+    """The iterations a table shows: the first five, every tenth, Dopamine's last (198), and our last complete
+    and partial ones (0-based, as Dopamine numbers them)."""
+    keep = {k for k in range(complete) if k < 5 or (k + 1) % 10 == 0 or k == last or k == complete - 1}
+    if partial:
+        keep.add(complete)
+    return sorted(keep)
+
+
+def dopamine_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.DataFrame, *, reps: int,
+                   seed: int) -> pd.DataFrame:
+    """One row per (game, iteration): Dopamine's mean over its 5 runs of that iteration's mean training return
+    against ours (mean over our runs, 95 % bootstrap interval). Our iteration scores come from the recorded
+    training episodes (:func:`analysis.protocol_scores.run_iterations`); runs not recorded under the ``dopamine``
+    protocol and iterations our runs only partly covered are not comparable (the latter with the would-be
+    verdict)."""
+    from analysis.protocol_scores import run_iterations
+
+    rows = []
+    for env, g in runs.groupby("env", sort=True):
+        pub = published[published["env"] == env]
+        protocols = sorted(set(g.get("param.env.protocol", pd.Series(["default"] * len(g))).fillna("default")))
+        base = {"game": env.removeprefix("ALE/").removesuffix("-v5"), "runs": _counts(g)}
+        if pub.empty:
+            rows.append({**base, "iteration": "–", "env steps": "–", "published": "–", "ours [95% CI]": "–",
+                         "verdict": "not comparable", "reason": "Dopamine publishes no runs of this game"})
+            continue
+        if protocols != ["dopamine"]:
+            rows.append({**base, "iteration": "–", "env steps": "–", "published": "–", "ours [95% CI]": "–",
+                         "verdict": "not comparable",
+                         "reason": f"runs recorded under env.protocol={', '.join(protocols)}, not dopamine"})
+            continue
+        its = run_iterations(g, metrics, DOPAMINE_ITERATION_STEPS)
+        complete = its[its["coverage"] >= 1.0].groupby("run_id")["iteration"].max()
+        n_complete = int(complete.min()) + 1 if len(complete) == g["run_id"].nunique() and len(complete) else 0
+        partial = bool(len(its)) and int(its["iteration"].max()) >= n_complete
+        last = int(pub["step"].max()) // DOPAMINE_ITERATION_STEPS - 1
+        for k in _dopamine_iterations(last, min(n_complete, last + 1), partial and n_complete <= last):
+            step = (k + 1) * DOPAMINE_ITERATION_STEPS
+            theirs = pub.loc[pub["step"] == step, "eval_return"].astype(float).to_numpy()
+            ours = its[its["iteration"] == k]
+            est, lo, hi = _boot(ours["mean_return"].to_numpy(), np.mean, reps, seed, f"dopamine/{env}/{k}")
+            row = {**base, "iteration": k, "env steps": f"{step:,}",
+                   "published": f"{theirs.mean():.1f} ({len(theirs)} runs)", "ours [95% CI]": _ci(est, lo, hi)}
+            v = _verdict(float(theirs.mean()), lo, hi)
+            if k >= n_complete:
+                cover = float(ours["coverage"].min()) if len(ours) else 0.0
+                row.update(verdict="not comparable",
+                           reason=f"iteration only {cover:.1%} run ({cover * DOPAMINE_ITERATION_STEPS:,.0f} of "
+                                  f"{DOPAMINE_ITERATION_STEPS:,} steps); would be {v}")
+            elif v == "not comparable":
+                row.update(verdict=v, reason="no training episode ended in this iteration")
+            else:
+                row.update(verdict=v, reason=f"Dopamine's mean {'in' if v == 'inside' else 'not in'} our 95 % "
+                                             "interval")
             rows.append(row)
     return pd.DataFrame(rows)

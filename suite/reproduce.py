@@ -13,6 +13,10 @@ reason).
 ``--quick`` runs a much smaller budget (fewer steps and seeds, into a separate experiment ``<name>-quick``); the
 table title says so, and where the source states its budget (MinAtar: 5M frames) the verdicts become
 "not comparable" with the would-be verdict in the reason.
+
+``dopamine_dqn`` compares per game and iteration with Dopamine's own runs (``analysis/published/dopamine/``),
+scoring ours as the ``dopamine`` protocol does: each iteration's mean training-episode return, read from the
+recorded episodes; an iteration our runs only partly covered is "not comparable" with the would-be verdict.
 """
 from __future__ import annotations
 
@@ -48,6 +52,10 @@ class TableSpec:
     # the source's budget in training episodes, None when it gives none: training-return measures (episodes to
     # solve) only look at each run's first this many episodes (the trainer's budget is in env steps)
     published_episodes: int | None = None
+    # --quick runs these envs only (None: the suite's)
+    quick_envs: tuple[str, ...] | None = None
+    # the published per-run data (under analysis/published/) a per-run builder compares with
+    published_runs: str | None = None
 
 
 TABLES: dict[str, TableSpec] = {
@@ -59,6 +67,11 @@ TABLES: dict[str, TableSpec] = {
         "minatar_v1_dqn_ablation", "minatar-v1-dqn-ablation", "minatar_v1_dqn_ablation.csv", quick_steps=25_000,
         quick_seeds=(0, 1), quick_overrides={"train.eval_every": "12500", "train.eval_episodes": "3"},
         published_steps=5_000_000, builder="minatar"),
+    "dopamine_dqn": TableSpec(
+        "dopamine_dqn", "dopamine-dqn", "", quick_steps=1_000, quick_seeds=(0, 1),
+        quick_overrides={"train.eval_episodes": "1", "train.eval_max_steps": "500", "train.log_every": "500"},
+        published_steps=None, builder="dopamine", quick_envs=("ALE/Pong-v5",),
+        published_runs="dopamine/runs/dopamine-dqn.csv.gz"),
 }
 _NOT_YET = {"cleanrl_dqn": "CleanRL's table needs 500k-step CartPole and 10M-step Atari runs; run `targetbench "
                            "run --agent dqn --env CartPole-v1 --seed 0,1,2` and `targetbench analyze` instead",
@@ -95,9 +108,14 @@ def resolve_table(name: str) -> TableSpec:
 
 
 def build_table(spec: TableSpec, runs: pd.DataFrame, *, reps: int, seed: int, steps: int | None,
-                quick: bool) -> tuple[pd.DataFrame, list[str]]:
-    """The table of ``spec`` from per-run data (:func:`analysis.run_table.to_frames`) and the source's notes."""
+                quick: bool, metrics: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The table of ``spec`` from per-run data (:func:`analysis.run_table.to_frames`) and the source's notes.
+    ``metrics``: the runs' recorded training episodes, which Dopamine's per-iteration scores are read from (the
+    per-run data holds evaluation points only)."""
     from analysis.reproduction import cartpole_table, minatar_table, read_published
+
+    if spec.builder == "dopamine":
+        return _dopamine(spec, runs, metrics, reps=reps, seed=seed)
 
     published, notes = read_published(spec.csv)
     comparable = spec.published_steps is None or (steps is not None and steps >= spec.published_steps)
@@ -109,6 +127,29 @@ def build_table(spec: TableSpec, runs: pd.DataFrame, *, reps: int, seed: int, st
         table = minatar_table(runs, published, reps=reps, seed=seed, comparable_budget=comparable,
                               budget_note=note)
     return table, notes
+
+
+def _dopamine(spec: TableSpec, runs: "pd.DataFrame", metrics: "pd.DataFrame", *, reps: int, seed: int
+              ) -> tuple["pd.DataFrame", list[str]]:
+    """Dopamine's runs against ours per game and iteration; the notes check that the shipped runs carry the
+    fingerprint the ``dopamine`` protocol has today (else they were converted under another definition)."""
+    from analysis.reproduction import DOPAMINE_ITERATION_STEPS, dopamine_table, read_published_runs
+    from suite.protocol import fingerprint, protocol_of
+    from suite.trial import build_trial
+
+    published = read_published_runs(spec.published_runs)
+    notes = [f"Dopamine's DQN baseline runs (google/dopamine baselines/atari/data, Apache-2.0, commit "
+             f"{published['commit'].iloc[0][:12]}): 5 runs per game, each iteration's mean training-episode return "
+             "(analysis/published/dopamine/README.md)."]
+    for env in sorted(set(runs["env"]) & set(published["env"])):
+        pub = published[published["env"] == env]
+        budget = 200 * DOPAMINE_ITERATION_STEPS  # Dopamine ran 200 iterations (and published 199)
+        now = fingerprint(protocol_of(build_trial("dqn", env, (0,), steps=budget,
+                                                  overrides={"env.protocol": "dopamine"})))
+        if set(pub["protocol"]) != {now}:
+            notes.append(f"{env}: the shipped runs carry protocol {sorted(set(pub['protocol']))[0]}, the dopamine "
+                         f"protocol is now {now}: rerun benchmarks/convert_dopamine.py.")
+    return dopamine_table(runs, metrics, published, reps=reps, seed=seed), notes
 
 
 def budget_text(spec: TableSpec, runs: "pd.DataFrame", steps: int, seeds: int, quick: bool) -> str:
@@ -128,8 +169,8 @@ def budget_text(spec: TableSpec, runs: "pd.DataFrame", steps: int, seeds: int, q
     return text
 
 
-def write_reproduction(spec: TableSpec, runs: "pd.DataFrame", out: Path, *, reps: int, seed: int, quick: bool
-                       ) -> dict[str, Path]:
+def write_reproduction(spec: TableSpec, runs: "pd.DataFrame", out: Path, *, reps: int, seed: int, quick: bool,
+                       metrics: "pd.DataFrame | None" = None) -> dict[str, Path]:
     """Write ``reproduce-<name>[-quick].md/.tex/.csv`` into ``out`` from per-run data alone (the runs of one budget:
     the title states the budget and seed count the runs record)."""
     import pandas as pd
@@ -138,7 +179,7 @@ def write_reproduction(spec: TableSpec, runs: "pd.DataFrame", out: Path, *, reps
 
     steps = int(pd.to_numeric(runs["param.train.steps"], errors="coerce").max()) if "param.train.steps" in runs \
         else None
-    table, notes = build_table(spec, runs, reps=reps, seed=seed, steps=steps, quick=quick)
+    table, notes = build_table(spec, runs, reps=reps, seed=seed, steps=steps, quick=quick, metrics=metrics)
     experiments = ", ".join(sorted(runs["experiment"].dropna().astype(str).unique())) if "experiment" in runs else ""
     title = f"Reproduce {spec.name} ({budget_text(spec, runs, steps or 0, runs['seed'].nunique(), quick)})"
     footnote = ("Source notes: " + " ".join(notes) + " Ours: 95 % percentile-bootstrap interval over seeds "
@@ -175,6 +216,8 @@ def plan(args: argparse.Namespace) -> tuple[TableSpec, "SuiteSpec", int, tuple[i
     steps = args.steps or (spec.quick_steps if args.quick else suite.steps)
     seeds = parse_seeds(args.seeds, key="--seeds") if args.seeds else (spec.quick_seeds if args.quick else suite.seeds)
     suite = dataclasses.replace(suite, seeds=tuple(seeds))
+    if args.quick and spec.quick_envs is not None:
+        suite = dataclasses.replace(suite, envs=spec.quick_envs)
     experiment = args.experiment or (suite.default_experiment + ("-quick" if args.quick else ""))
     return spec, suite, steps, tuple(seeds), overrides, experiment
 
@@ -205,8 +248,13 @@ def main(args: argparse.Namespace) -> int:
     runs = _filter_runs(runs, steps, seeds)
     if runs.empty:
         raise UsageError(f"experiment {experiment!r} has no runs with {steps} steps and seeds {list(seeds)}")
+    metrics = None
+    if spec.builder == "dopamine":  # per-iteration scores read the recorded training episodes
+        from analysis.runs import load_experiment
+
+        metrics = load_experiment(uri, experiment, cache_dir=results / "cache")[1]
     paths = write_reproduction(spec, runs, Path(args.out) if getattr(args, "out", None) else results / "tables",
-                               reps=args.reps, seed=args.seed, quick=args.quick)
+                               reps=args.reps, seed=args.seed, quick=args.quick, metrics=metrics)
     print(paths["md"].read_text())
     print(f"wrote {paths['md']}, {paths['tex']}, {paths['csv']}", file=sys.stderr)
     return 0

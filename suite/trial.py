@@ -1,9 +1,11 @@
 """A trial group: one (agent, env, config) with the seeds trained together, fully resolved and hashed.
 
 ``--set key=value`` overrides are routed by prefix: ``env.KEY`` to the environment options, ``train.KEY`` to
-the training loop, anything else to the agent config. Every value is validated here, at load, by the typed field
-layer (:mod:`agents.fields`): the agent config's fields, :class:`TrainConfig`'s and the family's environment
-options are all :class:`agents.fields.Field` s, with one error format.
+the training loop, anything else to the agent config. A family's named protocol (``env.protocol``) adds its
+settings under the explicit ones and refuses an explicit value that contradicts one it fixes. Every value is
+validated here, at load, by the typed field layer (:mod:`agents.fields`): the agent config's fields,
+:class:`TrainConfig`'s and the family's environment options are all :class:`agents.fields.Field` s, with one
+error format.
 """
 from __future__ import annotations
 
@@ -193,8 +195,15 @@ def build_trial(agent: str, env: str, seeds: Sequence[int], *, steps: int | None
                 agent_over[key] = value
         if steps is not None:
             train_over["steps"] = steps
-        env_options = validate_env_options(env, _typed_env_options(env, env_over))
-        agent_config = get_family(env_spec.family).agent_config(agent_spec.config_cls, agent_over)
+        typed_env = _typed_env_options(env, env_over)
+        family = get_family(env_spec.family)
+        if family.presets:  # a named protocol fixes some settings and proposes others (suite/protocol.py)
+            preset = family.presets[typed_env.get("protocol", family.options["protocol"].default)]
+            typed_env, agent_over, train_over = preset.apply(
+                typed_env, agent_over, train_over, agent_fields=fields_of(agent_spec.config_cls),
+                train_fields=fields_of(TrainConfig))
+        env_options = validate_env_options(env, typed_env)
+        agent_config = family.agent_config(agent_spec.config_cls, agent_over)
         train = TrainConfig.for_family(env_spec.family, train_over)
     except UsageError:
         raise

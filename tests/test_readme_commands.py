@@ -9,6 +9,8 @@ A command "shown" is a line of a fenced ``bash`` block, or an inline code span t
 * ``NAMES``: a span that names a command or gives its synopsis (``targetbench run``, ``make results
   PART=classic|sensitivity|...``) rather than a command line to run; the command itself is run under ``RUN``.
 * ``EXAMPLES``: a command of a worked example, run by the test of that example (``tests/test_readme.py``).
+* ``RESOLVED``: a ``targetbench run`` of docs/algorithms.md's tuning notes (tens of thousands of steps each): its
+  flags are parsed and its trial resolved and validated here (a placeholder value substituted), not trained.
 * ``EXEMPT``: not run by the tests, with the reason (a cluster, hours of compute, the test run itself). The
   README lists them under "Commands the tests do not run"; a test checks that list against this one.
 
@@ -136,6 +138,29 @@ RUN: dict[str, Smoke] = {
         _exists("docs-results/classic_control.csv", "docs-results/README.md",
                 "docs-results-again/classic_control.csv")),
     "make ui": Smoke("ui"),  # a server: started on a free port, asked for its page, stopped (test_make_ui)
+    # Atari under published protocols, at a smoke budget (no learning: a few hundred agent steps of ALE)
+    ".venv/bin/targetbench run --agent dqn --env ALE/Pong-v5 --seed 0-4 --set env.protocol=dopamine": Smoke(
+        ".venv/bin/targetbench run --agent dqn --env ALE/Pong-v5 --seed 0 --set env.protocol=dopamine --steps 200 "
+        "--set train.eval_every=200 --set train.eval_episodes=1 --set train.eval_max_steps=100 --quiet --json "
+        "--results {results}", _json_lines(("final_eval_return", "trial_hash"), 1)),
+    ".venv/bin/targetbench run --agent isql --env ALE/Breakout-v5 --set env.protocol=atari-100k": Smoke(
+        ".venv/bin/targetbench run --agent isql --env ALE/Breakout-v5 --set env.protocol=atari-100k --steps 200 "
+        "--set train.eval_every=200 --set train.eval_episodes=1 --set train.eval_max_steps=100 --quiet --json "
+        "--results {results}", _json_lines(("final_eval_return", "trial_hash"), 1)),
+    # without CUDA it says so and exits 0 (a GPU node runs the real check)
+    "make gpu-check": Smoke("make gpu-check", _says("skipped")),
+    # every file of docs/results again from its per-run data alone, with no tracking store
+    "make results NO_RUN=1 OUT=DIR": Smoke("make results NO_RUN=1 OUT={ws}/regenerated RESULTS={ws}/no-store",
+                                           _exists("regenerated/README.md")),
+}
+
+RESOLVED = {
+    "targetbench run --agent agt2-dqn --env CartPole-v1 --seed 0-5 --steps 20000 --set beta=B": {"B": "0.01"},
+    "targetbench run --agent eaudeqn --env CartPole-v1 --seed 0,1 --steps 30000 --set prune_fraction=D":
+        {"D": "0.03"},
+    "targetbench run --agent isql --env CartPole-v1 --steps 50000 --set layer_norm=false --set loss=huber --set "
+    "learning_rate=5e-4": {},
+    "targetbench run --agent sgt2-dqn --env CartPole-v1 --set learning_rate=5e-4": {},
 }
 
 NAMES = {
@@ -145,8 +170,8 @@ NAMES = {
     "targetbench push --checkpoint-dir",
     "targetbench sweep SUITE [--backend local|ray] [--workers N] [--dry-run] [--json]",
     "targetbench analyze --experiment NAME [--reps N | --publication] [--engine fast|rliable]",
-    "targetbench reproduce cartpole_dqn_ablation|minatar_v1_dqn_ablation [--quick]",
-    "make results PART=classic|sensitivity|cartpole|minatar",
+    "targetbench reproduce cartpole_dqn_ablation|minatar_v1_dqn_ablation|dopamine_dqn [--quick]",
+    "make results PART=classic|sensitivity|tuned|cartpole|minatar",
     "make benchmark SUITE=smoke RESULTS=<tmp>",  # what the `make benchmark` entry runs
     "targetbench analyze --engine fast|rliable", "targetbench convergence", "targetbench push", "targetbench sweep",
     "targetbench analyze --reference", "targetbench verify",
@@ -157,6 +182,12 @@ NAMES = {
 EXAMPLES = {
     "targetbench run --agent dqn --env corridor/8 --set env.slip=0":
         "tests/test_readme.py::test_readme_family_example_registers_and_trains",
+    **dict.fromkeys((
+        ".venv/bin/targetbench run --agent dqn-soft --env Acrobot-v1 --seed 0-9 --set tau=0.01 --experiment mine --quiet",
+        ".venv/bin/targetbench analyze --experiment mine --reference docs/results --out results/mine",
+        ".venv/bin/targetbench seeds --reference docs/results --agent agt2-dqn --baseline dqn",
+        ".venv/bin/targetbench verify --agent dqn --env Acrobot-v1 --sample 2"),
+        "tests/test_readme.py::test_readme_compare_without_rerunning_the_baselines (against tests/data/reference)"),
 }
 
 EXEMPT = {
@@ -174,6 +205,8 @@ EXEMPT = {
     "export TARGETBENCH_NODE_DIR=/local/scratch/targetbench": "a Ray cluster node's setting",
     "ray start --address HEAD:6379": "a Ray cluster's GPU node",
     "targetbench sweep atari --backend ray --dry-run": "needs a Ray cluster to plan against",
+    "targetbench reproduce dopamine_dqn": "dqn on the Atari-5 games at 50M steps, a GPU cluster's work (its --quick "
+                                          "smoke run is tests/suite/test_dopamine_reproduce.py)",
     "targetbench sweep atari --backend ray --ray-address HEAD:6379 --tracking-uri http://MLFLOW:5000 "
     "[--checkpoint-uri tracking]": "Atari on a Ray cluster of GPU nodes",
 }
@@ -181,13 +214,13 @@ EXEMPT = {
 
 def test_every_shown_command_is_accounted_for():
     shown = shown_commands()
-    accounted = set(RUN) | NAMES | set(EXAMPLES) | set(EXEMPT)
+    accounted = set(RUN) | NAMES | set(EXAMPLES) | set(RESOLVED) | set(EXEMPT)
     missing = sorted(c for c in shown if c not in accounted)
     assert not missing, f"commands shown in the docs with no entry in tests/test_readme_commands.py: {missing}"
     stale = sorted(c for c in accounted if c not in shown)
     assert not stale, f"entries for commands the docs no longer show: {stale}"
-    groups = [set(RUN), NAMES, set(EXAMPLES), set(EXEMPT)]
-    assert sum(map(len, groups)) == len(set().union(*groups)), "a command is in two of RUN, NAMES, EXAMPLES, EXEMPT"
+    groups = [set(RUN), NAMES, set(EXAMPLES), set(RESOLVED), set(EXEMPT)]
+    assert sum(map(len, groups)) == len(set().union(*groups)), "a command is in two of the groups"
 
 
 def test_readme_lists_the_commands_the_tests_do_not_run():
@@ -197,6 +230,20 @@ def test_readme_lists_the_commands_the_tests_do_not_run():
     for cmd, file in shown_commands().items():
         if cmd in EXEMPT and file == "README.md":
             assert cmd in listed, f"{cmd!r} is not run by the tests: list it (and why) in the README"
+
+
+@pytest.mark.parametrize("shown", sorted(RESOLVED))
+def test_tuning_command_resolves(shown):
+    """The command's flags parse and its trial resolves (agent, env, seeds, steps, every --set validated)."""
+    from suite.cli import build_parser
+    from suite.trial import build_trial, parse_overrides, parse_seeds
+
+    words = shown.split()
+    words = [w if "=" not in w else w.split("=")[0] + "=" + RESOLVED[shown].get(w.split("=", 1)[1], w.split("=", 1)[1])
+             for w in words]
+    args = build_parser().parse_args(words[1:])
+    assert args.command == "run"
+    build_trial(args.agent, args.env, parse_seeds(args.seed), steps=args.steps, overrides=parse_overrides(args.set))
 
 
 @pytest.fixture(scope="module")

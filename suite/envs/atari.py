@@ -5,11 +5,23 @@ frame-stack replay, Nature DQN's settings (Mnih et al. 2015) as family-wide agen
 
 Stack (inner to outer)::
 
-    ale_py AtariEnv(frameskip=1, repeat_action_probability=0)
+    ale_py AtariEnv(frameskip=1, repeat_action_probability=0), its per-frame observation skipped
     -> StickyActions(p)          per-frame sticky actions, ALE semantics, python RNG
     -> AtariPreprocessing        no-op starts, frame skip, max-pool of last 2 frames, resize, grayscale
-    -> FrameStackObservation     (frame_stack, H, W)
+    -> FrameStackObservation     (frame_stack, H, W): gymnasium's, with one copy per step
     -> TimeLimit                 max_episode_steps agent steps -> truncated=True
+
+With ``terminal_on_life_loss`` (training envs only: evaluation always plays whole games) the cap and the life
+signal sit below the frame stack::
+
+    ... -> AtariPreprocessing -> TimeLimit (per game) -> LifeLossTerminal -> FrameStackObservation
+
+``LifeLossTerminal`` ends the episode the learner sees at a lost life but continues the game at the next reset,
+as DQN's and Dopamine's training loops do; gymnasium's own ``terminal_on_life_loss`` would restart the game at
+every lost life, so a policy would never see the later lives of a game.
+
+Named protocols (``env.protocol``: ``machado-2018``, ``nature-2015``, ``dopamine``, ``atari-100k``) are in
+:mod:`suite.envs.atari_protocols`; docs/protocols.md has their sources.
 
 Why sticky actions are re-implemented here: ALE keeps the "previous action" used
 by sticky actions in ``StellaEnvironment::m_actions``, which ``cloneState`` /
@@ -30,13 +42,17 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit
+from gymnasium.wrappers import AtariPreprocessing, TimeLimit
+from gymnasium.wrappers import FrameStackObservation as GymFrameStack
 
 from agents.family_facts import FamilyFacts
+from suite.envs.atari_protocols import DEFAULT_PROTOCOL, PRESETS, protocol_fields
 from suite.envs.family import CostFigures, EnvFamily, EnvOption, EnvSpec, MemoryFigures, register_family
 from suite.envs.rng_state import generator_from_state, generator_state
 
 __all__ = [
+    "FrameStackObservation",
+    "LifeLossTerminal",
     "StickyActions",
     "atari_rom_id",
     "get_atari_state",
@@ -125,16 +141,91 @@ class StickyActions(gym.Wrapper):
         return self.env.step(self.last_action)
 
 
-def make_atari(env_id: str, options: dict[str, Any]) -> gym.Env:
-    """Build the preprocessed Atari env described in the module docstring."""
+class LifeLossTerminal(gym.Wrapper):
+    """A lost life ends the episode, not the game: ``step`` returns ``terminated=True`` when the lives counter
+    drops, and the next ``reset`` continues the same game with one NOOP step instead of restarting it (unless
+    the game is over, or a seed is given). Training returns are then per life; evaluation envs never use it."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.lives = 0
+        self.game_over = True
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Restart the game after a game over (or with a seed); otherwise continue it with a NOOP step."""
+        if self.game_over or seed is not None:
+            obs, info = self.env.reset(seed=seed, options=options)
+        else:
+            obs, _, terminated, truncated, info = self.env.step(0)
+            if terminated or truncated:  # the game ended during the NOOP: start a new one
+                obs, info = self.env.reset()
+        self.game_over = False
+        self.lives = int(self.env.unwrapped.ale.lives())
+        return obs, info
+
+    def step(self, action: int) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Step; a lost life is reported as ``terminated``."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.game_over = bool(terminated or truncated)
+        lives = int(self.env.unwrapped.ale.lives())
+        terminated = bool(terminated or lives < self.lives)
+        self.lives = lives
+        return obs, reward, terminated, truncated, info
+
+
+def _eval_options(options: dict[str, Any]) -> dict[str, Any]:
+    # A lost life is a training signal: evaluation scores whole games under every protocol.
+    return {**options, "terminal_on_life_loss": False}
+
+
+class FrameStackObservation(GymFrameStack):
+    """gymnasium's ``FrameStackObservation`` (same state, same observations) with one copy per step instead of
+    a copy into its buffer and a deep copy of that. It keeps gymnasium's class name because checkpoints tag each
+    layer's state with its class name, and this layer's state is gymnasium's (old checkpoints load)."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Step and stack the last ``stack_size`` frames, newest last."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.obs_queue.append(obs)
+        return np.stack(self.obs_queue), reward, terminated, truncated, info
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Reset; the stack is the reset frame repeated (``padding_type="reset"``)."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        if self.padding_type == "reset":
+            self.padding_value = obs
+        for _ in range(self.stack_size - 1):
+            self.obs_queue.append(self.padding_value)
+        self.obs_queue.append(obs)
+        return np.stack(self.obs_queue), info
+
+
+@functools.cache
+def _screenless_env_class() -> type:
     from ale_py.env import AtariEnv  # noqa: PLC0415 - lazy: loads the ALE extension
 
+    class ScreenlessAtariEnv(AtariEnv):
+        """ale-py's env without its per-frame observation: ``AtariPreprocessing`` reads the two screens it
+        max-pools from the ALE itself and drops what ``step`` returns, so copying every frame's screen is wasted
+        (a constant blank frame of the declared shape is returned instead; the emulation is untouched). Named
+        ``AtariEnv`` like its base, because checkpoints tag each layer's state with its class name."""
+
+        def _get_obs(self) -> np.ndarray:
+            blank = getattr(self, "_blank", None)
+            if blank is None:
+                blank = self._blank = np.zeros(self.observation_space.shape, self.observation_space.dtype)
+            return blank
+
+    ScreenlessAtariEnv.__name__ = ScreenlessAtariEnv.__qualname__ = "AtariEnv"
+    return ScreenlessAtariEnv
+
+
+def make_atari(env_id: str, options: dict[str, Any]) -> gym.Env:
+    """Build the preprocessed Atari env described in the module docstring."""
     grayscale = bool(options["grayscale"])
-    base = AtariEnv(
+    base = _screenless_env_class()(
         game=atari_rom_id(env_id),
-        # grayscale base obs: AtariPreprocessing reads the screen itself, so this only
-        # makes the (discarded) per-frame observation cheaper.
-        obs_type="grayscale" if grayscale else "rgb",
+        obs_type="grayscale" if grayscale else "rgb",  # the shape AtariPreprocessing sizes its frame buffers by
         frameskip=1,
         repeat_action_probability=0.0,
         full_action_space=bool(options["full_action_space"]),
@@ -148,14 +239,20 @@ def make_atari(env_id: str, options: dict[str, Any]) -> gym.Env:
         noop_max=int(options["noop_max"]),
         frame_skip=int(options["frame_skip"]),
         screen_size=int(options["screen_size"]),
-        terminal_on_life_loss=bool(options["terminal_on_life_loss"]),
+        terminal_on_life_loss=False,  # LifeLossTerminal (outside) does it and keeps the game going
         grayscale_obs=grayscale,
         grayscale_newaxis=False,
         scale_obs=False,
     )
-    env = FrameStackObservation(env, int(options["frame_stack"]))
-    if options["max_episode_steps"] is not None:
-        env = TimeLimit(env, max_episode_steps=int(options["max_episode_steps"]))
+    cap = options["max_episode_steps"]
+    if options["terminal_on_life_loss"]:
+        if cap is not None:  # per game: below the life signal, which continues games across lives
+            env = TimeLimit(env, max_episode_steps=int(cap))
+        env = FrameStackObservation(LifeLossTerminal(env), int(options["frame_stack"]))
+    else:
+        env = FrameStackObservation(env, int(options["frame_stack"]))
+        if cap is not None:
+            env = TimeLimit(env, max_episode_steps=int(cap))
     return env
 
 
@@ -183,13 +280,15 @@ def get_wrapper_state(wrapper: gym.Wrapper) -> dict[str, Any] | None:
     """State of the Atari-specific wrappers (None for a wrapper type this module does not own)."""
     if isinstance(wrapper, StickyActions):
         return {"last_action": wrapper.last_action}
+    if isinstance(wrapper, LifeLossTerminal):
+        return {"lives": wrapper.lives, "game_over": wrapper.game_over}
     if isinstance(wrapper, AtariPreprocessing):
         return {
             "obs_buffer": np.stack([b.copy() for b in wrapper.obs_buffer]),
             "lives": int(wrapper.lives),
             "game_over": bool(wrapper.game_over),
         }
-    if isinstance(wrapper, FrameStackObservation):
+    if isinstance(wrapper, GymFrameStack):
         return {
             "obs_queue": np.stack([np.array(o, copy=True) for o in wrapper.obs_queue]),
             "padding_value": np.array(wrapper.padding_value, copy=True),
@@ -201,12 +300,14 @@ def set_wrapper_state(wrapper: gym.Wrapper, data: dict[str, Any]) -> None:
     """Inverse of :func:`get_wrapper_state`."""
     if isinstance(wrapper, StickyActions):
         wrapper.last_action = int(data["last_action"])
+    elif isinstance(wrapper, LifeLossTerminal):
+        wrapper.lives, wrapper.game_over = int(data["lives"]), bool(data["game_over"])
     elif isinstance(wrapper, AtariPreprocessing):
         for dst, src in zip(wrapper.obs_buffer, data["obs_buffer"], strict=True):
             dst[...] = src
         wrapper.lives = int(data["lives"])
         wrapper.game_over = bool(data["game_over"])
-    elif isinstance(wrapper, FrameStackObservation):
+    elif isinstance(wrapper, GymFrameStack):
         wrapper.obs_queue = deque(
             (np.array(o, copy=True) for o in data["obs_queue"]), maxlen=wrapper.stack_size
         )
@@ -224,7 +325,7 @@ def _save_layer(layer: gym.Env) -> dict[str, Any] | None:
 
 
 def _load_layer(layer: gym.Env, data: dict[str, Any]) -> bool:
-    if isinstance(layer, (StickyActions, AtariPreprocessing, FrameStackObservation)):
+    if isinstance(layer, (StickyActions, LifeLossTerminal, AtariPreprocessing, GymFrameStack)):
         set_wrapper_state(layer, data)
         return True
     if not isinstance(layer, gym.Wrapper) and hasattr(layer, "ale"):
@@ -256,12 +357,19 @@ FAMILY = register_family(EnvFamily(
         "full_action_space": EnvOption("bool", False,
                                        help="all 18 actions (false: the game's minimal set)"),
         "terminal_on_life_loss": EnvOption("bool", False,
-                                           help="end a training episode at every lost life"),
+                                           help="end a training episode at every lost life (the game goes on; "
+                                                "evaluation plays whole games)"),
         "clip_rewards": EnvOption("bool", True,
                                   help="sign-clip training rewards (evaluation is never clipped)"),
         "max_episode_steps": EnvOption("int", _MAX_STEPS, lo=1, allow_none=True,
                                        help="truncate episodes after this many agent steps; none = never"),
+        "protocol": EnvOption("choice", DEFAULT_PROTOCOL, choices=tuple(PRESETS), neutral=DEFAULT_PROTOCOL,
+                              help="named evaluation protocol: fixes env options, the settings that define it and "
+                                   "the score (docs/protocols.md)"),
     },
+    presets=PRESETS,
+    protocol=protocol_fields,
+    eval_options=_eval_options,
     make=make_atari,
     clip_rewards=lambda options: bool(options["clip_rewards"]),
     save_layer=_save_layer,

@@ -177,7 +177,8 @@ def make_env(env_id: str, seed: int, *, eval: bool = False, options: dict | None
 
     ``seed`` is not applied here (no RNG is touched): it is used by the first
     ``reset()`` (or pass ``reset(seed=...)`` explicitly). ``eval=True`` disables
-    reward clipping (Atari's training rewards are clipped); ``info["raw_reward"]`` always has the unclipped
+    reward clipping (Atari's training rewards are clipped) and builds the env with the family's
+    ``eval_options`` (Atari: a lost life never ends an evaluation episode); ``info["raw_reward"]`` always has the unclipped
     reward. All ``max_episode_steps`` limits surface as ``truncated=True``.
     """
     spec = get_spec(env_id)
@@ -185,6 +186,6 @@ def make_env(env_id: str, seed: int, *, eval: bool = False, options: dict | None
     resolved = validate_env_options(env_id, options)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    inner = fam.make(env_id, resolved)
+    inner = fam.make(env_id, fam.eval_options(resolved) if eval and fam.eval_options is not None else resolved)
     clip = fam.clip_rewards is not None and fam.clip_rewards(resolved) and not eval
     return BenchEnvWrapper(inner, seed=int(seed), clip_rewards=clip, bench_spec=spec, options=resolved)

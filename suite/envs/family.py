@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 
 from agents.config import AgentConfig
 from agents.fields import NO_NEUTRAL, Field
@@ -27,6 +27,8 @@ from agents.family_facts import FamilyFacts
 
 if TYPE_CHECKING:
     import gymnasium as gym
+
+    from suite.protocol import ProtocolPreset
 
 __all__ = [
     "CostFigures",
@@ -57,11 +59,14 @@ class UnknownEnvError(ValueError):
 
 @dataclass(frozen=True)
 class EnvOption:
-    """One environment option (``--set env.KEY=VALUE``): its kind, default, allowed range and help, declared
-    compactly for family records; :meth:`field` gives the typed field (:class:`agents.fields.Field`) that parses
-    and checks its values, like every other config value."""
+    """One environment option (``--set env.KEY=VALUE``): its kind, default, allowed range or choices and help,
+    declared compactly for family records; :meth:`field` gives the typed field (:class:`agents.fields.Field`) that
+    parses and checks its values, like every other config value.
 
-    kind: str  # "int" | "float" | "bool"
+    Kinds: ``int``, ``float`` and ``bool`` (with ``lo``/``hi`` for numbers), and ``choice``: one of the names in
+    ``choices`` (``EnvOption("choice", "default", choices=("default", "other"))``)."""
+
+    kind: str  # "int" | "float" | "bool" | "choice"
     default: Any
     lo: float | None = None
     hi: float | None = None
@@ -69,19 +74,31 @@ class EnvOption:
     help: str = ""
     #: the value at which the option keeps the math it had before it existed (left out of trial identity)
     neutral: Any = NO_NEUTRAL
+    #: the allowed names of a ``choice`` option, in the order messages list them
+    choices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise ValueError(f"EnvOption kind={self.kind!r} is not valid; allowed: {' | '.join(_KINDS)}")
+        if self.kind == "choice":
+            if not self.choices or any(not isinstance(c, str) or not c for c in self.choices):
+                raise ValueError("EnvOption kind='choice' needs choices; allowed: a tuple of non-empty names")
+            if self.default not in self.choices and not (self.allow_none and self.default is None):
+                raise ValueError(f"EnvOption default={self.default!r} is not one of its choices; allowed: "
+                                 f"{' | '.join(self.choices)}")
+            if self.lo is not None or self.hi is not None:
+                raise ValueError("EnvOption kind='choice' takes no range; allowed: lo=None, hi=None")
+        elif self.choices:
+            raise ValueError(f"EnvOption kind={self.kind!r} takes no choices; allowed: kind='choice'")
 
     def field(self, name: str) -> Field:
         """This option as the typed field ``name``."""
-        tp = _KINDS[self.kind]
+        tp = Literal[self.choices] if self.kind == "choice" else _KINDS[self.kind]
         return Field(name, tp | None if self.allow_none else tp, self.default, self.help, self.lo, self.hi,
                      neutral=self.neutral)
 
 
-_KINDS = {"int": int, "float": float, "bool": bool}
+_KINDS = {"int": int, "float": float, "bool": bool, "choice": str}
 
 
 @dataclass(frozen=True)
@@ -172,7 +189,13 @@ class EnvFamily:
     Protocol:
         ``protocol(env_id, options)`` returns protocol fields (:mod:`suite.protocol`) this family adds or
         replaces: its step unit, a named protocol's score definition. None: the defaults (env steps, final
-        greedy evaluation).
+        greedy evaluation). ``presets`` are the family's named published protocols
+        (:class:`suite.protocol.ProtocolPreset`), selected by its ``protocol`` option (a ``choice`` option whose
+        choices are exactly the preset names): each fixes env options, training and evaluation settings and the
+        score definition (:func:`suite.trial.build_trial` applies it).
+    Evaluation:
+        ``eval_options(options)`` returns the options evaluation envs are built with (None: the same as training;
+        Atari plays whole games in evaluation even where a lost life ends a training episode).
     Analysis:
         ``reference_scores`` is the CSV (columns env, random, reference, kind, source) of the reference scores
         that normalise this family's returns; None where they ship in ``analysis/reference/scores.csv``.
@@ -199,6 +222,8 @@ class EnvFamily:
     memory: MemoryFigures = field(default_factory=MemoryFigures)
     reference_scores: Path | None = None
     protocol: Callable[[str, dict[str, Any]], Mapping[str, Any]] | None = None
+    presets: Mapping[str, ProtocolPreset] = field(default_factory=dict)
+    eval_options: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name != self.name.strip():
@@ -210,6 +235,16 @@ class EnvFamily:
         for spec in self.listed:
             if spec.family != self.name:
                 raise ValueError(f"family {self.name!r} lists {spec.id!r} as family {spec.family!r}")
+        if self.presets:
+            option = self.options.get("protocol")
+            if option is None or option.kind != "choice" or set(option.choices) != set(self.presets):
+                raise ValueError(f"family {self.name!r} has protocol presets {sorted(self.presets)} but no env option "
+                                 "'protocol' choosing among exactly them")
+            for name, preset in self.presets.items():
+                unknown = sorted(set(preset.env) - set(self.options))
+                if preset.name != name or unknown:
+                    raise ValueError(f"family {self.name!r}: protocol {name!r} is not valid (named {preset.name!r}, "
+                                     f"unknown env options {unknown})")
         # Family-wide defaults are for the fields every agent has; an agent's own knobs per family belong in its
         # config's FAMILY_DEFAULTS. Checked here so that a misspelt key fails at registration, not silently.
         shared = AgentConfig.field_names()

@@ -35,3 +35,15 @@ def test_scoring_rule():
     np.testing.assert_allclose(s["score"].to_numpy()[:3], [0.5, 0.25, 0.0])
     assert np.isnan(s["score"].iloc[3])
     assert "Diverged" in SCORING_RULE and "failed" in SCORING_RULE
+
+
+def test_atari_human_normalised_scores_cover_57_games_as_dqn_zoo_lists_them():
+    refs = reference_scores().set_index("env")
+    atari = refs[refs.index.str.startswith("ALE/")]
+    assert len(atari) == 57 and (atari["kind"] == "human").all()
+    # (random, human) copied from google-deepmind/dqn_zoo dqn_zoo/atari_data.py, commit 359945d
+    expected = {"ALE/Alien-v5": (227.8, 7127.7), "ALE/MontezumaRevenge-v5": (0.0, 4753.3),
+                "ALE/Skiing-v5": (-17098.1, -4336.9), "ALE/VideoPinball-v5": (16256.9, 17667.9),
+                "ALE/Surround-v5": (-10.0, 6.5), "ALE/YarsRevenge-v5": (3092.9, 54576.9)}
+    for env, (random, human) in expected.items():
+        assert (atari.loc[env, "random"], atari.loc[env, "reference"]) == (random, human), env

@@ -88,6 +88,7 @@ def test_default_options_per_family():
         "terminal_on_life_loss": False,
         "clip_rewards": True,
         "max_episode_steps": 27_000,
+        "protocol": "default",
     }
     # fresh dicts: callers may mutate them
     atari["frame_skip"] = 1
