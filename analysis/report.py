@@ -28,6 +28,7 @@ from analysis import figures, record_names as names, stats, tables
 from analysis.normalization import SCORING_RULE, reference_scores, score_runs
 from analysis.section import ReportContext, Section, score_dict, task_scores
 from analysis.sections import AGGREGATE_RULE, curves_frame, registered_sections, sensitivity_frame
+from analysis import compute  # noqa: E402, F401 - registers the compute section (after sample_efficiency)
 
 __all__ = ["label_runs", "build_report", "write_section", "ReportResult", "score_dict", "task_scores",
            "curves_frame", "sensitivity_frame", "BASELINE", "AGGREGATE_RULE", "ENGINE_TEXT"]
