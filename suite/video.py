@@ -69,9 +69,10 @@ def _render(env: Any) -> np.ndarray:
     return frame
 
 
-def record_videos(agent: Any, trial: Any, index: int, step: int, folder: Path) -> list[Path]:
+def record_videos(agent: Any, trial: Any, index: int, step: int, folder: Path) -> list[tuple[Path, int]]:
     """Play one evaluation-policy episode per replica and write it to
-    ``folder/<replica>/eval-<index>-step<step>.mp4``; returns the files, one per replica.
+    ``folder/<replica>/eval-<index>-step<step>.mp4``; returns each replica's file and its frame count (the
+    reset frame and one per env step).
 
     Replicas are played one at a time (the agent acts on all replicas at once; the others' rows repeat the
     recorded replica's observation and are ignored), so only one replica's frames are ever held: they are
@@ -88,23 +89,25 @@ def record_videos(agent: Any, trial: Any, index: int, step: int, folder: Path) -
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             obs, _ = env.reset(seed=derive_seed(seed, f"video/{index}"))
-            frames = [_render(env)]
-            writer = _Writer(path, frames[0].shape, fps)
+            first = _render(env)
+            writer = _Writer(path, first.shape, fps)
+            frames = 1
             try:
-                writer.add(frames[0])
+                writer.add(first)
                 for _ in range(cfg.eval_max_steps):
                     batch = np.repeat(np.asarray(obs)[None], len(seeds), axis=0)
                     greedy = agent.greedy_actions(batch)[r:r + 1]
                     action = int(explorer.select(greedy, agent.config.eval_epsilon)[0])
                     obs, _, terminated, truncated, _ = env.step(action)
                     writer.add(_render(env))
+                    frames += 1
                     if terminated or truncated:
                         break
             finally:
                 writer.close()
         finally:
             env.close()
-        out.append(path)
+        out.append((path, frames))
     return out
 
 
