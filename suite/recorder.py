@@ -55,7 +55,7 @@ from suite.errors import CheckpointError, TrackingError
 from suite.protocol import fingerprint, protocol_of
 from suite.provenance import provenance_tags
 from suite.system_metrics import SystemSampler
-from suite.tracking import RunGroup, ensure_store, flatten, missing_runs, open_experiment, public_uri
+from suite.tracking import RunGroup, check_store, ensure_store, flatten, missing_runs, open_experiment, public_uri
 from suite.trial import TrialSpec
 from suite.video import video_dir
 
@@ -154,7 +154,8 @@ class Recorder:
         self.checkpoint_dir = Path(checkpoint_dir)
         self.path = checkpoint_path(trial, self.checkpoint_dir)
         self.store = checkpoint_store or LocalStore(self.checkpoint_dir)
-        self.say = say
+        self._say = say
+        self._held: list[str] | None = None  # progress messages held while the store opens in the background
         self.extra_tags = dict(extra_tags or {})
         self.progress_interval_s = progress_interval_s
         self.label = f"[{trial.agent} {trial.env} seeds {','.join(map(str, trial.seeds))}]"
@@ -186,6 +187,13 @@ class Recorder:
         # (Checkpoints from before the flag was recorded are complete when they are at the last step.)
         self.complete = self.state is not None and bool(
             self.state.get("complete", int(self.state["step"]) >= trial.train.steps))
+
+    def say(self, message: str) -> None:
+        """A progress message (held while the store opens in the background, see :meth:`open`)."""
+        if self._held is not None:
+            self._held.append(message)
+        else:
+            self._say(message)
 
     # -- the checkpoint to resume ----------------------------------------------------------------------------
     def _fetch(self) -> None:
@@ -306,6 +314,8 @@ class Recorder:
         self._start_ms = int(time.time() * 1000)
         self.runs = RunGroup.deferred(len(self.trial.seeds))
         if background and self.state is None:
+            check_store(self.tracking_uri)  # what fails fast (a server down, a read-only file) fails before training
+            self._held = []  # progress waits for the store: a store that fails leaves only its error on stderr
             self._opening = threading.Thread(target=self._open_in_thread, args=(facts, device), daemon=True,
                                              name="targetbench-open-store")
             self._opening.start()
@@ -326,9 +336,12 @@ class Recorder:
             return
         thread.join()
         self._opening = None
+        held, self._held = self._held, None
         if self._open_error is not None:
             error, self._open_error = self._open_error, None
             raise error
+        for message in held or ():
+            self.say(message)
 
     def _open(self, facts: dict[str, str], device: torch.device) -> None:
         trial, state = self.trial, self.state
@@ -486,7 +499,7 @@ class Recorder:
                  f"eval {np.mean(scores):.1f} (min {np.min(scores):.1f}, max {np.max(scores):.1f}) "
                  f"{step * len(self.trial.seeds) / max(wall, 1e-9):.0f} env steps/s")
         self._last_said = time.perf_counter()
-        if self.bar is not None:
+        if self.bar is not None and self._held is None:
             self.bar.show(step, self._eval_rate(step), self._latest_return())
 
     def _progress_line(self, now: float) -> None:
@@ -497,7 +510,8 @@ class Recorder:
         rate = (step - self._first_step) / max(now - self.started, 1e-9)  # loop iterations (per replica) per s
         ret = self._latest_return()
         if self.bar is not None:
-            self.bar.show(step, rate * n, ret)
+            if self._held is None:  # like the lines, the bar waits for the store
+                self.bar.show(step, rate * n, ret)
             return
         eta = _hms((total - step) / rate) if rate > 0 else "?"
         ret_text = f"; train return {ret:.1f}" if ret is not None else ""

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 from analysis import record_names as names
 from suite.errors import TrackingError
 
-__all__ = ["default_tracking_uri", "import_in_background", "ensure_store", "open_experiment", "RunGroup", "flatten", "public_uri",
+__all__ = ["default_tracking_uri", "import_in_background", "check_store", "ensure_store", "open_experiment", "RunGroup", "flatten", "public_uri",
            "missing_runs"]
 
 DEFAULT_EXPERIMENT = "targetbench"
@@ -141,12 +141,24 @@ def ensure_store(uri: str) -> None:
         except Exception as exc:
             raise TrackingError(f"tracking store {uri} cannot be opened or written: {_one_line(exc)}") from None
         return
+    check_store(uri)
+
+
+def check_store(uri: str) -> None:
+    """The checks of :func:`ensure_store` that need no MLflow (milliseconds): a server answers its health
+    endpoint, the URI has a supported scheme. Raises :class:`TrackingError`."""
     if uri.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as resp:
                 resp.read()
         except (urllib.error.URLError, OSError) as exc:
             raise TrackingError(f"tracking server {uri} is unreachable: {_one_line(exc)}") from None
+        return
+    db = _sqlite_path(uri)
+    if db is not None:
+        if db.exists() and not os.access(db, os.W_OK):
+            raise TrackingError(f"tracking store {uri} cannot be opened or written: PermissionError: {db} is "
+                                "read-only")
         return
     if uri.startswith("file:") or "://" not in uri:
         return
