@@ -23,6 +23,8 @@ Contenders (each in its own child process, peak RSS read from ``wait4``):
   refN   16 reference processes, seeds 0-15, two running at once (2 cores)
   sb3N   16 SB3 processes, seeds 0-15, two running at once (2 cores)
   oursN  targetbench run --agent dqn --seed 0-15 (one process)
+  before1, beforeN  ours1 and oursN with another checkout's code (``--before PATH``: e.g. an export of main), in
+         the same run, so start-up and speed are compared before and after a change on the same machine state
 
 The two ratios against SB3 (issue #23) are printed side by side at the end, e2e basis (whole processes: what a
 user waits for): ours 1 seed vs SB3 1 seed (target >= 2x) and ours 16 seeds in one process vs sixteen SB3 runs
@@ -208,10 +210,17 @@ def run_pool(cmds: list[list[str]], parallel: int) -> dict:
     return dict(records=records, e2e_s=time.perf_counter() - started, rss_mib=max(rss))
 
 
-def run_ours(eb: EnvBench, seeds: str, steps: int, device: str | None, threads: int = 1) -> dict:
+#: another checkout whose code the before1/beforeN contenders run (--before)
+BEFORE: Path | None = None
+
+
+def run_ours(eb: EnvBench, seeds: str, steps: int, device: str | None, threads: int = 1,
+             tree: Path | None = None) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench_ours_"))
+    # another checkout: this interpreter with that tree first on the path (it shadows the editable install)
+    prog = [TARGETBENCH] if tree is None else ["env", f"PYTHONPATH={tree}", PY, "-m", "suite.cli"]
     try:
-        return run_pool([[TARGETBENCH, *eb.ours_argv(seeds, steps, tmp, device, threads)]], 1)
+        return run_pool([[*prog, *eb.ours_argv(seeds, steps, tmp, device, threads)]], 1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -229,10 +238,11 @@ def measure(eb: EnvBench, name: str, steps: int, n_seeds: int, device: str | Non
                  "--device", device or "cpu"] for s in range(1 if name == "sb3" else n_seeds)]
         r = run_pool(cmds, 1 if name == "sb3" else 2)
         loop = sum(x["wall_s"] for x in r["records"]) / (1 if name == "sb3" else 2)  # ideal packing on two cores
-    elif name in ("ours1", "oursN"):
+    elif name in ("ours1", "oursN", "before1", "beforeN"):
         # one seed on one core, as the reference; N seeds on the two cores the reference's pair of processes uses
-        r = run_ours(eb, "0" if name == "ours1" else f"0-{n_seeds - 1}", steps, device,
-                     threads=1 if name == "ours1" else 2)
+        one = name.endswith("1")
+        r = run_ours(eb, "0" if one else f"0-{n_seeds - 1}", steps, device, threads=1 if one else 2,
+                     tree=BEFORE if name.startswith("before") else None)
         loop = max(x["wall_s"] for x in r["records"])  # seeds share one loop
     else:
         raise ValueError(name)
@@ -261,6 +271,8 @@ def labels(eb: EnvBench, sb3v: str | None) -> dict[str, str]:
         "refN": "reference, {n} seeds, 2 processes at a time",
         "sb3N": f"{sb3}, {{n}} seeds, 2 processes at a time",
         "oursN": "ours `targetbench run`, {n} seeds, 1 process",
+        "before1": "ours before (`--before`), 1 seed",
+        "beforeN": "ours before (`--before`), {n} seeds, 1 process",
     }
 
 
@@ -299,7 +311,8 @@ def report(eb: EnvBench, res: dict, steps: int, repeats: int, n_seeds: int, sb3v
                       rss=rss, rss_seed=rss if k in ("refN", "sb3N") else rss / seeds, device=runs[0]["device"],
                       ret=statistics.median(r["ret"] for r in runs),
                       rmin=min(r["ret_min"] for r in runs), rmax=max(r["ret_max"] for r in runs))
-    base = {"ref1": "ref1", "ours1": "ref1", "sb3": "ref1", "refN": "refN", "sb3N": "refN", "oursN": "refN"}
+    base = {"ref1": "ref1", "ours1": "ref1", "sb3": "ref1", "refN": "refN", "sb3N": "refN", "oursN": "refN",
+            "before1": "ref1", "beforeN": "refN"}
     scaled = ", ".join(f"{k}={v:,}" for k, v in eb.scaled(steps).items())
     lab = labels(eb, sb3v)
     lines = [
@@ -311,7 +324,7 @@ def report(eb: EnvBench, res: dict, steps: int, repeats: int, n_seeds: int, sb3v
         "peak RSS per seed MiB | final eval return |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for k in ("ref1", "ours1", "sb3", "refN", "sb3N", "oursN"):
+    for k in ("ref1", "before1", "ours1", "sb3", "refN", "sb3N", "beforeN", "oursN"):
         if k not in agg:
             continue
         a, b = agg[k], agg.get(base[k])
@@ -359,7 +372,11 @@ def sb3_ratios(eb: EnvBench, agg: dict, n_seeds: int) -> str:
         e2e, loop = o["sps_e2e"] / s["sps_e2e"], o["sps_loop"] / s["sps_loop"]
         return f"**{e2e:.2f}x** ({'met' if e2e >= need else 'not met'}: >= {need:g}x; loop basis {loop:.2f}x)"
 
-    return (f"| {eb.env_id} | {ratio('ours1', 'sb3', 2)} | {ratio('oursN', 'sb3N', 7)} |")
+    rows = [f"| {eb.env_id} | {ratio('ours1', 'sb3', 2)} | {ratio('oursN', 'sb3N', 7)} |"]
+    if "before1" in agg or "beforeN" in agg:
+        rows.append(f"| {eb.env_id}, before (`--before`) | {ratio('before1', 'sb3', 2)} | "
+                    f"{ratio('beforeN', 'sb3N', 7)} |")
+    return "\n".join(rows)
 
 
 def seeds_scan(eb: EnvBench, counts: list[int], steps: int, device: str | None, say) -> str:
@@ -402,6 +419,8 @@ def main() -> None:
                    help="small budget: 12000 CartPole / 500 MinAtar steps, 1 repeat, 4 seeds")
     p.add_argument("--seeds", type=int, default=16, help="seeds of the many-seed rows (default 16)")
     p.add_argument("--only", default="ref1,ours1,sb3,refN,sb3N,oursN", help="comma-separated subset of contenders")
+    p.add_argument("--before", default=None, help="another checkout (e.g. `git archive main | tar -x -C DIR`) "
+                   "whose code the before1/beforeN contenders run, for before/after figures in one run")
     p.add_argument("--device", default=None, help="torch device for every contender (default: cpu; ours: auto)")
     p.add_argument("--breakdown", action="store_true", help="append ours' time split (profile_ours.py)")
     p.add_argument("--breakdown-env", default="cartpole", help="env(s) of the time split (default cartpole)")
@@ -420,6 +439,8 @@ def main() -> None:
         _sb3_child(args._env, args._seed, args.steps, args.device or "cpu")
         return
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    global BEFORE
+    BEFORE = Path(args.before).resolve() if args.before else None
     envs = [env_bench(e) for e in args.envs.split(",") if e]
     if args.quick:
         args.steps, args.repeats, args.seeds = 12_000, 1, 4
