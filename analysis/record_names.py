@@ -70,6 +70,12 @@ TRAIN_PREFIX = "train/"
 EVAL_RETURN = "eval/return_mean"
 #: training wall time (s, over every resumed attempt) at each evaluation: return against wall-clock time
 WALL_S = "time/wall_s"
+#: metrics whose values measure the machine, not the learning: two runs of one trial log them at the same steps
+#: with other values
+WALL_CLOCK_METRICS = (SPS, WALL_S)
+#: prefix of the MLflow system metrics (CPU, memory, disk, network, GPU): sampled on a timer, so even how many
+#: points a run gets depends on its wall time
+SYSTEM_PREFIX = "system/"
 #: EauDeQN: share of the target network's weights at zero (``train/`` + the agent's ``target_sparsity``)
 TARGET_SPARSITY = "train/target_sparsity"
 

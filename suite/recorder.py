@@ -391,9 +391,10 @@ class Recorder:
         self._push_info = {"trial": {**resolved, "seeds": list(trial.seeds)},
                            "tracking_uri": public_uri(self.tracking_uri), "experiment": self.experiment,
                            "results_dir": str(self.results_dir.resolve()), "extra_tags": self.extra_tags}
-        # After the store answered: the monitors come with MLflow, whose import is what the open waited for.
+        # After the store answered: the monitors come with MLflow, whose import is what the open waited for. A
+        # complete checkpoint trains nothing (push, resume): the machine is not sampled for it.
         try:
-            self.sampler = SystemSampler(gpu=device.type == "cuda")
+            self.sampler = None if self.complete else SystemSampler(gpu=device.type == "cuda")
         except Exception as exc:  # records only: never fail a run for them
             self.say(f"{self.label} no system metrics: {type(exc).__name__}: {exc}")
         if state is not None:
@@ -532,6 +533,8 @@ class Recorder:
         """Checkpoint first, then flush: every flushed point is covered by a checkpoint written before it. Waits
         for a background open (the checkpoint records the run ids)."""
         self.opened(wait=True)
+        if final and self.sampler is not None:
+            self._log_system(step)  # the last sample, before the checkpoint that covers it
         runs = self.runs
         save_checkpoint(self.path, {
             "trial_hash": self.trial.group_hash(), "agent_name": self.trial.agent, "env": self.trial.env,
@@ -592,7 +595,6 @@ class Recorder:
         if self.bar is not None:
             self.bar.close()
         if self.sampler is not None:
-            self._log_system(step)
             self.sampler.close()
         try:
             return self._finish(agent, step, wall, device)

@@ -20,10 +20,12 @@ import os
 import threading
 from typing import Any
 
+from analysis import record_names as names
+
 __all__ = ["SystemSampler", "PREFIX"]
 
 #: the prefix MLflow gives system metrics (its UI groups them by it)
-PREFIX = "system/"
+PREFIX = names.SYSTEM_PREFIX
 
 
 def _monitors(gpu: bool) -> list[Any]:
