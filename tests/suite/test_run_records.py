@@ -1,5 +1,7 @@
 """What a run records beyond its learning curve: evaluation videos, MLflow system metrics, wall time, compute
 tags, the torch options; and the store opened in the background while training starts."""
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pytest
@@ -125,3 +127,24 @@ def test_store_failing_in_the_background_stops_training_with_its_error(tmp_path,
     with pytest.raises(TrackingError, match="cannot be opened or written"):
         run(tmp_path, steps=100_000)
     assert steps and steps[-1] < 100_000
+
+
+def test_a_classic_run_imports_only_what_it_uses(tmp_path):
+    """Start-up: a CartPole run without videos or compile loads no renderer, no mp4 writer, no compiler and no
+    other family's emulator (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+    code = (
+        "import sys, pathlib\n"
+        "from suite.trainer import train\n"
+        "from suite.trial import build_trial\n"
+        "t = build_trial('dqn', 'CartPole-v1', (0,), steps=200, overrides={'learning_starts': '50', "
+        "'train.eval_every': '200', 'train.eval_episodes': '1'})\n"
+        f"d = pathlib.Path({str(tmp_path)!r})\n"
+        "train(t, tracking_uri=f'sqlite:///{d}/m.db', experiment='t', results_dir=d, progress=lambda m: None)\n"
+        "print(sorted(m for m in ('pygame', 'imageio_ffmpeg', 'torch._inductor', 'torch._dynamo', 'minatar', "
+        "'ale_py', 'cv2', 'matplotlib') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
