@@ -64,9 +64,11 @@ results: $(STAMP)
 	$(BIN)/python -m suite.results --part $(PART) --results $(RESULTS) $(if $(OUT),--out $(OUT)) $(if $(RUNS),--runs $(RUNS)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) $(if $(AGENTS),--agents $(AGENTS)) $(if $(ENVS),--envs $(ENVS)) $(if $(QUICK),--quick) $(if $(NO_RUN),--no-run) $(if $(REPS),--reps $(REPS)) $(if $(CARTPOLE_STEPS),--cartpole-steps $(CARTPOLE_STEPS)) $(if $(MINATAR_STEPS),--minatar-steps $(MINATAR_STEPS))
 
 # Speed side by side (benchmarks/bench_speed.py): the CleanRL-style reference loops (CartPole MLP, MinAtar CNN),
-# ours at 1 and 16 seeds, Stable-Baselines3 DQN (an optional dependency, installed here), and where ours spends
-# its time at 1, 4, 16 and 64 seeds; first the per-call numpy-vs-torch microbenchmark (benchmarks/bench_kernels.py,
-# results/bench_kernels.md). ~20 min on 2 free cores.
+# ours at 1 and 16 seeds, Stable-Baselines3 DQN at 1 seed and 16 seeds two at a time (an optional dependency,
+# installed here), and where ours spends its time at 1, 4, 16 and 64 seeds; it ends with the two ratios against
+# SB3 (1 seed, 16 seeds) side by side. First the per-call numpy-vs-torch microbenchmark (benchmarks/bench_kernels.py,
+# results/bench_kernels.md). ~25 min on 2 free cores. BEFORE=DIR adds ours with another checkout's code (e.g.
+# `git archive main | tar -x -C DIR`) to the same run.
 STEPS_BENCH ?= 50000
 STEPS_BENCH_MINATAR ?= 1000
 REPEATS ?= 3
@@ -75,7 +77,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	mkdir -p $(RESULTS)
 	$(BIN)/python benchmarks/bench_kernels.py --e2e-steps 20000 > $(RESULTS)/bench_kernels.md
-	$(BIN)/python benchmarks/bench_speed.py --envs cartpole,minatar --steps $(STEPS_BENCH) --minatar-steps $(STEPS_BENCH_MINATAR) --repeats $(REPEATS) --minatar-repeats $(REPEATS_MINATAR) --breakdown --out $(RESULTS)/bench_speed.md
+	$(BIN)/python benchmarks/bench_speed.py --envs cartpole,minatar --steps $(STEPS_BENCH) --minatar-steps $(STEPS_BENCH_MINATAR) --repeats $(REPEATS) --minatar-repeats $(REPEATS_MINATAR) --breakdown --out $(RESULTS)/bench_speed.md $(if $(BEFORE),--before $(BEFORE) --only ref1,before1,ours1,sb3,refN,sb3N,beforeN,oursN)
 
 # The GPU check (benchmarks/gpu_check.py): every agent's update on CUDA against the CPU, 16-seed CUDA runs, seeds
 # per GPU (1-256) on MinAtar and Atari, torch.compile / AMP where they exist; one table, written into

@@ -20,8 +20,8 @@ from agents.config import AgentConfig
 from agents.exploration import (EpsilonGreedy, EpsilonSchedule, ExponentialGapSchedule, ExponentialSchedule,
                                 LinearSchedule)
 from agents.family_facts import FamilyFacts
-from agents.learners import (ACTING_METHODS, NUMPY, TD_METHODS, TORCH, BackendChoice, Components, choose,
-                             declared)
+from agents.learners import (ACTING_METHODS, NUMPY, TD_METHODS, TORCH, BackendChoice, Components, TorchLearner,
+                             TorchOptions, choose, declared)
 from agents.losses import td_loss
 from agents.nn.host_qnet import chunks
 from agents.nn.networks import QNetwork, build_q_network
@@ -115,6 +115,7 @@ class QAgent:
                                    frame_stack=self.facts.frame_stack)
         self.updates = 0
         self._kernel_choice, self._threads = kernels, threads
+        self._torch_options = TorchOptions()
         self._bind_kernels()
 
     def use_network(self, online: QNetwork) -> None:
@@ -174,14 +175,27 @@ class QAgent:
         """Choose the backends for acting and learning (``learners.choose``) for the current online network and
         target rule, and bind them (tests and variants may swap those after construction; ``_check_kernels``
         re-binds then)."""
-        self._backend = choose(self.learner_components(), self._kernel_choice)
+        options = self._torch_options
+        self._backend = choose(self.learner_components(), self._kernel_choice, options)
         self._host_actor = NUMPY.bind_actor(self.online) if self._backend.actor == "numpy" else None
-        self._learner = TORCH
+        self._learner = TorchLearner(self, options) if options.active else TORCH
         if self._backend.learner == "numpy":
             parts = min(max(1, self._threads), self.num_replicas // self.MIN_REPLICAS_PER_THREAD)
             rows = chunks(self.num_replicas, parts) if parts > 1 else []
             self._learner = NUMPY.bind_learner(self._host_actor or self.online, self.target_rule.network, rows)
         self._bound_to = (self.online, self.target_rule)
+
+    def use_torch_options(self, options: TorchOptions) -> None:
+        """Mixed precision and ``torch.compile`` for the torch backend (``agents/learners.py``); options that are
+        on move learning and acting to torch. ``options.refusal(device)`` says first whether they can run here."""
+        self._torch_options = options
+        self._bind_kernels()
+
+    @property
+    def torch_learner(self) -> TorchLearner | None:
+        """The torch backend bound with options (mixed precision, compile), or ``None`` without them."""
+        self._check_kernels()
+        return self._learner if isinstance(self._learner, TorchLearner) else None
 
     def _check_kernels(self) -> None:
         if self._bound_to[0] is not self.online or self._bound_to[1] is not self.target_rule:
@@ -346,7 +360,8 @@ class QAgent:
         """Everything needed to continue training exactly (tensors and plain data only)."""
         return {"online": self.online.state_dict(), "target_rule": self.target_rule.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "explorer": self.explorer.state_dict(),
-                "replay": self.replay.state_dict(), "updates": self.updates}
+                "replay": self.replay.state_dict(), "updates": self.updates,
+                **({"learner": self.torch_learner.state_dict()} if self.torch_learner is not None else {})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.online.load_state_dict(state["online"])
@@ -355,3 +370,5 @@ class QAgent:
         self.explorer.load_state_dict(state["explorer"])
         self.replay.load_state_dict(state["replay"])
         self.updates = int(state["updates"])
+        if self.torch_learner is not None:
+            self.torch_learner.load_state_dict(state.get("learner") or {})

@@ -5,7 +5,10 @@ Two named backends:
 * ``numpy`` — the kernels of ``agents/nn/host_qnet.py``: the gradient of QAgent's TD loss (``mse`` or ``huber``
   on the ``max`` or ``double`` bootstrap) for an ``mlp`` or one-convolution ``minatar-cnn`` network without
   LayerNorm, on the CPU, with a target rule that only copies θ; and argmax_a Q_θ(s, a) for acting.
-* ``torch`` — autograd on the agent's own ``loss``; serves every agent.
+* ``torch`` — autograd on the agent's own ``loss``; serves every agent. Its :class:`TorchOptions` add mixed
+  precision (``amp``: bf16 autocast; fp16 autocast with a per-replica gradient scaler, CUDA only) and
+  ``torch.compile`` of the update's loss and of acting; either one keeps learning and acting on torch (the numpy
+  kernels compute in float32 and are not compiled).
 
 Either backend only writes the parameters' ``.grad``; value and norm clipping and the optimizer step (any of
 ``agents/optim.py``'s) run after it, in torch, the same on both. numpy and torch agree to float32 rounding, not
@@ -30,8 +33,8 @@ from __future__ import annotations
 
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -39,8 +42,9 @@ import torch
 from agents.nn.host_qnet import HostQNet, td_gradients, worker_pool
 from agents.replay import Batch
 
-__all__ = ["Declaration", "declared", "TD_METHODS", "ACTING_METHODS", "Components", "Verdict", "LearnerBackend", "NumpyBackend",
-           "TorchBackend", "NumpyLearner", "NUMPY", "TORCH", "BACKENDS", "BackendChoice", "choose"]
+__all__ = ["Declaration", "declared", "TD_METHODS", "ACTING_METHODS", "Components", "Verdict", "LearnerBackend",
+           "NumpyBackend", "TorchBackend", "NumpyLearner", "NUMPY", "TORCH", "BACKENDS", "BackendChoice", "choose",
+           "TorchOptions", "TorchLearner", "AMP_MODES"]
 
 
 class Declaration(NamedTuple):
@@ -139,6 +143,168 @@ class TorchBackend(LearnerBackend):
         return loss, metrics
 
 
+#: mixed-precision modes of the torch backend: float32, bfloat16 autocast, float16 autocast with a gradient scaler
+AMP_MODES = ("off", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TorchOptions:
+    """How the torch backend computes an update: autocast precision and ``torch.compile``.
+
+    ``warn`` receives the one-line warning when compiling fails and the backend falls back to eager."""
+
+    amp: str = "off"
+    compile: bool = False
+    warn: Callable[[str], None] | None = field(default=None, compare=False)
+
+    @property
+    def active(self) -> bool:
+        """Whether anything differs from the plain float32 eager path."""
+        return self.amp != "off" or self.compile
+
+    def refusal(self, device: torch.device) -> str | None:
+        """Why these options cannot run on ``device`` (one line), or ``None``."""
+        if self.amp not in AMP_MODES:
+            return f"train.amp={self.amp!r} is not valid; allowed: {', '.join(AMP_MODES)}"
+        if self.amp == "fp16" and device.type != "cuda":
+            return (f"train.amp=fp16 is not available on device {device}; allowed there: off, bf16 (fp16 needs a "
+                    "gradient scaler and CUDA's float16 kernels)")
+        if self.amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            return f"train.amp=bf16 is not available on {torch.cuda.get_device_name(device)}; allowed there: off, fp16"
+        return None
+
+    @property
+    def reason(self) -> str:
+        on = [f"train.amp={self.amp}"] * (self.amp != "off") + ["train.compile=true"] * self.compile
+        return f"{' and '.join(on)} {'run' if len(on) > 1 else 'runs'} on the torch backend"
+
+
+class TorchLearner:
+    """The torch backend bound to one agent with :class:`TorchOptions`.
+
+    * ``amp``: the agent's ``loss`` runs under ``torch.autocast`` (bf16, or fp16 on CUDA); the backward pass and
+      everything after it (clipping, the optimizer) stay in float32 on the float32 parameters. fp16 multiplies
+      each replica's loss by its own scale before the backward pass and divides its gradient by it after: a
+      replica whose gradient overflows gets a zero gradient for that update and half the scale (a scaler shared
+      by all replicas would let one seed's overflow change the others' updates), and a scale doubles after
+      ``GROWTH_INTERVAL`` finite updates in a row, as ``torch.amp.GradScaler`` does.
+    * ``compile``: the agent's ``loss`` and the online network's ``act_values`` go through ``torch.compile``;
+      when compiling fails (no C++ compiler, an unsupported platform or op) the same call runs eagerly and
+      ``warn`` gets one line; ``compile_status`` says which happened (recorded as the run's ``compile`` tag).
+    """
+
+    INIT_SCALE, GROWTH_INTERVAL = 2.0 ** 16, 2000
+
+    def __init__(self, agent: Any, options: TorchOptions) -> None:
+        self.options = options
+        self.device_type = agent.device.type
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(options.amp)
+        self.compile_status = "on" if options.compile else "off"
+        self._loss: Callable[..., Any] | None = None
+        if options.amp == "fp16":
+            self.scale = torch.full((agent.num_replicas,), self.INIT_SCALE, device=agent.device)
+            self.growth = torch.zeros(agent.num_replicas, dtype=torch.int64, device=agent.device)
+        if options.compile:
+            self._compile_acting(agent.online)
+
+    # -- torch.compile, with an eager fallback ---------------------------------------------------------------
+    def _fallback(self, what: str, exc: BaseException) -> None:
+        text = str(exc).strip().splitlines()
+        why = f"{type(exc).__name__}: {text[0][:160] if text else ''}"
+        if self.compile_status == "on":
+            self.compile_status = f"fallback ({why})"
+            if self.options.warn is not None:
+                self.options.warn(f"warning: torch.compile failed on the {what} ({why}); running eagerly")
+
+    def _compile_acting(self, online: torch.nn.Module) -> None:
+        eager = online.act_values
+        try:
+            compiled = torch.compile(eager)
+        except Exception as exc:  # torch.compile refuses up front on platforms dynamo does not support
+            self._fallback("acting", exc)
+            return
+        state = {"call": compiled, "tried": False}
+
+        def act_values(obs: torch.Tensor) -> torch.Tensor:
+            if state["tried"]:
+                return state["call"](obs)
+            state["tried"] = True
+            try:
+                return compiled(obs)
+            except Exception as exc:
+                self._fallback("acting", exc)
+                state["call"] = eager
+                return eager(obs)
+
+        # An instance attribute shadows the method for this network only: every caller of act_values
+        # (greedy_actions, evaluation) gets the compiled one.
+        online.act_values = act_values
+
+    # -- the update ----------------------------------------------------------------------------------------
+    def _forward(self, agent: Any, loss_fn: Callable[..., Any], batch: Batch) -> tuple[torch.Tensor, dict]:
+        if self.dtype is None:
+            return loss_fn(batch)
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return loss_fn(batch)
+
+    def _backward(self, agent: Any, batch: Batch, loss_fn: Callable[..., Any]) -> tuple[torch.Tensor, dict]:
+        loss, metrics = self._forward(agent, loss_fn, batch)
+        loss = loss.float()
+        agent.optimizer.zero_grad()
+        if self.options.amp == "fp16":
+            (loss * self.scale).sum().backward()
+            self._unscale(agent)
+        else:
+            loss.sum().backward()
+        return loss, {k: v.float() for k, v in metrics.items()}
+
+    def _unscale(self, agent: Any) -> None:
+        """Divide each replica's gradient by its scale; zero the gradient of replicas that overflowed and adapt
+        each scale (halve on overflow, double after ``GROWTH_INTERVAL`` finite updates)."""
+        params = [p for p in agent.trainable_parameters() if p.grad is not None]
+        r = self.scale.numel()
+        finite = torch.ones(r, dtype=torch.bool, device=self.scale.device)
+        for p in params:  # rows of one replica are consecutive (QAgent.replica_view)
+            rows = p.grad.view(r, -1)
+            finite &= torch.isfinite(rows).all(dim=1)
+        for p in params:
+            rows = p.grad.view(r, -1)
+            rows.mul_(torch.where(finite, 1.0 / self.scale, 0.0).unsqueeze(1))
+            rows.nan_to_num_(0.0, 0.0, 0.0)
+        self.growth = torch.where(finite, self.growth + 1, 0)
+        grow = self.growth >= self.GROWTH_INTERVAL
+        self.scale = torch.where(finite, torch.where(grow, self.scale * 2.0, self.scale), self.scale * 0.5)
+        self.growth = torch.where(grow, 0, self.growth)
+
+    def gradients(self, agent: Any, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The agent's per-replica loss ``[R]`` (float32) and metrics, its gradient left in ``.grad``."""
+        if self._loss is not None:
+            return self._backward(agent, batch, self._loss)
+        if not self.options.compile or self.compile_status != "on":
+            self._loss = agent.loss
+            return self._backward(agent, batch, self._loss)
+        try:  # the first call compiles (forward now, backward at the first backward pass)
+            compiled = torch.compile(agent.loss)
+            out = self._backward(agent, batch, compiled)
+            self._loss = compiled
+            return out
+        except Exception as exc:
+            self._fallback("update", exc)
+            self._loss = agent.loss
+            return self._backward(agent, batch, self._loss)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The fp16 scaler's state (per-replica scales and growth counts); empty otherwise."""
+        if self.options.amp != "fp16":
+            return {}
+        return {"scale": self.scale.cpu(), "growth": self.growth.cpu()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state and self.options.amp == "fp16":
+            self.scale = state["scale"].to(self.scale.device)
+            self.growth = state["growth"].to(self.growth.device)
+
+
 class NumpyBackend(LearnerBackend):
     """The numpy kernels of ``agents/nn/host_qnet.py`` (see the module docstring for what they serve)."""
 
@@ -235,11 +401,14 @@ class BackendChoice:
         return "numpy-act" if self.actor == "numpy" else "torch"
 
 
-def choose(c: Components, kernels: str) -> BackendChoice:
+def choose(c: Components, kernels: str, options: TorchOptions | None = None) -> BackendChoice:
     """The one place that picks backends: with ``kernels="auto"``, numpy for each part it serves exactly
-    (``NumpyBackend.supports`` / ``supports_acting``), torch for the rest; ``kernels="torch"``: torch for all."""
+    (``NumpyBackend.supports`` / ``supports_acting``), torch for the rest; ``kernels="torch"``, or torch
+    ``options`` that are on (mixed precision, compile): torch for all."""
     if kernels == "torch":
         return BackendChoice("torch", "torch", "train.kernels=torch")
+    if options is not None and options.active:
+        return BackendChoice("torch", "torch", options.reason)
     learn, act = NUMPY.supports(c), NUMPY.supports_acting(c)
     reason = (f"learning on {'numpy' if learn.ok else 'torch'}: {learn.reason}; "
               f"acting on {'numpy' if act.ok else 'torch'}: {act.reason}")

@@ -18,6 +18,10 @@ TARGET_RULE = "target_rule"
 BOOTSTRAP_RULE = "bootstrap_rule"
 KERNELS = "kernels"
 KERNELS_REASON = "kernels_reason"  # why that backend (agents/learners.py declarations)
+#: how the torch learner ran under ``train.compile``: ``off``, ``on``, or ``fallback (REASON)`` (compiling failed)
+COMPILE = "compile"
+#: ``train.video_every`` (evaluation videos are artifacts under ``videos/``; 0: none)
+VIDEO_EVERY = "video_every"
 #: the evaluation protocol's fingerprint (suite/protocol.py); its fields are the ``protocol.*`` params
 PROTOCOL = "protocol"
 PROTOCOL_PARAM_PREFIX = "protocol."
@@ -41,6 +45,11 @@ OUTCOME_COMPLETED = "completed"
 OUTCOME_DIVERGED = "diverged"
 DIVERGED_STEP = "diverged_step"
 PARAMS_SHA256 = "params_sha256"
+#: what the run cost: training wall time over every resumed attempt (s), and env steps of this seed per second
+#: of it (the device is the ``torch_device`` tag)
+WALL_S_TAG = "wall_s"
+SEED_STEPS_PER_S = "seed_steps_per_s"
+DEVICE = "torch_device"
 CHECKPOINT = "checkpoint"
 ERROR = "error"
 #: the ``error`` of an earlier failed attempt, kept when a later attempt of the same run finished
@@ -63,6 +72,14 @@ SPS = "train/sps"
 #: prefix of the agent's update metrics (``loss`` is recorded as ``train/loss``)
 TRAIN_PREFIX = "train/"
 EVAL_RETURN = "eval/return_mean"
+#: training wall time (s, over every resumed attempt) at each evaluation: return against wall-clock time
+WALL_S = "time/wall_s"
+#: metrics whose values measure the machine, not the learning: two runs of one trial log them at the same steps
+#: with other values
+WALL_CLOCK_METRICS = (SPS, WALL_S)
+#: prefix of the MLflow system metrics (CPU, memory, disk, network, GPU): sampled on a timer, so even how many
+#: points a run gets depends on its wall time
+SYSTEM_PREFIX = "system/"
 #: EauDeQN: share of the target network's weights at zero (``train/`` + the agent's ``target_sparsity``)
 TARGET_SPARSITY = "train/target_sparsity"
 

@@ -29,6 +29,7 @@ from analysis.normalization import SCORING_RULE, reference_scores, score_runs
 from analysis.palette import agent_looks, agent_order
 from analysis.section import FigureOptions, ReportContext, Section, score_dict, task_scores
 from analysis.sections import AGGREGATE_RULE, curves_frame, registered_sections, sensitivity_frame
+from analysis import compute  # noqa: E402, F401 - registers the compute section (after sample_efficiency)
 
 __all__ = ["label_runs", "report_context", "build_report", "write_section", "ReportResult", "score_dict", "task_scores",
            "curves_frame", "sensitivity_frame", "BASELINE", "AGGREGATE_RULE", "ENGINE_TEXT"]

@@ -29,9 +29,9 @@ from analysis import record_names as names
 
 __all__ = ["load_runs", "load_metric", "load_metrics", "load_experiment", "DEFAULT_METRICS", "RUN_COLUMNS"]
 
-#: metric histories read by default: evaluation returns (scores, curves) and training episode returns
-#: (episodes-to-solve for the CartPole ablation)
-DEFAULT_METRICS = (names.EVAL_RETURN, names.EPISODE_RETURN)
+#: metric histories read by default: evaluation returns (scores, curves), training episode returns
+#: (episodes-to-solve for the CartPole ablation) and the wall time at each evaluation (the compute section)
+DEFAULT_METRICS = (names.EVAL_RETURN, names.EPISODE_RETURN, names.WALL_S)
 RUN_COLUMNS = ["run_id", "status", "agent", "variant", "env", "family", "seed", "outcome", "trial_hash",
                "diverged_step", "target_rule", "final_eval_return", "final_step", "start_time", "end_time"]
 _KEYS = ["run_id", "agent", "variant", "env", "seed", "status", "outcome"]

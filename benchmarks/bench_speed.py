@@ -21,7 +21,14 @@ Contenders (each in its own child process, peak RSS read from ``wait4``):
   ours1  targetbench run --agent dqn --seed 0
   sb3    stable_baselines3.DQN, seed 0 (skipped when SB3 is not installed)
   refN   16 reference processes, seeds 0-15, two running at once (2 cores)
+  sb3N   16 SB3 processes, seeds 0-15, two running at once (2 cores)
   oursN  targetbench run --agent dqn --seed 0-15 (one process)
+  before1, beforeN  ours1 and oursN with another checkout's code (``--before PATH``: e.g. an export of main), in
+         the same run, so start-up and speed are compared before and after a change on the same machine state
+
+The two ratios against SB3 (issue #23) are printed side by side at the end, e2e basis (whole processes: what a
+user waits for): ours 1 seed vs SB3 1 seed (target >= 2x) and ours 16 seeds in one process vs sixteen SB3 runs
+two at a time (target >= 7x).
 
 Two bases: "loop", the training loop's own timer (the JSON ``wall_s`` of targetbench and of the reference,
 SB3's learn()+eval; for refN the sum of per-seed loop times / 2, ideal packing on 2 cores), and "e2e", wall
@@ -203,10 +210,17 @@ def run_pool(cmds: list[list[str]], parallel: int) -> dict:
     return dict(records=records, e2e_s=time.perf_counter() - started, rss_mib=max(rss))
 
 
-def run_ours(eb: EnvBench, seeds: str, steps: int, device: str | None, threads: int = 1) -> dict:
+#: another checkout whose code the before1/beforeN contenders run (--before)
+BEFORE: Path | None = None
+
+
+def run_ours(eb: EnvBench, seeds: str, steps: int, device: str | None, threads: int = 1,
+             tree: Path | None = None) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench_ours_"))
+    # another checkout: this interpreter with that tree first on the path (it shadows the editable install)
+    prog = [TARGETBENCH] if tree is None else ["env", f"PYTHONPATH={tree}", PY, "-m", "suite.cli"]
     try:
-        return run_pool([[TARGETBENCH, *eb.ours_argv(seeds, steps, tmp, device, threads)]], 1)
+        return run_pool([[*prog, *eb.ours_argv(seeds, steps, tmp, device, threads)]], 1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -219,15 +233,16 @@ def measure(eb: EnvBench, name: str, steps: int, n_seeds: int, device: str | Non
     elif name == "refN":
         r = run_pool([eb.reference_cmd(s, steps, device) for s in range(n_seeds)], 2)
         loop = sum(x["wall_s"] for x in r["records"]) / 2  # ideal packing on two cores
-    elif name == "sb3":
-        cmd = [PY, __file__, "--_child", "sb3", "--_env", eb.key, "--_seed", "0", "--steps", str(steps),
-               "--device", device or "cpu"]
-        r = run_pool([cmd], 1)
-        loop = r["records"][0]["wall_s"]
-    elif name in ("ours1", "oursN"):
+    elif name in ("sb3", "sb3N"):
+        cmds = [[PY, __file__, "--_child", "sb3", "--_env", eb.key, "--_seed", str(s), "--steps", str(steps),
+                 "--device", device or "cpu"] for s in range(1 if name == "sb3" else n_seeds)]
+        r = run_pool(cmds, 1 if name == "sb3" else 2)
+        loop = sum(x["wall_s"] for x in r["records"]) / (1 if name == "sb3" else 2)  # ideal packing on two cores
+    elif name in ("ours1", "oursN", "before1", "beforeN"):
         # one seed on one core, as the reference; N seeds on the two cores the reference's pair of processes uses
-        r = run_ours(eb, "0" if name == "ours1" else f"0-{n_seeds - 1}", steps, device,
-                     threads=1 if name == "ours1" else 2)
+        one = name.endswith("1")
+        r = run_ours(eb, "0" if one else f"0-{n_seeds - 1}", steps, device, threads=1 if one else 2,
+                     tree=BEFORE if name.startswith("before") else None)
         loop = max(x["wall_s"] for x in r["records"])  # seeds share one loop
     else:
         raise ValueError(name)
@@ -254,7 +269,10 @@ def labels(eb: EnvBench, sb3v: str | None) -> dict[str, str]:
         "ours1": "ours `targetbench run`, 1 seed",
         "sb3": f"{sb3}, 1 seed",
         "refN": "reference, {n} seeds, 2 processes at a time",
+        "sb3N": f"{sb3}, {{n}} seeds, 2 processes at a time",
         "oursN": "ours `targetbench run`, {n} seeds, 1 process",
+        "before1": "ours before (`--before`), 1 seed",
+        "beforeN": "ours before (`--before`), {n} seeds, 1 process",
     }
 
 
@@ -290,10 +308,11 @@ def report(eb: EnvBench, res: dict, steps: int, repeats: int, n_seeds: int, sb3v
         seeds = runs[0]["seeds"]
         rss = max(r["rss_mib"] for r in runs)
         agg[k] = dict(loop=loop, e2e=e2e, seeds=seeds, sps_loop=seeds * steps / loop, sps_e2e=seeds * steps / e2e,
-                      rss=rss, rss_seed=rss if k == "refN" else rss / seeds, device=runs[0]["device"],
+                      rss=rss, rss_seed=rss if k in ("refN", "sb3N") else rss / seeds, device=runs[0]["device"],
                       ret=statistics.median(r["ret"] for r in runs),
                       rmin=min(r["ret_min"] for r in runs), rmax=max(r["ret_max"] for r in runs))
-    base = {"ref1": "ref1", "ours1": "ref1", "sb3": "ref1", "refN": "refN", "oursN": "refN"}
+    base = {"ref1": "ref1", "ours1": "ref1", "sb3": "ref1", "refN": "refN", "sb3N": "refN", "oursN": "refN",
+            "before1": "ref1", "beforeN": "refN"}
     scaled = ", ".join(f"{k}={v:,}" for k, v in eb.scaled(steps).items())
     lab = labels(eb, sb3v)
     lines = [
@@ -305,12 +324,12 @@ def report(eb: EnvBench, res: dict, steps: int, repeats: int, n_seeds: int, sb3v
         "peak RSS per seed MiB | final eval return |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for k in ("ref1", "ours1", "sb3", "refN", "oursN"):
+    for k in ("ref1", "before1", "ours1", "sb3", "refN", "sb3N", "beforeN", "oursN"):
         if k not in agg:
             continue
         a, b = agg[k], agg.get(base[k])
         ratio = (f"{a['sps_loop'] / b['sps_loop']:.2f}x / {a['sps_e2e'] / b['sps_e2e']:.2f}x" if b else "n/a")
-        rss = f"2 x {a['rss']:.0f}" if k == "refN" else f"{a['rss']:.0f}"
+        rss = f"2 x {a['rss']:.0f}" if k in ("refN", "sb3N") else f"{a['rss']:.0f}"
         ret = (f"{a['ret']:.1f}" if a["seeds"] == 1 else f"{a['ret']:.1f} (mean; {a['rmin']:.0f}-{a['rmax']:.0f})")
         lines.append(f"| {lab[k].format(n=n_seeds)} | {a['seeds']} | {a['device']} | {a['loop']:.1f} | "
                      f"{a['e2e']:.1f} | {a['sps_loop']:,.0f} | {a['sps_e2e']:,.0f} | {ratio} | {rss} | "
@@ -341,7 +360,23 @@ def report(eb: EnvBench, res: dict, steps: int, repeats: int, n_seeds: int, sb3v
                      f"{o['rss_seed']:.0f} MiB per seed{ref}.")
     if notes:
         lines += [""] + [f"Note: {n}" for n in notes]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", sb3_ratios(eb, agg, n_seeds)
+
+
+def sb3_ratios(eb: EnvBench, agg: dict, n_seeds: int) -> str:
+    """The two ratios against SB3, side by side (aggregate env steps/s, e2e basis, loop basis in brackets)."""
+    def ratio(ours: str, sb3: str, need: float) -> str:
+        if ours not in agg or sb3 not in agg:
+            return "not measured"
+        o, s = agg[ours], agg[sb3]
+        e2e, loop = o["sps_e2e"] / s["sps_e2e"], o["sps_loop"] / s["sps_loop"]
+        return f"**{e2e:.2f}x** ({'met' if e2e >= need else 'not met'}: >= {need:g}x; loop basis {loop:.2f}x)"
+
+    rows = [f"| {eb.env_id} | {ratio('ours1', 'sb3', 2)} | {ratio('oursN', 'sb3N', 7)} |"]
+    if "before1" in agg or "beforeN" in agg:
+        rows.append(f"| {eb.env_id}, before (`--before`) | {ratio('before1', 'sb3', 2)} | "
+                    f"{ratio('beforeN', 'sb3N', 7)} |")
+    return "\n".join(rows)
 
 
 def seeds_scan(eb: EnvBench, counts: list[int], steps: int, device: str | None, say) -> str:
@@ -383,7 +418,9 @@ def main() -> None:
     p.add_argument("--quick", action="store_true",
                    help="small budget: 12000 CartPole / 500 MinAtar steps, 1 repeat, 4 seeds")
     p.add_argument("--seeds", type=int, default=16, help="seeds of the many-seed rows (default 16)")
-    p.add_argument("--only", default="ref1,ours1,sb3,refN,oursN", help="comma-separated subset of contenders")
+    p.add_argument("--only", default="ref1,ours1,sb3,refN,sb3N,oursN", help="comma-separated subset of contenders")
+    p.add_argument("--before", default=None, help="another checkout (e.g. `git archive main | tar -x -C DIR`) "
+                   "whose code the before1/beforeN contenders run, for before/after figures in one run")
     p.add_argument("--device", default=None, help="torch device for every contender (default: cpu; ours: auto)")
     p.add_argument("--breakdown", action="store_true", help="append ours' time split (profile_ours.py)")
     p.add_argument("--breakdown-env", default="cartpole", help="env(s) of the time split (default cartpole)")
@@ -402,6 +439,8 @@ def main() -> None:
         _sb3_child(args._env, args._seed, args.steps, args.device or "cpu")
         return
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    global BEFORE
+    BEFORE = Path(args.before).resolve() if args.before else None
     envs = [env_bench(e) for e in args.envs.split(",") if e]
     if args.quick:
         args.steps, args.repeats, args.seeds = 12_000, 1, 4
@@ -409,16 +448,16 @@ def main() -> None:
     budget = {"cartpole": args.steps, "minatar": args.minatar_steps or env_bench("minatar").default_steps}
     repeats = {"cartpole": args.repeats, "minatar": args.minatar_repeats or args.repeats}
     names = [n for n in args.only.split(",") if n]
-    sb3v = sb3_version() if "sb3" in names else None
+    sb3v = sb3_version() if {"sb3", "sb3N"} & set(names) else None
     common_notes = ["every 1-seed contender uses one CPU thread (torch intra-op and BLAS); ours at 16 seeds runs with "
                     "`train.threads=2`, the two cores the reference's pair of processes uses (numpy-kernel agents split "
                     "their replicas over the threads, torch stays at one thread); the final evaluation is 10 "
                     "episodes at epsilon 0.001 (each capped at 27,000 steps)."]
-    if "sb3" in names and sb3v is None:
-        names.remove("sb3")
+    if {"sb3", "sb3N"} & set(names) and sb3v is None:
+        names = [n for n in names if n not in ("sb3", "sb3N")]
         common_notes.append("SB3 is not installed in this venv, so its rows and targets 1b / 3b were skipped.")
     started = time.perf_counter()
-    sections = []
+    sections, ratios = [], []
     for eb in envs:
         steps, reps = budget[eb.key], repeats[eb.key]
         notes = list(common_notes)
@@ -441,7 +480,9 @@ def main() -> None:
                 say(f"[bench_speed] {eb.key} repeat {rep + 1}/{reps} {name}: loop {m['loop_s']:.1f}s, "
                     f"e2e {m['e2e_s']:.1f}s, RSS {m['rss_mib']:.0f} MiB, return {m['ret']:.1f} "
                     f"({time.perf_counter() - t:.0f}s)")
-        sections.append(f"## {eb.title}\n\n" + report(eb, res, steps, reps, args.seeds, sb3v, notes))
+        table, sb3_row = report(eb, res, steps, reps, args.seeds, sb3v, notes)
+        sections.append(f"## {eb.title}\n\n" + table)
+        ratios.append(sb3_row)
     if args.breakdown:
         import profile_ours
 
@@ -455,6 +496,9 @@ def main() -> None:
         for eb in envs:
             st = args.scan_steps or (10_000 if eb.key == "cartpole" else 2000)
             sections.append(f"## Seeds scan, {eb.env_id}\n\n" + seeds_scan(eb, counts, st, args.device, say))
+    sections.append(f"## Ours vs Stable-Baselines3: the two ratios (aggregate env steps/s, whole processes)\n\n"
+                    f"| env | 1 seed vs SB3 1 seed | {args.seeds} seeds in one process vs {args.seeds} SB3 runs, two "
+                    f"at a time |\n|---|---|---|\n" + "\n".join(ratios) + "\n")
     cmd = "python benchmarks/bench_speed.py " + " ".join(sys.argv[1:])
     text = (f"Machine: {machine()}. Device requested: {args.device or 'default (cpu; ours auto)'}. "
             f"Total bench time {time.perf_counter() - started:.0f} s.\n\n" + "\n".join(sections))

@@ -72,9 +72,12 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from suite.tracking import DEFAULT_EXPERIMENT, default_tracking_uri, import_in_background
+
+    # MLflow's import (over a second) runs beside torch's and the trial's set-up instead of after them.
+    import_in_background()
     from suite.memory import check_memory
     from suite.trainer import train
-    from suite.tracking import DEFAULT_EXPERIMENT, default_tracking_uri
     from suite.trial import build_trial, parse_overrides, parse_seeds
 
     if args.steps is not None and args.steps < 1:

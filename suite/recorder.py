@@ -19,7 +19,15 @@ MLflow runs (:class:`~suite.tracking.RunGroup`), the checkpoint file and their c
   (``--checkpoint-uri``: fsspec URL, the tracking server's artifact store) is fetched from before a resume and
   uploaded to after every checkpoint write, before the points it covers are flushed.
 * Progress: a line at every evaluation and at least every ``progress_interval_s`` seconds (step, env steps/s,
-  ETA, latest training return), through the ``say`` callback (stderr for ``targetbench run``).
+  ETA, latest training return), through the ``say`` callback (stderr for ``targetbench run``), or a
+  :class:`suite.progress_bar.ProgressBar` on a terminal.
+* Start-up: a fresh group's store is opened and its runs created in a thread (``open(background=True)``) while
+  the first training steps run; points and tags logged meanwhile wait in the group's buffer with their own
+  timestamps, the runs' start time is the moment ``open`` was called, and the first checkpoint (which records
+  the run ids) waits for the thread. A store that fails there stops training at the next log point with the same
+  one-line error as before.
+* Compute: every run records MLflow system metrics (:mod:`suite.system_metrics`), its training wall time at every
+  evaluation (``time/wall_s``), and at the end the tags ``wall_s`` and ``seed_steps_per_s``.
 """
 from __future__ import annotations
 
@@ -27,7 +35,9 @@ import csv
 import io
 import math
 import os
+import shutil
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,8 +54,10 @@ from suite.checkpoint_store import CheckpointStore, LocalStore, store_key
 from suite.errors import CheckpointError, TrackingError
 from suite.protocol import fingerprint, protocol_of
 from suite.provenance import provenance_tags
-from suite.tracking import RunGroup, ensure_store, flatten, missing_runs, open_experiment, public_uri
+from suite.system_metrics import SystemSampler
+from suite.tracking import RunGroup, check_store, ensure_store, flatten, missing_runs, open_experiment, public_uri
 from suite.trial import TrialSpec
+from suite.video import video_dir
 
 __all__ = ["Recorder", "SeedResult", "UnpushedError", "OTHER_STORES"]
 
@@ -132,19 +144,26 @@ class Recorder:
     def __init__(self, trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: Path,
                  checkpoint_dir: Path, resume: bool, say: Callable[[str], None],
                  extra_tags: Mapping[str, str] | None = None, adopt_checkpoint: bool = False,
-                 progress_interval_s: float = 30.0, checkpoint_store: CheckpointStore | None = None) -> None:
+                 progress_interval_s: float = 30.0, checkpoint_store: CheckpointStore | None = None,
+                 bar: Any = None) -> None:
         self.trial = trial
+        self.bar = bar  # a suite.progress_bar.ProgressBar on a terminal; None: progress lines
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.results_dir = Path(results_dir)
         self.checkpoint_dir = Path(checkpoint_dir)
         self.path = checkpoint_path(trial, self.checkpoint_dir)
         self.store = checkpoint_store or LocalStore(self.checkpoint_dir)
-        self.say = say
+        self._say = say
+        self._held: list[str] | None = None  # progress messages held while the store opens in the background
         self.extra_tags = dict(extra_tags or {})
         self.progress_interval_s = progress_interval_s
         self.label = f"[{trial.agent} {trial.env} seeds {','.join(map(str, trial.seeds))}]"
         self.runs: RunGroup | None = None
+        self._opening: threading.Thread | None = None  # the background open (open(background=True))
+        self._open_error: BaseException | None = None
+        self.sampler: SystemSampler | None = None
+        self.videos = video_dir(self.results_dir, trial.group_hash())
         self.acc = _Accumulator()
         self.eval_returns: list[list[list[float]]] = [[] for _ in trial.seeds]
         self.diverged: list[int | None] = [None] * len(trial.seeds)
@@ -168,6 +187,13 @@ class Recorder:
         # (Checkpoints from before the flag was recorded are complete when they are at the last step.)
         self.complete = self.state is not None and bool(
             self.state.get("complete", int(self.state["step"]) >= trial.train.steps))
+
+    def say(self, message: str) -> None:
+        """A progress message (held while the store opens in the background, see :meth:`open`)."""
+        if self._held is not None:
+            self._held.append(message)
+        else:
+            self._say(message)
 
     # -- the checkpoint to resume ----------------------------------------------------------------------------
     def _fetch(self) -> None:
@@ -273,11 +299,51 @@ class Recorder:
         return dest
 
     # -- store and runs ----------------------------------------------------------------------------------------
-    def open(self, agent: Any, device: torch.device) -> None:
+    def open(self, agent: Any, device: torch.device, background: bool = False) -> None:
         """Open the store and the experiment, create the runs (or continue the checkpoint's), and restore the
         recorder's part of a resumed checkpoint (metric sums, evaluations, divergence, kept points), which a
         complete checkpoint writes out now. Raises :class:`UnpushedError` when a complete checkpoint's store is
-        unreachable, :class:`CheckpointError` when the store lacks the checkpoint's runs."""
+        unreachable, :class:`CheckpointError` when the store lacks the checkpoint's runs.
+
+        ``background``: for a group that starts fresh (nothing to resume), do it in a thread and return at once;
+        :meth:`opened` raises what the thread raised."""
+        facts = {"parameter_count": str(agent.parameter_count()), "target_bytes": str(agent.target_bytes()),
+                 names.TARGET_RULE: agent.target_rule.name, names.BOOTSTRAP_RULE: agent.bootstrap.name,
+                 names.KERNELS: agent.kernels, names.KERNELS_REASON: agent.backend.reason[:500],
+                 names.COMPILE: "on" if self.trial.train.compile else "off"}
+        self._start_ms = int(time.time() * 1000)
+        self.runs = RunGroup.deferred(len(self.trial.seeds))
+        if background and self.state is None:
+            check_store(self.tracking_uri)  # what fails fast (a server down, a read-only file) fails before training
+            self._held = []  # progress waits for the store: a store that fails leaves only its error on stderr
+            self._opening = threading.Thread(target=self._open_in_thread, args=(facts, device), daemon=True,
+                                             name="targetbench-open-store")
+            self._opening.start()
+            return
+        self._open(facts, device)
+
+    def _open_in_thread(self, facts: dict[str, str], device: torch.device) -> None:
+        try:
+            self._open(facts, device)
+        except BaseException as exc:  # handed to the training thread by opened()
+            self._open_error = exc
+
+    def opened(self, wait: bool) -> None:
+        """Raise the background open's error, if it failed (``wait``: wait for it to end first; otherwise a
+        still running open is left running)."""
+        thread = self._opening
+        if thread is None or (not wait and thread.is_alive()):
+            return
+        thread.join()
+        self._opening = None
+        held, self._held = self._held, None
+        if self._open_error is not None:
+            error, self._open_error = self._open_error, None
+            raise error
+        for message in held or ():
+            self.say(message)
+
+    def _open(self, facts: dict[str, str], device: torch.device) -> None:
         trial, state = self.trial, self.state
         group = trial.group_hash()
         kept_points = sum(RunGroup.count(state["pending"])) if state is not None else 0
@@ -295,12 +361,13 @@ class Recorder:
         protocol = protocol_of(trial)
         params = {**flatten("agent", resolved["agent_config"]), **flatten("env", resolved["env_options"]),
                   **flatten("train", resolved["train"]), "agent_name": trial.agent, "env_id": trial.env,
-                  "parameter_count": str(agent.parameter_count()), "target_bytes": str(agent.target_bytes()),
+                  "parameter_count": facts["parameter_count"], "target_bytes": facts["target_bytes"],
                   **flatten("protocol", protocol)}
         provenance = provenance_tags(device)
         base_tags = {names.AGENT: trial.agent, names.ENV: trial.env, names.FAMILY: trial.family,
-                     names.TARGET_RULE: agent.target_rule.name, names.BOOTSTRAP_RULE: agent.bootstrap.name,
-                     names.KERNELS: agent.kernels, names.KERNELS_REASON: agent.backend.reason[:500], names.GROUP_HASH: group,
+                     **{k: facts[k] for k in (names.TARGET_RULE, names.BOOTSTRAP_RULE, names.KERNELS,
+                                              names.KERNELS_REASON, names.COMPILE)},
+                     names.VIDEO_EVERY: str(trial.train.video_every), names.GROUP_HASH: group,
                      names.PROTOCOL: fingerprint(protocol),
                      names.BATCH_SEEDS: ",".join(map(str, trial.seeds)), **provenance, **self.extra_tags,
                      names.MLFLOW_SOURCE_NAME: names.source_name(self.extra_tags.get(names.SUITE)),
@@ -310,12 +377,12 @@ class Recorder:
         if self.resume and state is None:
             self._drop_orphan_runs(client, experiment_id, group)
         try:
-            self.runs = RunGroup(
+            self.runs.create(
                 client, experiment_id, run_names=[f"{trial.agent}/{trial.env}/seed{s}" for s in trial.seeds],
                 tags=[{**base_tags, names.SEED: str(s), names.TRIAL_HASH: trial.trial_hash(s),
                        names.MLFLOW_NOTE: describe(trial, s)} for s in trial.seeds],
                 params=[{**params, "seed": str(s)} for s in trial.seeds],
-                run_ids=state["run_ids"] if state is not None else None)
+                run_ids=state["run_ids"] if state is not None else None, start_time=self._start_ms)
         except TrackingError as exc:
             if self.complete:
                 raise UnpushedError(self._unpushed_message(exc, kept_points)) from None
@@ -324,6 +391,12 @@ class Recorder:
         self._push_info = {"trial": {**resolved, "seeds": list(trial.seeds)},
                            "tracking_uri": public_uri(self.tracking_uri), "experiment": self.experiment,
                            "results_dir": str(self.results_dir.resolve()), "extra_tags": self.extra_tags}
+        # After the store answered: the monitors come with MLflow, whose import is what the open waited for. A
+        # complete checkpoint trains nothing (push, resume): the machine is not sampled for it.
+        try:
+            self.sampler = None if self.complete else SystemSampler(gpu=device.type == "cuda")
+        except Exception as exc:  # records only: never fail a run for them
+            self.say(f"{self.label} no system metrics: {type(exc).__name__}: {exc}")
         if state is not None:
             self.step, self.elapsed_before = int(state["step"]), float(state["wall_s"])
             self.saved_step = self.step
@@ -381,8 +454,10 @@ class Recorder:
                 self._progress_line(now)
 
     def log_point(self, step: int, epsilon: float) -> bool:
-        """Record the mean update metrics since the last log point, ε and the env steps/s; tag replicas that
-        diverged. Returns whether every replica has diverged (training stops)."""
+        """Record the mean update metrics since the last log point, ε and the env steps/s (and the system metrics
+        sampled since the last log point); tag replicas that diverged. Returns whether every replica has diverged
+        (training stops). Raises the error of a background open that failed."""
+        self.opened(wait=False)
         now = time.perf_counter()
         sps = (step - self._last_log_step) / max(now - self._last_log_time, 1e-9)
         self._last_log_time, self._last_log_step = now, step
@@ -391,8 +466,14 @@ class Recorder:
         means[names.EPSILON] = [epsilon] * n
         means[names.SPS] = [sps] * n
         self.runs.log_all(step, {names.train_metric(k): v for k, v in means.items()})
+        if self.sampler is not None and self.sampler.due:
+            self._log_system(step)
         self._check_divergence(means, step)
         return all(d is not None for d in self.diverged)
+
+    def _log_system(self, step: int) -> None:
+        n = len(self.trial.seeds)
+        self.runs.log_all(step, {k: [v] * n for k, v in self.sampler.take().items()})
 
     def _check_divergence(self, means: dict[str, list[float]], step: int) -> None:
         """Tag replicas whose loss or Q-values became NaN/inf. The other replicas are unaffected (independent)."""
@@ -413,29 +494,47 @@ class Recorder:
         """Record one evaluation (mean return per replica) and say it."""
         for r, score in enumerate(scores):
             self.eval_returns[r].append([step, float(score)])
-        self.runs.log_all(step, {names.EVAL_RETURN: scores.tolist()})
         wall = self.wall_s()
+        self.runs.log_all(step, {names.EVAL_RETURN: scores.tolist(), names.WALL_S: [wall] * len(scores)})
         self.say(f"{self.label} step {step}/{self.trial.train.steps} "
                  f"eval {np.mean(scores):.1f} (min {np.min(scores):.1f}, max {np.max(scores):.1f}) "
                  f"{step * len(self.trial.seeds) / max(wall, 1e-9):.0f} env steps/s")
         self._last_said = time.perf_counter()
+        if self.bar is not None and self._held is None:
+            self.bar.show(step, self._eval_rate(step), self._latest_return())
 
     def _progress_line(self, now: float) -> None:
-        """``[...] step S/N, X env steps/s, ETA h:mm:ss, train return R`` (the scheduler parses ``step S/N``)."""
+        """``[...] step S/N, X env steps/s, ETA h:mm:ss, train return R`` (the scheduler parses ``step S/N``), or
+        the terminal's progress bar brought up to date."""
         self._last_said = now
         step, total, n = self.step, self.trial.train.steps, len(self.trial.seeds)
         rate = (step - self._first_step) / max(now - self.started, 1e-9)  # loop iterations (per replica) per s
+        ret = self._latest_return()
+        if self.bar is not None:
+            if self._held is None:  # like the lines, the bar waits for the store
+                self.bar.show(step, rate * n, ret)
+            return
         eta = _hms((total - step) / rate) if rate > 0 else "?"
+        ret_text = f"; train return {ret:.1f}" if ret is not None else ""
+        self.say(f"{self.label} step {step}/{total}, {rate * n:,.0f} env steps/s, ETA {eta}{ret_text}")
+
+    def _latest_return(self) -> float | None:
         returns = [r for r in self._last_return if r is not None]
-        ret = f"; train return {np.mean(returns):.1f}" if returns else ""
-        self.say(f"{self.label} step {step}/{total}, {rate * n:,.0f} env steps/s, ETA {eta}{ret}")
+        return float(np.mean(returns)) if returns else None
+
+    def _eval_rate(self, step: int) -> float:
+        return (step - self._first_step) * len(self.trial.seeds) / max(time.perf_counter() - self.started, 1e-9)
 
     def wall_s(self) -> float:
         """Training wall time so far, over every resumed attempt."""
         return self.elapsed_before + time.perf_counter() - self.started
 
     def checkpoint(self, step: int, agent: Any, envs: Any, obs: np.ndarray, final: bool) -> None:
-        """Checkpoint first, then flush: every flushed point is covered by a checkpoint written before it."""
+        """Checkpoint first, then flush: every flushed point is covered by a checkpoint written before it. Waits
+        for a background open (the checkpoint records the run ids)."""
+        self.opened(wait=True)
+        if final and self.sampler is not None:
+            self._log_system(step)  # the last sample, before the checkpoint that covers it
         runs = self.runs
         save_checkpoint(self.path, {
             "trial_hash": self.trial.group_hash(), "agent_name": self.trial.agent, "env": self.trial.env,
@@ -473,7 +572,13 @@ class Recorder:
     def fail(self, exc: BaseException) -> None:
         """Mark the runs KILLED (Ctrl-C, SIGTERM) or FAILED with the error, as far as the store allows."""
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        if self.runs is None:
+        if self.sampler is not None:
+            self.sampler.close()
+        try:
+            self.opened(wait=True)  # runs created meanwhile are marked too
+        except BaseException:
+            pass  # the error being handled is the one to report
+        if self.runs is None or not self.runs.run_ids:
             return
         for r in range(len(self.trial.seeds)):
             try:
@@ -486,6 +591,11 @@ class Recorder:
         """Artifacts, final tags, FINISHED, and the per-seed results; :class:`UnpushedError` when the store
         cannot be written (the final checkpoint holds all that is still needed to finish the runs)."""
         wall = self.wall_s()
+        self.opened(wait=True)
+        if self.bar is not None:
+            self.bar.close()
+        if self.sampler is not None:
+            self.sampler.close()
         try:
             return self._finish(agent, step, wall, device)
         except TrackingError as exc:
@@ -514,9 +624,14 @@ class Recorder:
                 torch.save(agent.replica_params(r), buffer)
                 (folder / "final_params.pt").write_bytes(buffer.getvalue())
                 runs.log_artifacts(r, folder)  # one call for the three files: per-call store costs dominate here
+                if (self.videos / str(r)).is_dir():
+                    runs.log_artifacts(r, self.videos / str(r), "videos")
                 outcome = names.OUTCOME_DIVERGED if self.diverged[r] is not None else names.OUTCOME_COMPLETED
+                learner = getattr(agent, "torch_learner", None)
                 runs.tag(r, {names.OUTCOME: outcome, names.PARAMS_SHA256: hashes[r],
-                             names.CHECKPOINT: self.path.name})
+                             names.CHECKPOINT: self.path.name, names.WALL_S_TAG: f"{wall:.3f}",
+                             names.SEED_STEPS_PER_S: f"{step / max(wall, 1e-9):.1f}",
+                             names.COMPILE: learner.compile_status if learner is not None else "off"})
                 final = self.eval_returns[r][-1][1] if self.eval_returns[r] else float("nan")
                 results.append(SeedResult(
                     run_id=runs.run_ids[r], agent=trial.agent, env=trial.env, seed=seed, steps=step,
@@ -528,6 +643,12 @@ class Recorder:
         runs.flush()
         for r in range(len(trial.seeds)):
             runs.finish(r, "FINISHED")
+        if self.videos.is_dir():  # logged as artifacts above
+            shutil.rmtree(self.videos, ignore_errors=True)
+            try:
+                self.videos.parent.rmdir()
+            except OSError:
+                pass  # other groups' videos are still there
         return results
 
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 from analysis import record_names as names
 from suite.errors import TrackingError
 
-__all__ = ["default_tracking_uri", "ensure_store", "open_experiment", "RunGroup", "flatten", "public_uri",
+__all__ = ["default_tracking_uri", "import_in_background", "check_store", "ensure_store", "open_experiment", "RunGroup", "flatten", "public_uri",
            "missing_runs"]
 
 DEFAULT_EXPERIMENT = "targetbench"
@@ -54,6 +54,15 @@ def _import_mlflow() -> Any:
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return mlflow
+
+
+def import_in_background() -> threading.Thread:
+    """Start importing MLflow (over a second) in a thread, so that it overlaps what the caller does next (torch's
+    import, building the trial); a later import of MLflow waits for it (Python's import lock). Not a daemon: a
+    command that ends early (bad input) waits for the import instead of tearing it down half-done."""
+    thread = threading.Thread(target=_import_mlflow, name="targetbench-import-mlflow")
+    thread.start()
+    return thread
 
 
 def default_tracking_uri(results_dir: Path) -> str:
@@ -132,12 +141,24 @@ def ensure_store(uri: str) -> None:
         except Exception as exc:
             raise TrackingError(f"tracking store {uri} cannot be opened or written: {_one_line(exc)}") from None
         return
+    check_store(uri)
+
+
+def check_store(uri: str) -> None:
+    """The checks of :func:`ensure_store` that need no MLflow (milliseconds): a server answers its health
+    endpoint, the URI has a supported scheme. Raises :class:`TrackingError`."""
     if uri.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as resp:
                 resp.read()
         except (urllib.error.URLError, OSError) as exc:
             raise TrackingError(f"tracking server {uri} is unreachable: {_one_line(exc)}") from None
+        return
+    db = _sqlite_path(uri)
+    if db is not None:
+        if db.exists() and not os.access(db, os.W_OK):
+            raise TrackingError(f"tracking store {uri} cannot be opened or written: PermissionError: {db} is "
+                                "read-only")
         return
     if uri.startswith("file:") or "://" not in uri:
         return
@@ -353,17 +374,39 @@ class RunGroup:
     """
 
     def __init__(self, client: Any, experiment_id: str, run_names: Sequence[str], tags: Sequence[Mapping[str, str]],
-                 params: Sequence[Mapping[str, str]], run_ids: Sequence[str] | None = None) -> None:
-        from mlflow.entities import Param
+                 params: Sequence[Mapping[str, str]], run_ids: Sequence[str] | None = None,
+                 start_time: int | None = None) -> None:
+        self._buffers(len(run_names))
+        self.create(client, experiment_id, run_names, tags, params, run_ids, start_time)
 
-        self.client = client
-        self.pending: list[list[tuple[str, float, int, int]]] = [[] for _ in run_names]
-        self.pending_tags: list[dict[str, str]] = [{} for _ in run_names]
+    @classmethod
+    def deferred(cls, replicas: int) -> "RunGroup":
+        """A group that buffers points and tags before its runs exist (:meth:`create` makes them; nothing is
+        flushed before): training starts while the store is still being opened."""
+        group = cls.__new__(cls)
+        group._buffers(replicas)
+        return group
+
+    def _buffers(self, replicas: int) -> None:
+        self.client: Any = None
+        self.run_ids: list[str] = []
+        self.pending: list[list[tuple[str, float, int, int]]] = [[] for _ in range(replicas)]
+        self.pending_tags: list[dict[str, str]] = [{} for _ in range(replicas)]
         self.background = False
-        self._writer = _SqliteMetricWriter.for_uri(getattr(client, "tracking_uri", None))
+        self._writer: _SqliteMetricWriter | None = None
         self._thread: threading.Thread | None = None
         self._sent: tuple[list[int], list[dict[str, str]]] | None = None  # what the running write covers
         self._error: TrackingError | None = None
+
+    def create(self, client: Any, experiment_id: str, run_names: Sequence[str], tags: Sequence[Mapping[str, str]],
+               params: Sequence[Mapping[str, str]], run_ids: Sequence[str] | None = None,
+               start_time: int | None = None) -> None:
+        """Create the runs (or continue ``run_ids``) with their tags and params; ``start_time`` (ms since the
+        epoch) is the runs' start (default: now)."""
+        from mlflow.entities import Param
+
+        self.client = client
+        self._writer = _SqliteMetricWriter.for_uri(getattr(client, "tracking_uri", None))
         try:
             if run_ids is not None:  # resume: continue the same runs
                 self.run_ids = list(run_ids)
@@ -372,7 +415,7 @@ class RunGroup:
                 return
             self.run_ids = []
             for name, run_tags, run_params in zip(run_names, tags, params):
-                run = client.create_run(experiment_id, run_name=name,
+                run = client.create_run(experiment_id, run_name=name, start_time=start_time,
                                         tags={**run_tags, names.MLFLOW_RUN_NAME: name})
                 rid = run.info.run_id
                 items = [Param(k, str(v)[:_MAX_PARAM_LEN]) for k, v in run_params.items()]

@@ -15,9 +15,12 @@ import numpy as np
 
 from agents import get_agent
 from agents.exploration import EpsilonGreedy
+from agents.learners import TorchOptions
 from agents.seeding import derive_seed, numpy_rng
+from suite import progress_bar, video
 from suite.checkpoint import checkpoint_path
 from suite.envs import ReplicaEnvs, get_family
+from suite.errors import UsageError
 from suite.provenance import apply_cpu_threads, replica_threads, resolve_device
 from suite.recorder import Recorder, SeedResult, UnpushedError
 from suite.tracking import public_uri
@@ -76,22 +79,39 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
     parses them). ``adopt_checkpoint``: resume the checkpoint even if it records another tracking store
     (``targetbench push --tracking-uri``: the same store under another address). ``checkpoint_store``
     (:class:`suite.checkpoint_store.CheckpointStore`): a remote store the checkpoints are mirrored to and
-    resumed from (default: the checkpoint folder alone).
+    resumed from (default: the checkpoint folder alone). Without ``progress``, progress goes to stderr: a
+    progress bar on a terminal, the lines otherwise.
+
+    A fresh group's tracking store is opened in the background while training starts (see
+    :class:`suite.recorder.Recorder`); what it records is the same.
     """
     cfg = trial.train
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     device = resolve_device(cfg.device)
+    options = TorchOptions(cfg.amp, cfg.compile, warn=lambda msg: say(f"[{trial.agent} {trial.env}] {msg}"))
+    refusal = options.refusal(device)
+    if refusal:
+        raise UsageError(refusal)
+    if cfg.video_every:
+        video.check_video_support(trial.env, trial.env_options)
     spec = get_agent(trial.agent)
+    bar = None
+    if progress is None and progress_interval_s >= 0 and progress_bar.wanted():
+        bar = progress_bar.ProgressBar(f"{trial.agent} {trial.env} seeds {','.join(map(str, trial.seeds))}",
+                                       cfg.steps)
+        say, progress_interval_s = bar.write, progress_bar.ProgressBar.INTERVAL_S
     recorder = Recorder(trial, tracking_uri=tracking_uri, experiment=experiment, results_dir=results_dir,
                         checkpoint_dir=checkpoint_dir or results_dir / "checkpoints", resume=resume, say=say,
                         extra_tags=extra_tags, adopt_checkpoint=adopt_checkpoint,
-                        progress_interval_s=progress_interval_s, checkpoint_store=checkpoint_store)
+                        progress_interval_s=progress_interval_s, checkpoint_store=checkpoint_store, bar=bar)
 
     envs = ReplicaEnvs(trial.env, [derive_seed(s, "env") for s in trial.seeds], options=trial.env_options)
     agent = spec.cls(trial.agent_config, obs_shape=envs.observation_shape, obs_dtype=envs.observation_dtype,
                      num_actions=envs.num_actions, seeds=trial.seeds, family=get_family(trial.family).facts,
                      total_steps=cfg.steps, device=device, kernels=cfg.kernels,
                      threads=replica_threads(cfg.threads))
+    if options.active:
+        agent.use_torch_options(options)
     apply_cpu_threads(cfg.threads, agent)  # numpy kernels: split replicas over cores; torch: 1 unless told
 
     try:
@@ -102,7 +122,9 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
             obs = np.asarray(state["obs"])
         else:
             obs = envs.reset()
-        recorder.open(agent, device)  # the store and the runs; a resumed checkpoint's kept points go out
+        # the store and the runs (a fresh group: in the background, while training starts); a resumed checkpoint's
+        # kept points go out
+        recorder.open(agent, device, background=True)
     except BaseException:
         envs.close()
         raise
@@ -124,6 +146,8 @@ def train(trial: TrialSpec, *, tracking_uri: str, experiment: str, results_dir: 
                     break  # every replica diverged
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 recorder.evaluated(step, evaluate(agent, trial, recorder.evaluations))
+                if video.due(cfg.video_every, recorder.evaluations):
+                    video.record_videos(agent, trial, recorder.evaluations - 1, step, recorder.videos)
             if step % checkpoint_every == 0 or step == cfg.steps:
                 recorder.checkpoint(step, agent, envs, obs, final=step == cfg.steps)
         if recorder.saved_step != step:  # every replica diverged: the loop stopped before the final checkpoint

@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from agents import get_agent
 from agents.fields import bad_value, fields_of, identity_view, resolve, spec, unknown_key
@@ -46,6 +46,17 @@ class TrainConfig:
     # records what was used (tag ``kernels``).
     kernels: str = spec("auto", "auto: numpy kernels for MLP/MinAtar-CNN agents with a copy-based target on the CPU "
                                 "(agents/nn/host_qnet.py); torch: torch autograd for every agent", identity=False)
+    # Mixed precision changes the numbers (bf16 products keep 8 bits of mantissa): part of a trial's identity, except
+    # at "off", the float32 math every stored trial was computed with.
+    amp: Literal["off", "bf16", "fp16"] = spec("off", "mixed precision of the torch learner's update: off, bf16 (autocast; CPU or CUDA) or fp16 "
+                           "(autocast with a per-replica gradient scaler; CUDA only); on, it trains on the torch "
+                           "backend", neutral="off")
+    # torch.compile agrees with eager to float32 rounding per update (docs/performance.md), as the numpy kernels do:
+    # like `kernels`, it chooses how the same math is computed.
+    compile: bool = spec(False, "torch.compile the torch learner's update and acting (trains on the torch backend; "
+                                "falls back to eager with a one-line warning where compiling fails)", identity=False)
+    video_every: int = spec(0, "record one greedy evaluation episode per seed as an mp4 artifact every this many "
+                               "evaluations (0 = never)", min=0, identity=False)
 
     @classmethod
     def for_family(cls, family: str, overrides: Mapping[str, Any]) -> "TrainConfig":

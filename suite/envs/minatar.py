@@ -40,7 +40,9 @@ class MinAtarEnv(gym.Env):
     is added by ``make_minatar`` as a TimeLimit (``truncated=True``).
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    #: pixels per MinAtar cell in rendered frames (10 cells -> 160 px, a whole number of H.264 macroblocks)
+    CELL_PIXELS = 16
 
     def __init__(
         self,
@@ -63,6 +65,23 @@ class MinAtarEnv(gym.Env):
         self.action_space = spaces.Discrete(len(self._action_set))
         self.observation_space = spaces.Box(0, 1, shape=(c, h, w), dtype=np.uint8)
         self._game_seeded = False
+
+    def render(self) -> np.ndarray | None:
+        """An RGB frame ``(160, 160, 3)`` of the current state with ``render_mode="rgb_array"`` (evaluation
+        videos): each channel in its own colour (a channel drawn later covers an earlier one), black where no
+        channel is set; ``None`` otherwise."""
+        if getattr(self, "render_mode", None) != "rgb_array":
+            return None
+        state = self.game.state()  # (10, 10, C) booleans
+        channels = state.shape[2]
+        hues = np.arange(channels) / max(channels, 1)
+        # evenly spaced hues at full saturation and value: HSV to RGB for s = v = 1
+        k = (np.array([5.0, 3.0, 1.0])[None, :] + hues[:, None] * 6.0) % 6.0
+        palette = (255 * (1 - np.clip(np.minimum(k, 4 - k), 0, 1))).astype(np.uint8)  # (C, 3)
+        frame = np.zeros((*state.shape[:2], 3), dtype=np.uint8)
+        for c in range(channels):
+            frame[state[:, :, c].astype(bool)] = palette[c]
+        return np.repeat(np.repeat(frame, self.CELL_PIXELS, axis=0), self.CELL_PIXELS, axis=1)
 
     def _obs(self) -> np.ndarray:
         return np.ascontiguousarray(self.game.state().transpose(2, 0, 1), dtype=np.uint8)

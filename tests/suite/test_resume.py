@@ -33,6 +33,7 @@ import torch
 
 from suite.checkpoint import load_checkpoint, save_checkpoint
 from suite.errors import CheckpointError
+from analysis import record_names as names
 
 #: Per family: a tiny but complete trial (learning starts, several evaluations and checkpoints), and two kill
 #: windows in seconds, sized from runs on this 2-core machine when lightly loaded (the classic tail shrank to 0.5 s when
@@ -57,7 +58,7 @@ SETTINGS = {
 KILLS = 3
 DEFAULT_FAULT_SEED = 7
 #: the rate of the recent env steps: a wall-clock measurement, so only its steps must match between two runs
-WALL_CLOCK_KEYS = {"train/sps"}
+WALL_CLOCK_KEYS = set(names.WALL_CLOCK_METRICS)
 _EVAL_LINE = re.compile(r"\] step (\d+)/(\d+) eval")
 _RESUMED_LINE = re.compile(r"\] resumed at step (\d+)")
 
@@ -170,6 +171,8 @@ def compare_histories(want: dict, got: dict) -> dict[str, int]:
     Wall-clock keys are compared by step only."""
     lost = dup = compared = 0
     for key in set(want) | set(got):
+        if key.startswith(names.SYSTEM_PREFIX):  # sampled on a timer: counts differ between runs
+            continue
         a, b = want.get(key, []), got.get(key, [])
         if key in WALL_CLOCK_KEYS:
             a, b = [s for s, _ in a], [s for s, _ in b]

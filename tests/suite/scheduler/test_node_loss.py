@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_tracking_outage import free_port, start_server, stop_server  # noqa: E402
 
 from suite.scheduler import run_sweep  # noqa: E402
+from analysis import record_names as names  # noqa: E402
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
@@ -43,12 +44,12 @@ overrides:
 resources: {group_size: 1, num_cpus: 1}
 retries: 0
 """
-WALL_CLOCK_KEYS = {"train/sps"}
+WALL_CLOCK_KEYS = set(names.WALL_CLOCK_METRICS)
 
 
 def _histories(client, run_id, keys):
     return {k: [(m.step, m.value) for m in sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)]
-            for k in keys if k not in WALL_CLOCK_KEYS}
+            for k in keys if k not in WALL_CLOCK_KEYS and not k.startswith(names.SYSTEM_PREFIX)}
 
 
 def test_worker_node_removed_mid_sweep_resumes_elsewhere_exactly(tmp_path, fault_log):
