@@ -31,6 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from analysis import record_names as names
 from suite.errors import TrackingError
+from suite.store_retry import one_line as _one_line
+from suite.store_retry import retry_store
 
 __all__ = ["default_tracking_uri", "ensure_store", "open_experiment", "RunGroup", "flatten", "public_uri",
            "missing_runs"]
@@ -51,7 +53,8 @@ def _import_mlflow() -> Any:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     import mlflow
 
-    for name in ("mlflow", "alembic"):
+    # urllib3 warns on stderr at every retry of a dead server; our own lines say what happens
+    for name in ("mlflow", "alembic", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return mlflow
 
@@ -178,11 +181,6 @@ def _copy_schema_template(mlflow: Any, dest: Path) -> bool:
         con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
                     (str(Path.cwd() / "mlruns" / "0"),))
     return True
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def open_experiment(uri: str, name: str, artifact_root: Path | None) -> tuple[Any, str]:
@@ -536,11 +534,6 @@ class RunGroup:
     @classmethod
     def _retry(cls, call: Any, attempts: int = 5) -> Any:
         # SQLite under many writers can answer "database is locked", and a server can blink; back off instead
-        # of failing the run.
-        for i in range(attempts):
-            try:
-                return call()
-            except Exception as exc:
-                if i == attempts - 1:
-                    raise TrackingError(f"tracking store write failed after {attempts} tries: {_one_line(exc)}") from None
-                time.sleep(cls.RETRY_BACKOFF_S * 2 ** i)
+        # of failing the run. Any failure counts (a write that the store refuses fails the same way, later).
+        return retry_store(call, what="write", attempts=attempts, backoff_s=cls.RETRY_BACKOFF_S,
+                           max_backoff_s=float("inf"), retry_if=lambda exc: True)
