@@ -12,7 +12,7 @@ length) twice per seed count:
 and, with ``--modes null,real,logbatch``, a third variant:
 
   logbatch  the embedded SQLite store written through MLflow's own ``log_batch`` (the bulk SQLite writer,
-            ``suite.tracking._SqliteMetricWriter``, switched off), which is what the store costs without it
+            ``suite.sqlite_metrics.SqliteMetricWriter``, switched off), which is what the store costs without it
 
 overhead = (real - null) / real, on wall time and on the process's CPU time (the CPU basis is less disturbed
 by other jobs on a shared machine, but does not see time spent waiting for the disk). Each measurement runs
@@ -131,9 +131,9 @@ def child(mode: str, seeds: int, steps: int) -> None:
         else:
             spent = _time_calls()
         if mode == "logbatch":
-            from suite.tracking import _SqliteMetricWriter
+            from suite.sqlite_metrics import SqliteMetricWriter
 
-            _SqliteMetricWriter.for_uri = classmethod(lambda cls, uri: None)
+            SqliteMetricWriter.for_uri = classmethod(lambda cls, uri: None)
         started, cpu_started = time.perf_counter(), time.process_time()
         results = train(trial, tracking_uri=uri, experiment="bench", results_dir=Path(tmp),
                         checkpoint_dir=Path(tmp) / "ck", progress=lambda m: None)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from suite.errors import CheckpointError, TrackingError, UsageError
+from suite.store_retry import one_line, retry_store
 
 __all__ = ["add_arguments", "main", "push_checkpoint", "trial_from_checkpoint", "PushReport"]
 
@@ -125,23 +126,22 @@ def _check_store(uri: str) -> None:
 
 
 def _statuses(uri: str, run_ids: list[str]) -> list[str | None]:
-    """Each run's status in the store (``None``: the store does not have it)."""
-    from suite.store_retry import one_line as _one_line
+    """Each run's status in the store (``None``: the store does not have it); a store that stops answering is
+    retried with backoff (:mod:`suite.store_retry`), then a :class:`TrackingError`."""
+    from suite.store_retry import retry_store
     from suite.tracking import _import_mlflow
 
-    mlflow = _import_mlflow()
-    client = mlflow.MlflowClient(uri)
+    client = _import_mlflow().MlflowClient(uri)
     out: list[str | None] = []
     for rid in run_ids:
         try:
-            out.append(client.get_run(rid).info.status)
-        except mlflow.exceptions.MlflowException as exc:
-            if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-                out.append(None)
-            else:
-                raise TrackingError(f"tracking store {uri} cannot be read: {_one_line(exc)}") from None
+            out.append(retry_store(lambda: client.get_run(rid).info.status, what=f"{uri} read"))
+        except TrackingError:
+            raise
         except Exception as exc:
-            raise TrackingError(f"tracking store {uri} cannot be read: {_one_line(exc)}") from None
+            if getattr(exc, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                raise TrackingError(f"tracking store {uri} cannot be read: {one_line(exc)}") from None
+            out.append(None)
     return out
 
 
@@ -226,7 +226,9 @@ def push(checkpoint_dir: Path, *, tracking_uri: str | None = None, results_dir: 
 
     for ck in todo:
         pending = RunGroup.count(ck.meta.get("pending") or [])
-        results = push_checkpoint(ck.path, tracking_uri=tracking_uri, results_dir=results_dir)
+        # A store that blinks mid-push is tried again: a push repeated writes nothing twice.
+        results = retry_store(lambda: push_checkpoint(ck.path, tracking_uri=tracking_uri, results_dir=results_dir),
+                              what=f"push of {ck.label}", attempts=4, backoff_s=1.0)
         for r, res in enumerate(results):
             points = pending[r] if r < len(pending) else 0
             report.pushed += 1
