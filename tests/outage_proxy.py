@@ -64,6 +64,7 @@ class OutageProxy:
             if not self._is_down:
                 return
             server = ThreadingHTTPServer((self.host, self.port), _handler(self), bind_and_activate=False)
+            server.handle_error = lambda request, address: None  # a connection cut by an outage is expected
             server.daemon_threads = True
             server.allow_reuse_address = True
             server.server_bind()

@@ -288,6 +288,18 @@ def wait_for(condition, what: str, proc: subprocess.Popen | None = None, timeout
         time.sleep(0.05)
 
 
+def kill_session(proc: subprocess.Popen) -> None:
+    """Kill a child started in its own session, and every process it started (a sweep's workers)."""
+    import os
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 class Lines:
     """A child's text stream read in a thread, so a test can wait for a line to appear."""
 
@@ -322,7 +334,8 @@ def test_server_outage_mid_run_loses_nothing(tmp_path, server, fault_log):
     ckpt = tmp_path / "ck"
     run = subprocess.Popen([sys.executable, "-m", "suite", "run", *ARGS, "--tracking-uri", proxy.url,
                             "--experiment", "mid-run", "--results", str(tmp_path), "--checkpoint-dir", str(ckpt)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=fast_env(), cwd=ROOT)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=fast_env(), cwd=ROOT,
+                             start_new_session=True)
     err = Lines(run.stderr)
     try:
         wait_for(lambda: checkpoint_steps(ckpt), "the first checkpoint", run)
@@ -437,7 +450,7 @@ def test_sweep_keeps_training_through_a_server_outage(tmp_path, server, fault_lo
     proxy = OutageProxy(server["port"])
     ckdir = tmp_path / "results" / "checkpoints"
     sweep = subprocess.Popen(sweep_cmd(tmp_path, proxy.url, SWEEP), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=fast_env(), cwd=ROOT)
+                             text=True, env=fast_env(), cwd=ROOT, start_new_session=True)
     err = Lines(sweep.stderr)
     try:
         wait_for(lambda: any(s >= 1000 for s in checkpoint_steps(ckdir).values()), "a checkpoint", sweep)
@@ -463,7 +476,7 @@ def test_sweep_keeps_training_through_a_server_outage(tmp_path, server, fault_lo
                   points_stored=len(rows), points_logged_while_down=during, lost=expected - len(rows),
                   duplicated=duplicates(rows))
     finally:
-        sweep.kill()
+        kill_session(sweep)
         proxy.close()
 
 
@@ -496,7 +509,8 @@ def test_sweep_outlives_its_server(tmp_path, server, moment, fault_log):
     rule = MOMENTS[moment]
     fired = proxy.down_on(*rule[:2], rule[2], reaches_server=moment == "taking-leases") if rule else None
     sweep = subprocess.Popen(sweep_cmd(tmp_path, proxy.url, suite, "--store-wait", "3"), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=fast_env(), cwd=ROOT)
+                             stderr=subprocess.PIPE, text=True, env=fast_env(), cwd=ROOT,
+                             start_new_session=True)
     try:
         if rule is None:
             wait_for(lambda: len(checkpoint_steps(ckdir)) == 2, "a checkpoint of each group", sweep)
@@ -535,7 +549,7 @@ def test_sweep_outlives_its_server(tmp_path, server, moment, fault_log):
                   points_expected=expected, points_stored=len(rows), lost=expected - len(rows),
                   duplicated=duplicates(rows), pushed=sum(ln.startswith("pushed ") for ln in pushed))
     finally:
-        sweep.kill()
+        kill_session(sweep)
         proxy.close()
 
 
@@ -552,7 +566,8 @@ def test_sweep_whose_server_never_comes_back_then_push(tmp_path, fault_log):
     ckdir = tmp_path / "results" / "checkpoints"
     suite = {**SWEEP, "name": "never", "seeds": [0, 1], "steps": 3000, "eval": {"every": 500, "episodes": 1}}
     sweep = subprocess.Popen(sweep_cmd(tmp_path, uri, suite, "--store-wait", "3"), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=fast_env(), cwd=ROOT)
+                             stderr=subprocess.PIPE, text=True, env=fast_env(), cwd=ROOT,
+                             start_new_session=True)
     try:
         deadline = time.time() + 300
         while len([s for s in checkpoint_steps(ckdir).values() if s >= 500]) < 2:
@@ -589,5 +604,5 @@ def test_sweep_whose_server_never_comes_back_then_push(tmp_path, fault_log):
                   lost=expected - len(rows),
                   duplicated=duplicates(rows), pushes=2)
     finally:
-        sweep.kill()
+        kill_session(sweep)
         stop_server(server)

@@ -38,13 +38,14 @@ from tracking_server import fast_env, free_port, start_server, stop_server
 from suite.scheduler.matrix import expand, make_groups
 from suite.scheduler.spec import load_suite
 
-pytestmark = [pytest.mark.fault, pytest.mark.slow]
+# minutes per seed on a loaded 2-core machine: more than the default per-test limit
+pytestmark = [pytest.mark.fault, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[3]
 HOOKS = Path(__file__).resolve().parent / "fault_hooks"
 SEEDS = ([int(os.environ["TARGETBENCH_FAULT_SEED"])] if os.environ.get("TARGETBENCH_FAULT_SEED")
          else [0, 1, 2, 3, 4])
-STEPS, EVAL, LOG = 3000, 500, 250
+STEPS, EVAL, LOG = 2000, 500, 250
 SUITE = {"name": "combined", "agents": ["dqn", "dqn-soft"], "envs": ["CartPole-v1"], "seeds": [0, 1, 2, 3],
          "steps": STEPS, "eval": {"every": EVAL, "episodes": 1}, "retries": 4, "resources": {"group_size": 2},
          "overrides": {"hidden_sizes": [16], "learning_starts": 100, "train_frequency": 2, "buffer_size": 1000,
@@ -132,11 +133,24 @@ class Sweep:
         self.logs: list[tuple[int | None, str, str]] = []
         self.proc: subprocess.Popen | None = None
         self.started = 0
+        self.sessions: list[int] = []
 
     def start(self) -> None:
+        # its own session: the test's cleanup kills the driver and every worker it started
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env,
-                                     cwd=ROOT)
+                                     cwd=ROOT, start_new_session=True)
         self.started += 1
+        self.sessions.append(self.proc.pid)
+
+    def kill_all(self) -> None:
+        """Every process of every session this test started (orphaned workers included)."""
+        for sid in self.sessions:
+            for p in psutil.process_iter():
+                try:
+                    if os.getsid(p.pid) == sid:
+                        p.kill()
+                except (ProcessLookupError, psutil.Error):
+                    pass
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -223,8 +237,7 @@ def test_mixed_faults_in_one_sweep(fault_seed, suite_file, reference, server, tm
             code = sweep.wait()
         assert code == 0, (why, sweep.why())
     finally:
-        if sweep.alive():
-            sweep.proc.kill()
+        sweep.kill_all()
         proxy.close()
     assert sum(injected.values()) >= 3, (why, injected)  # a fault can miss only if the sweep ended first
 
