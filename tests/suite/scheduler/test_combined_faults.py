@@ -1,4 +1,4 @@
-"""Faults combined in one sweep: a sweep of 8 trials (2 agents x 4 seeds on CartPole, 2 seeds per group, 2
+"""Faults combined in one sweep: a sweep of 8 trials (2 agents x 4 seeds on CartPole, 4 seeds per group, 2
 workers) against a real MLflow server meets, in an order and at moments drawn from a seed,
 
 * a worker SIGKILLed mid-group (the group is retried and resumes from its checkpoint),
@@ -47,9 +47,10 @@ SEEDS = ([int(os.environ["TARGETBENCH_FAULT_SEED"])] if os.environ.get("TARGETBE
          else [0, 1, 2, 3, 4])
 STEPS, EVAL, LOG = 2000, 500, 250
 SUITE = {"name": "combined", "agents": ["dqn", "dqn-soft"], "envs": ["CartPole-v1"], "seeds": [0, 1, 2, 3],
-         "steps": STEPS, "eval": {"every": EVAL, "episodes": 1}, "retries": 4, "resources": {"group_size": 2},
+         "steps": STEPS, "eval": {"every": EVAL, "episodes": 1}, "retries": 4, "resources": {"group_size": 4},
          "overrides": {"hidden_sizes": [16], "learning_starts": 100, "train_frequency": 2, "buffer_size": 1000,
                        "batch_size": 16, "train.log_every": LOG}}
+GROUPS = 2  # one per agent, its 4 seeds batched
 KINDS = ("worker-kill", "outage", "checkpoint-write", "driver-kill")
 #: the rate of recent env steps is wall-clock: only its steps must match between two runs
 WALL_CLOCK_KEYS = {"train/sps"}
@@ -70,7 +71,7 @@ def reference(suite_file, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("reference")
     suite = load_suite(suite_file)
     out = {}
-    for g in make_groups(expand(suite)[1], 2):
+    for g in make_groups(expand(suite)[1], SUITE["resources"]["group_size"]):
         job = {"agent": g.config.agent, "env": g.config.env, "seeds": list(g.seeds), "steps": g.config.steps,
                "overrides": g.config.overrides, "variant": g.config.variant, "suite": suite.name,
                "tracking_uri": f"sqlite:///{root}/mlflow.db", "experiment": "reference", "results_dir": str(root)}
@@ -102,7 +103,7 @@ def progress(ckdir: Path) -> float:
             steps += int(torch.load(p, map_location="cpu", weights_only=True, mmap=True)["step"])
         except Exception:  # being replaced right now
             pass
-    return steps / (STEPS * 4)
+    return steps / (STEPS * GROUPS)
 
 
 def workers_of(driver: subprocess.Popen) -> list[psutil.Process]:
