@@ -394,16 +394,21 @@ def checkpoint_steps(folder: Path) -> dict[str, int]:
 
 def check_trials(client, experiment: str, steps: int, eval_every: int, log_every: int,
                  learning_starts: int) -> tuple[int, int]:
-    """Every trial: exactly one run (deleted ones included), FINISHED, with complete histories (learning_starts
-    must be a multiple of log_every) and no point twice. Returns (points stored, points a complete record has:
-    one per evaluation, one per log point for every aggregated metric, two per finished episode)."""
+    """Every trial: exactly one active run, FINISHED, with complete histories (learning_starts must be a
+    multiple of log_every) and no point twice. A deleted run is one that never trained: a run whose creation the
+    store carried out while its answer was lost to an outage, deleted when the group started again (it is
+    never FINISHED, and holds no metric point: the caller compares every stored row with what is counted here).
+    Returns (points stored, points a complete record has: one per evaluation, one per log point for every
+    aggregated metric, two per finished episode)."""
     from mlflow.entities import ViewType
 
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=1000)
+    assert all(r.info.status != "FINISHED" for r in runs if r.info.lifecycle_stage == "deleted")
     by_trial: dict[str, list] = {}
     for r in runs:
-        by_trial.setdefault(r.data.tags["trial_hash"], []).append(r)
+        if r.info.lifecycle_stage == "active":
+            by_trial.setdefault(r.data.tags["trial_hash"], []).append(r)
     log_steps = list(range(log_every, steps + 1, log_every))
     learning_steps = list(range(learning_starts, steps + 1, log_every))
     stored = expected = 0
