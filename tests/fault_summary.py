@@ -77,10 +77,14 @@ def table(lines: list[dict]) -> str:
     return "\n".join(rows)
 
 
+#: the files this script writes: their own changes do not make the tested tree "uncommitted"
+GENERATED = ("docs/fault-summary.md", "docs/reliability.md")
+
+
 def _git(*args: str) -> str:
     try:
         return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parent).stdout.strip()
+                              cwd=Path(__file__).resolve().parents[1]).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
 
@@ -91,7 +95,7 @@ def header(lines: list[dict], when: datetime.date | None = None, commit: str | N
     when = when or datetime.datetime.now(datetime.timezone.utc).date()
     if commit is None:
         commit = _git("rev-parse", "--short=12", "HEAD") or "unknown"
-        if _git("status", "--porcelain", "--untracked-files=no"):
+        if _git("status", "--porcelain", "--untracked-files=no", "--", ".", *(f":(exclude){g}" for g in GENERATED)):
             commit += " with uncommitted changes"
     minutes, seconds = divmod(int(round(session.get("duration_s", 0))), 60)
     outcome = ", ".join(f"{int(session[k])} {k}" for k in ("passed", "failed", "error", "skipped")
