@@ -282,7 +282,7 @@ def dopamine_table(runs: pd.DataFrame, metrics: pd.DataFrame, published: pd.Data
             ours = its[its["iteration"] == k]
             est, lo, hi = _boot(ours["mean_return"].to_numpy(), np.mean, reps, seed, f"dopamine/{env}/{k}")
             row = {**base, "iteration": k, "env steps": f"{step:,}",
-                   "published": f"{theirs.mean():.1f} ({len(theirs)} runs)", "ours [95% CI]": _ci(est, lo, hi)}
+                   "published": f"{theirs.mean():.1f} ({len(theirs)} runs)", "ours [95% CI]": fmt_ci(est, lo, hi, 1)}
             v = _verdict(float(theirs.mean()), lo, hi)
             if k >= n_complete:
                 cover = float(ours["coverage"].min()) if len(ours) else 0.0

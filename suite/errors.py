@@ -4,8 +4,8 @@ from __future__ import annotations
 import errno
 from typing import Callable
 
-__all__ = ["TargetBenchError", "UsageError", "TrackingError", "CheckpointError", "WriteError", "EXIT_CODES",
-           "WRITE_ERRNOS", "BROKEN_PIPE_EXIT", "run_resumable_command"]
+__all__ = ["TargetBenchError", "UsageError", "TrackingError", "UnpushedError", "CheckpointError", "WriteError",
+           "EXIT_CODES", "WRITE_ERRNOS", "BROKEN_PIPE_EXIT", "run_resumable_command"]
 
 
 class TargetBenchError(Exception):
@@ -24,6 +24,11 @@ class TrackingError(TargetBenchError):
     """The tracking store cannot be reached or written."""
 
     exit_code = 3
+
+
+class UnpushedError(TrackingError):
+    """Training is complete but its records could not all be written: the tracking store was unreachable at
+    the end. Everything is kept in the final checkpoint; ``targetbench push`` (or ``--resume``) writes it."""
 
 
 class CheckpointError(TargetBenchError):

@@ -11,6 +11,12 @@ so pushing after a partial push, or twice, duplicates nothing; a second push fin
 Checkpoints of trials that stopped before their last step are listed and left alone (push never trains:
 resume them with ``targetbench run ... --resume`` or by rerunning the sweep).
 
+Trial leases (:mod:`suite.scheduler.lease`): a sweep that ended while its store was away leaves its leases and
+its record in the store's model registry (the MLflow UI lists them as registered models). Once their holders
+are dead, push deletes them from every store it pushes to, and from ``--tracking-uri`` even when there is
+nothing to push: ``targetbench push --tracking-uri URI`` is how a user clears them (any later sweep on the store
+clears them too).
+
 Wired into :mod:`suite.cli` like ``convergence``: ``add_arguments(parser)`` and ``main(args) -> int``.
 Exit status: 0 when everything that needed pushing was pushed (or nothing needed it), 3 when a tracking store
 is unreachable (checked for every store before anything is written: nothing changes) or does not have a
@@ -26,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from suite.errors import CheckpointError, TrackingError, UsageError
+from suite.store_retry import one_line, retry_store
 
 __all__ = ["add_arguments", "main", "push_checkpoint", "trial_from_checkpoint", "PushReport"]
 
@@ -40,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-dir", default=None, help="checkpoint folder (default: RESULTS/checkpoints)")
     p.add_argument("--tracking-uri", default=None,
                    help="push into this store instead of the one each checkpoint recorded (credentials from "
-                        "$MLFLOW_TRACKING_USERNAME/PASSWORD, never from the checkpoint)")
+                        "$MLFLOW_TRACKING_USERNAME/PASSWORD, never from the checkpoint); also deletes the trial "
+                        "leases that dead sweeps left in it, even when there is nothing to push")
     p.add_argument("--checkpoint-uri", default=None,
                    help="first fetch the checkpoints of this remote store (an fsspec URL, mlflow-artifacts:/... or "
                         "'tracking'; see docs/cluster.md) into the checkpoint folder; needs --tracking-uri (the store they "
@@ -61,6 +69,7 @@ class PushReport:
     unreadable: int = 0
     missing: int = 0
     points: int = 0
+    leases_cleared: int = 0
     lines: list[str] = field(default_factory=list)
 
 
@@ -119,22 +128,22 @@ def _check_store(uri: str) -> None:
 
 
 def _statuses(uri: str, run_ids: list[str]) -> list[str | None]:
-    """Each run's status in the store (``None``: the store does not have it)."""
-    from suite.tracking import _import_mlflow, _one_line
+    """Each run's status in the store (``None``: the store does not have it); a store that stops answering is
+    retried with backoff (:mod:`suite.store_retry`), then a :class:`TrackingError`."""
+    from suite.store_retry import retry_store
+    from suite.tracking import _import_mlflow
 
-    mlflow = _import_mlflow()
-    client = mlflow.MlflowClient(uri)
+    client = _import_mlflow().MlflowClient(uri)
     out: list[str | None] = []
     for rid in run_ids:
         try:
-            out.append(client.get_run(rid).info.status)
-        except mlflow.exceptions.MlflowException as exc:
-            if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-                out.append(None)
-            else:
-                raise TrackingError(f"tracking store {uri} cannot be read: {_one_line(exc)}") from None
+            out.append(retry_store(lambda: client.get_run(rid).info.status, what=f"{uri} read"))
+        except TrackingError:
+            raise
         except Exception as exc:
-            raise TrackingError(f"tracking store {uri} cannot be read: {_one_line(exc)}") from None
+            if getattr(exc, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                raise TrackingError(f"tracking store {uri} cannot be read: {one_line(exc)}") from None
+            out.append(None)
     return out
 
 
@@ -201,7 +210,7 @@ def push(checkpoint_dir: Path, *, tracking_uri: str | None = None, results_dir: 
             candidates.append(ck)
 
     # Every store must answer before anything is written: an unreachable one changes nothing anywhere.
-    uris = {tracking_uri or ck.meta["tracking_uri"] for ck in candidates}
+    uris = {tracking_uri or ck.meta["tracking_uri"] for ck in candidates} | ({tracking_uri} if tracking_uri else set())
     for uri in sorted(uris):
         _check_store(uri)
     todo = []
@@ -219,14 +228,30 @@ def push(checkpoint_dir: Path, *, tracking_uri: str | None = None, results_dir: 
 
     for ck in todo:
         pending = RunGroup.count(ck.meta.get("pending") or [])
-        results = push_checkpoint(ck.path, tracking_uri=tracking_uri, results_dir=results_dir)
+        # A store that blinks mid-push is tried again: a push repeated writes nothing twice.
+        results = retry_store(lambda: push_checkpoint(ck.path, tracking_uri=tracking_uri, results_dir=results_dir),
+                              what=f"push of {ck.label}", attempts=4, backoff_s=1.0)
         for r, res in enumerate(results):
             points = pending[r] if r < len(pending) else 0
             report.pushed += 1
             report.points += points
             line(f"pushed {res.agent} {res.env} seed {res.seed}: {points} kept metric points written, artifacts "
                  f"and final tags logged, run {res.run_id} FINISHED ({res.status})")
+    for uri in sorted(uris):
+        report.leases_cleared += _clear_leases(uri)
     return report
+
+
+def _clear_leases(uri: str) -> int:
+    """Delete the trial leases and sweep records dead sweeps left in the store (see the module docstring);
+    tidying only: a store without a model registry, or one that fails now, is left as it is."""
+    from suite.scheduler.lease import clear_expired
+    from suite.tracking import _import_mlflow
+
+    try:
+        return clear_expired(_import_mlflow().MlflowClient(uri))
+    except Exception:
+        return 0
 
 
 def _fetch_remote(args: argparse.Namespace, ckdir: Path) -> None:
@@ -281,6 +306,8 @@ def main(args: argparse.Namespace) -> int:
     if report.missing:
         left.append(f"{report.missing} whose runs are not in the store")
     tail = f"; left alone: {', '.join(left)}" if left else ""
+    if report.leases_cleared:
+        tail += f"; {report.leases_cleared} expired trial leases deleted"
     if report.pushed:
         print(f"push: {report.pushed} trials pushed ({report.points} kept metric points), "
               f"{report.complete} already complete{tail}")

@@ -9,15 +9,9 @@ MLflow runs (:class:`~suite.tracking.RunGroup`), the checkpoint file and their c
   kept points and the store ignores those it has.
 * Outages: mid-run, a store that is down does not stop training (points stay in memory and in the checkpoint);
   at the end an unreachable store is an :class:`UnpushedError` (everything kept in the final checkpoint).
-* Checkpoints are tied to their store: a checkpoint records the tracking URI (public form, no credentials) and
-  experiment of its runs. A resume against another store does not continue it: the checkpoint is moved aside,
-  untouched, to ``<checkpoint dir>/other-stores/<key>/`` (``key`` = a hash of its URI and experiment; ``targetbench
-  push --checkpoint-dir`` that folder pushes it) and the trial starts fresh. A later resume against that store
-  moves it back and continues it. A checkpoint without a recorded store (older versions) is continued by
-  whatever store resumes it; if that store lacks its runs, the resume stops with a one-line CheckpointError.
-* Where checkpoints live (:mod:`suite.checkpoint_store`): always a local working file; a remote store
-  (``--checkpoint-uri``: fsspec URL, the tracking server's artifact store) is fetched from before a resume and
-  uploaded to after every checkpoint write, before the points it covers are flushed.
+* Where the checkpoint file is (:mod:`suite.checkpoint_placement`): tied to its tracking store (a checkpoint of
+  another store is moved aside, not continued), mirrored to a remote checkpoint store. A checkpoint whose store
+  lacks its runs stops the resume with a one-line CheckpointError.
 * Progress: a line at every evaluation and at least every ``progress_interval_s`` seconds (step, env steps/s,
   ETA, latest training return), through the ``say`` callback (stderr for ``targetbench run``), or a
   :class:`suite.progress_bar.ProgressBar` on a terminal.
@@ -34,7 +28,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import shutil
 import tempfile
 import threading
@@ -48,10 +41,11 @@ import torch
 import yaml
 
 from analysis import record_names as names
-from suite.checkpoint import (checkpoint_path, load_checkpoint, move_checkpoint, peek_checkpoint,
-                              save_checkpoint)
+from suite.checkpoint import checkpoint_path, save_checkpoint
+from suite.checkpoint_placement import OTHER_STORES, CheckpointPlacement
 from suite.checkpoint_store import CheckpointStore, LocalStore, store_key
-from suite.errors import CheckpointError, TrackingError
+from suite.errors import CheckpointError, TrackingError, UnpushedError
+from suite.metric_sums import MetricSums
 from suite.protocol import fingerprint, protocol_of
 from suite.provenance import provenance_tags
 from suite.system_metrics import SystemSampler
@@ -59,15 +53,7 @@ from suite.tracking import RunGroup, check_store, ensure_store, flatten, missing
 from suite.trial import TrialSpec
 from suite.video import video_dir
 
-__all__ = ["Recorder", "SeedResult", "UnpushedError", "OTHER_STORES"]
-
-#: the folder (inside the checkpoint folder) where checkpoints of other tracking stores are moved aside
-OTHER_STORES = "other-stores"
-
-
-class UnpushedError(TrackingError):
-    """Training is complete but its records could not all be written: the tracking store was unreachable at
-    the end. Everything is kept in the final checkpoint; ``targetbench push`` (or ``--resume``) writes it."""
+__all__ = ["Recorder", "SeedResult", "UnpushedError", "OTHER_STORES", "store_key"]
 
 
 @dataclass
@@ -96,31 +82,6 @@ class SeedResult:
         out = asdict(self)
         out.pop("extra")
         return {**out, **self.extra}
-
-
-class _Accumulator:
-    """Per-replica running sums of update metrics between log points (no host sync in the hot loop)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
-
-    def add(self, metrics: dict[str, torch.Tensor]) -> None:
-        for k, v in metrics.items():
-            self.sums[k] = self.sums[k] + v.detach() if k in self.sums else v.detach().clone()
-        self.count += 1
-
-    def means(self) -> dict[str, list[float]]:
-        out = {k: (v / self.count).tolist() for k, v in self.sums.items()} if self.count else {}
-        self.sums, self.count = {}, 0
-        return out
-
-    def state_dict(self) -> dict:
-        return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "count": self.count}
-
-    def load_state_dict(self, state: dict, device: torch.device) -> None:
-        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
-        self.count = int(state["count"])
 
 
 def describe(trial: TrialSpec, seed: int) -> str:
@@ -153,7 +114,6 @@ class Recorder:
         self.results_dir = Path(results_dir)
         self.checkpoint_dir = Path(checkpoint_dir)
         self.path = checkpoint_path(trial, self.checkpoint_dir)
-        self.store = checkpoint_store or LocalStore(self.checkpoint_dir)
         self._say = say
         self._held: list[str] | None = None  # progress messages held while the store opens in the background
         self.extra_tags = dict(extra_tags or {})
@@ -164,7 +124,7 @@ class Recorder:
         self._open_error: BaseException | None = None
         self.sampler: SystemSampler | None = None
         self.videos = video_dir(self.results_dir, trial.group_hash())
-        self.acc = _Accumulator()
+        self.acc = MetricSums()
         self.eval_returns: list[list[list[float]]] = [[] for _ in trial.seeds]
         self.diverged: list[int | None] = [None] * len(trial.seeds)
         self.step = 0
@@ -172,16 +132,11 @@ class Recorder:
         self.saved_step = -1
         self._last_return: list[float | None] = [None] * len(trial.seeds)
         self.resume = resume
-        # Checkpoint files are moved only in open(), once the store answered: a command that fails on its store
-        # changes nothing on disk.
-        self._foreign: tuple[str, str] | None = None  # (uri, experiment) of a checkpoint at `path` to move aside
-        self._move_back: Path | None = None  # where this store's checkpoint was kept aside
-        self.source = self.path  # the file the resumed state was read from
-        if resume and self.store.remote:
-            self._fetch()
-        self.state = self._load(adopt_checkpoint) if resume else None
-        if not resume:
-            self._note_foreign()
+        self.placement = CheckpointPlacement(trial, tracking_uri=tracking_uri, experiment=experiment,
+                                             checkpoint_dir=self.checkpoint_dir,
+                                             store=checkpoint_store or LocalStore(self.checkpoint_dir), say=self.say,
+                                             label=self.label)
+        self.state = self.placement.resume_state(adopt_checkpoint) if resume else self.placement.fresh()
         # A complete checkpoint (the run ended; only its records may be missing) trains nothing when resumed: it
         # writes the kept points and finishes the runs (that is what `targetbench push` does).
         # (Checkpoints from before the flag was recorded are complete when they are at the last step.)
@@ -194,109 +149,6 @@ class Recorder:
             self._held.append(message)
         else:
             self._say(message)
-
-    # -- the checkpoint to resume ----------------------------------------------------------------------------
-    def _fetch(self) -> None:
-        """A remote store's checkpoint becomes the local working file, unless the local one (of this store) is
-        further along (its upload failed): the group continues from the furthest checkpoint it can read."""
-        incoming = self.path.with_name(self.path.name + ".remote")
-        try:
-            found = self.store.fetch(self.path.name, incoming)
-        except Exception as exc:
-            raise CheckpointError(f"cannot read checkpoint {self.path.name} from {self.store.uri}: "
-                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
-                                  ) from None
-        if not found:
-            return
-        keys = ("step", "tracking_uri", "experiment")
-        try:
-            local = peek_checkpoint(self.path, keys) if self.path.exists() else None
-        except CheckpointError:
-            local = None
-        if local is not None and self._ours(local) and int(local.get("step", -1)) > int(
-                peek_checkpoint(incoming, keys).get("step", -1)):
-            incoming.unlink()
-            return
-        os.replace(incoming, self.path)  # its pieces were fetched into this checkpoint's piece folder
-        self.say(f"{self.label} fetched checkpoint {self.path.name} from {self.store.uri}")
-
-    def _upload(self) -> None:
-        """Mirror the checkpoint just written to a remote store, before its points are flushed (so a node that
-        dies after the flush leaves a checkpoint that covers them). A store that fails keeps the previous remote
-        checkpoint: training goes on (a resume elsewhere re-sends the points; the tracking store ignores those
-        it has)."""
-        if not self.store.remote:
-            return
-        try:
-            self.store.put(self.path)
-        except Exception as exc:
-            text = str(exc).strip().splitlines()
-            self.say(f"{self.label} could not upload checkpoint {self.path.name} to {self.store.uri} "
-                     f"({type(exc).__name__}: {text[0][:200] if text else ''}); kept locally, retrying at the "
-                     "next checkpoint")
-
-    def _note_foreign(self) -> None:
-        """A fresh run overwrites its trial's checkpoint at its first checkpoint; one whose runs live in another
-        store is moved aside first (unreadable ones are overwritten, as always)."""
-        if not self.path.exists():
-            return
-        try:
-            meta = peek_checkpoint(self.path, ("tracking_uri", "experiment"))
-        except CheckpointError:
-            return
-        if not self._ours(meta):
-            self._foreign = (str(meta["tracking_uri"]), str(meta["experiment"]))
-
-    def _load(self, adopt: bool) -> dict[str, Any] | None:
-        group = self.trial.group_hash()
-        state = load_checkpoint(self.path, group) if self.path.exists() else None
-        if state is not None and not adopt and not self._ours(state):
-            self._foreign = (str(state["tracking_uri"]), str(state["experiment"]))
-            state = None
-        if state is None:  # a checkpoint of this store moved aside by an earlier run against another store
-            kept = self.checkpoint_dir / OTHER_STORES / store_key(self.tracking_uri, self.experiment) / self.path.name
-            if kept.exists():
-                candidate = load_checkpoint(kept, group)
-                if self._ours(candidate):
-                    state, self._move_back, self.source = candidate, kept, kept
-        if state is None:
-            self.say(f"[{self.trial.agent} {self.trial.env}] no checkpoint {self.path.name} to resume from; "
-                     "starting fresh")
-        return state
-
-    def _settle_files(self) -> None:
-        """Move a checkpoint of another store aside, and this store's kept one back (the store answered)."""
-        if self._foreign is not None and self.path.exists():
-            uri, experiment = self._foreign
-            aside = self._move_aside(self.path, store_key(uri, experiment))
-            self.say(f"{self.label} checkpoint {self.path.name} records its runs in {uri} (experiment "
-                     f"{experiment}), not in {public_uri(self.tracking_uri)} (experiment {self.experiment}): kept "
-                     f"as {aside}; this store's runs start fresh")
-        if self._move_back is not None:
-            move_checkpoint(self._move_back, self.path)
-            self.say(f"{self.label} continuing checkpoint {self.path.name} of this store (moved back from "
-                     f"{self._move_back.parent})")
-            self.source = self.path
-        self._foreign = self._move_back = None
-
-    def _ours(self, state: Mapping[str, Any]) -> bool:
-        """Whether a checkpoint's runs live in this store and experiment (one without a recorded store, from
-        older versions, belongs to whatever store resumes it)."""
-        if "tracking_uri" not in state or "experiment" not in state:
-            return True
-        return (public_uri(str(state["tracking_uri"])) == public_uri(self.tracking_uri)
-                and str(state["experiment"]) == self.experiment)
-
-    def _move_aside(self, path: Path, key: str) -> Path:
-        folder = self.checkpoint_dir / OTHER_STORES / key
-        folder.mkdir(parents=True, exist_ok=True)
-        dest = folder / path.name
-        n = 1
-        while dest.exists():  # never overwrite a checkpoint kept earlier
-            dest = folder / f"{path.stem}.{n}{path.suffix}"
-            n += 1
-        move_checkpoint(path, dest)
-        return dest
 
     # -- store and runs ----------------------------------------------------------------------------------------
     def open(self, agent: Any, device: torch.device, background: bool = False) -> None:
@@ -352,7 +204,7 @@ class Recorder:
             client, experiment_id = open_experiment(self.tracking_uri, self.experiment, self.results_dir / "artifacts")
             if state is not None:
                 self._check_runs_exist(client, list(state["run_ids"]))
-            self._settle_files()
+            self.placement.settle_files()
         except TrackingError as exc:
             if self.complete:
                 raise UnpushedError(self._unpushed_message(exc, kept_points)) from None
@@ -412,7 +264,7 @@ class Recorder:
         gone = missing_runs(client, run_ids)
         if gone:
             raise CheckpointError(
-                f"checkpoint {self.source} continues run {gone[0]}, which is not an active run of tracking store "
+                f"checkpoint {self.placement.source} continues run {gone[0]}, which is not an active run of tracking store "
                 f"{public_uri(self.tracking_uri)} (deleted, or the runs were recorded in another store): pass "
                 f"--tracking-uri with the store its runs live in, or move the checkpoint away to start afresh")
 
@@ -544,7 +396,7 @@ class Recorder:
             "accumulator": self.acc.state_dict(), "pending": RunGroup.pack(runs.pending),
             "pending_tags": runs.pending_tags, "complete": final, **self._push_info})
         self.saved_step = step
-        self._upload()
+        self.placement.upload()
         self._flush(final)
 
     def _flush(self, final: bool) -> None:
@@ -565,8 +417,8 @@ class Recorder:
 
     def _unpushed_message(self, exc: Exception, points: int) -> str:
         return (f"{exc}; training is complete and its {points} unwritten metric points and final records are kept "
-                f"in checkpoint {self.source}: once the store is back, run `targetbench push --checkpoint-dir "
-                f"{self.source.parent}` (or rerun the same command with --resume)")
+                f"in checkpoint {self.placement.source}: once the store is back, run `targetbench push --checkpoint-dir "
+                f"{self.placement.source.parent}` (or rerun the same command with --resume)")
 
     # -- the end -------------------------------------------------------------------------------------------------
     def fail(self, exc: BaseException) -> None:

@@ -3,7 +3,8 @@ artifacts at the end.
 
 Writes are batched because single calls are slow (one ``log_metric`` costs ~20 ms on the SQLite store, and
 MLflow's ``log_batch`` ~0.2 ms per point through its ORM): on the embedded SQLite store metric points go in
-with one ``executemany`` transaction per flush (:class:`_SqliteMetricWriter`, the same rows MLflow writes);
+with one ``executemany`` transaction per flush (:class:`suite.sqlite_metrics.SqliteMetricWriter`, the same rows
+MLflow writes);
 on a server, with ``log_batch`` in chunks of 1000. The trainer flushes in a background thread, so neither a
 slow server nor one that is down (with its retries) holds up training.
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import math
 import os
 import sqlite3
 import threading
@@ -31,6 +31,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from analysis import record_names as names
 from suite.errors import TrackingError
+from suite.sqlite_metrics import SqliteMetricWriter, sqlite_path
+from suite.store_retry import one_line as _one_line
+from suite.store_retry import retry_store
 
 __all__ = ["default_tracking_uri", "import_in_background", "check_store", "ensure_store", "open_experiment", "RunGroup", "flatten", "public_uri",
            "missing_runs"]
@@ -51,7 +54,8 @@ def _import_mlflow() -> Any:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     import mlflow
 
-    for name in ("mlflow", "alembic"):
+    # urllib3 warns on stderr at every retry of a dead server; our own lines say what happens
+    for name in ("mlflow", "alembic", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return mlflow
 
@@ -86,10 +90,6 @@ def public_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _sqlite_path(uri: str) -> Path | None:
-    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
-
-
 @contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
     with open(path, "a") as f:
@@ -118,7 +118,7 @@ def ensure_store(uri: str) -> None:
     opens race on migrations). HTTP: one request to the server's health endpoint.
     """
     mlflow = _import_mlflow()
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     if db is not None:
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +154,7 @@ def check_store(uri: str) -> None:
         except (urllib.error.URLError, OSError) as exc:
             raise TrackingError(f"tracking server {uri} is unreachable: {_one_line(exc)}") from None
         return
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     if db is not None:
         if db.exists() and not os.access(db, os.W_OK):
             raise TrackingError(f"tracking store {uri} cannot be opened or written: PermissionError: {db} is "
@@ -199,11 +199,6 @@ def _copy_schema_template(mlflow: Any, dest: Path) -> bool:
         con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
                     (str(Path.cwd() / "mlruns" / "0"),))
     return True
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def open_experiment(uri: str, name: str, artifact_root: Path | None) -> tuple[Any, str]:
@@ -263,106 +258,6 @@ def missing_runs(client: Any, run_ids: Sequence[str]) -> list[str]:
     return gone
 
 
-class _SqliteMetricWriter:
-    """Bulk metric (and plain tag) writes straight into an MLflow SQLite store.
-
-    MLflow's own ``log_batch`` goes through the SQLAlchemy ORM at ~0.2 ms per point (one object per point
-    plus a unit-of-work flush), which made the end-of-checkpoint flush of every episode's points ~10 % of a
-    16-seed CartPole run, and every call commits (an fsync, ~20 ms here). This writes the same rows MLflow
-    writes (``metrics``: NaN stored as value 0 with ``is_nan``, ±inf as ±max float; ``latest_metrics``: the
-    point with the largest (step, timestamp, value) per key; ``tags``: key and value, the value cut at 8000
-    characters as MLflow cuts it) with ``executemany``, in one transaction for all runs of a flush, ~100x
-    cheaper. ``INSERT OR IGNORE`` on the metrics primary key skips a re-sent point exactly as MLflow's
-    duplicate check does. Tags named ``mlflow.*`` (some have side effects in MLflow) are never written here.
-
-    Used only when the tables have exactly the columns and primary keys below (checked once per store); any
-    other schema (a future MLflow migration) makes :class:`RunGroup` use ``log_batch`` instead.
-    """
-
-    _COLUMNS = {"metrics": ({"key", "value", "timestamp", "run_uuid", "step", "is_nan"},
-                            {"key", "timestamp", "step", "run_uuid", "value", "is_nan"}),
-                "latest_metrics": ({"key", "value", "timestamp", "step", "is_nan", "run_uuid"}, {"key", "run_uuid"}),
-                "tags": ({"key", "value", "run_uuid"}, {"key", "run_uuid"})}
-    _TAG = ("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?) "
-            "ON CONFLICT (key, run_uuid) DO UPDATE SET value = excluded.value")
-    _MAX_TAG_VALUE = 8000
-    _INSERT = "INSERT OR IGNORE INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)"
-    _LATEST = ("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?) "
-               "ON CONFLICT (key, run_uuid) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, "
-               "step = excluded.step, is_nan = excluded.is_nan "
-               "WHERE (excluded.step, excluded.timestamp, excluded.value) "
-               "> (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)")
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @classmethod
-    def for_uri(cls, uri: str | None) -> "_SqliteMetricWriter | None":
-        """A writer for ``sqlite:///PATH`` stores whose schema matches; ``None`` otherwise."""
-        db = _sqlite_path(uri) if uri else None
-        if db is None or "?" in str(db) or not db.exists():
-            return None
-        try:
-            with closing(sqlite3.connect(db, timeout=30)) as conn:
-                for table, (columns, pk) in cls._COLUMNS.items():
-                    info = conn.execute(f"PRAGMA table_info({table})").fetchall()
-                    if {row[1] for row in info} != columns or {row[1] for row in info if row[5]} != pk:
-                        return None
-        except sqlite3.Error:
-            return None
-        return cls(db)
-
-    @staticmethod
-    def handles_tag(key: str) -> bool:
-        return not key.startswith("mlflow.")
-
-    def write(self, batches: Mapping[str, Sequence[tuple[str, float, int, int]]],
-              tags: Mapping[str, Mapping[str, str]] | None = None) -> None:
-        """Write ``{run_id: [(key, value, timestamp_ms, step), ...]}`` and ``{run_id: {tag: value}}`` (tags
-        for which :meth:`handles_tag` is true) in one transaction."""
-        tags = tags or {}
-        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as conn:
-            conn.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlock with readers
-            try:
-                for run_id in {**batches, **tags}:
-                    row = conn.execute("SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
-                    if row is None or row[0] != "active":
-                        raise TrackingError(f"run {run_id} is {'deleted' if row else 'missing'} in {self.path}")
-                    conn.executemany(self._TAG, [(k, str(v)[:self._MAX_TAG_VALUE], run_id)
-                                                 for k, v in (tags.get(run_id) or {}).items()])
-                    latest: dict[str, tuple[str, float, int, int, int]] = {}
-                    conn.executemany(self._INSERT, self._rows(run_id, batches.get(run_id) or [], latest))
-                    conn.executemany(self._LATEST, [(*item, run_id) for item in latest.values()])
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-
-
-    @staticmethod
-    def _rows(run_id: str, points: Sequence[tuple[str, float, int, int]],
-              latest: dict[str, tuple[str, float, int, int, int]]) -> Iterator[tuple[str, float, int, str, int, int]]:
-        """``metrics`` rows, one at a time (no list of them: fewer live objects, fewer garbage-collector
-        passes), noting in ``latest`` each key's largest (step, timestamp, value)."""
-        isfinite = math.isfinite
-        for k, value, ts, st in points:
-            v, nan = (value, 0) if isfinite(value) else _sanitize(value)
-            best = latest.get(k)
-            # (st, ts, v) > (best step, timestamp, value), without building tuples (this runs once per point)
-            if best is None or st > best[3] or (st == best[3] and (ts > best[2] or (ts == best[2] and v > best[1]))):
-                latest[k] = (k, v, ts, st, nan)
-            yield k, v, ts, run_id, st, nan
-
-
-def _sanitize(value: float) -> tuple[float, int]:
-    """(stored value, is_nan) as MLflow's SQL store stores a metric value."""
-    if math.isnan(value):
-        return 0.0, 1
-    if math.isinf(value):
-        return (1.7976931348623157e308 if value > 0 else -1.7976931348623157e308), 0
-    return value, 0
-
-
 class RunGroup:
     """The R MLflow runs of one batched trial group (one per seed), with buffered metrics and tags.
 
@@ -393,7 +288,7 @@ class RunGroup:
         self.pending: list[list[tuple[str, float, int, int]]] = [[] for _ in range(replicas)]
         self.pending_tags: list[dict[str, str]] = [{} for _ in range(replicas)]
         self.background = False
-        self._writer: _SqliteMetricWriter | None = None
+        self._writer: SqliteMetricWriter | None = None
         self._thread: threading.Thread | None = None
         self._sent: tuple[list[int], list[dict[str, str]]] | None = None  # what the running write covers
         self._error: TrackingError | None = None
@@ -406,7 +301,7 @@ class RunGroup:
         from mlflow.entities import Param
 
         self.client = client
-        self._writer = _SqliteMetricWriter.for_uri(getattr(client, "tracking_uri", None))
+        self._writer = SqliteMetricWriter.for_uri(getattr(client, "tracking_uri", None))
         try:
             if run_ids is not None:  # resume: continue the same runs
                 self.run_ids = list(run_ids)
@@ -579,11 +474,6 @@ class RunGroup:
     @classmethod
     def _retry(cls, call: Any, attempts: int = 5) -> Any:
         # SQLite under many writers can answer "database is locked", and a server can blink; back off instead
-        # of failing the run.
-        for i in range(attempts):
-            try:
-                return call()
-            except Exception as exc:
-                if i == attempts - 1:
-                    raise TrackingError(f"tracking store write failed after {attempts} tries: {_one_line(exc)}") from None
-                time.sleep(cls.RETRY_BACKOFF_S * 2 ** i)
+        # of failing the run. Any failure counts (a write that the store refuses fails the same way, later).
+        return retry_store(call, what="write", attempts=attempts, backoff_s=cls.RETRY_BACKOFF_S,
+                           max_backoff_s=float("inf"), retry_if=lambda exc: True)

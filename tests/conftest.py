@@ -1,6 +1,7 @@
 """Test-session settings shared by every test."""
 import json
 import os
+import time
 
 import pytest
 import torch
@@ -37,3 +38,21 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.when == "call":
         item.rep_call = rep
+
+
+def pytest_sessionstart(session):
+    session.config._targetbench_started = time.monotonic()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # With $TARGETBENCH_FAULT_REPORT (`make faults`), one line with the run's outcome counts and duration, for the
+    # header of tests/fault_summary.py.
+    path = os.environ.get("TARGETBENCH_FAULT_REPORT")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if not path or reporter is None:
+        return
+    counts = {k: len(reporter.stats.get(k, [])) for k in ("passed", "failed", "error", "skipped")}
+    started = getattr(session.config, "_targetbench_started", time.monotonic())
+    with open(path, "a") as f:
+        f.write(json.dumps({"kind": "_session", "test": "session", **counts,
+                            "duration_s": round(time.monotonic() - started, 1)}) + "\n")

@@ -57,6 +57,7 @@ class Smoke:
     cmd: str
     check: Callable[[subprocess.CompletedProcess, Path], None] = lambda proc, ws: None
     rc: tuple[int, ...] = (0,)
+    slow: bool = False  # minutes on 2 cores: run by `make test-all`, not the default set
 
 
 def _exists(*rel: str) -> Callable[[subprocess.CompletedProcess, Path], None]:
@@ -131,10 +132,14 @@ RUN: dict[str, Smoke] = {
         ".venv/bin/targetbench reproduce cartpole_dqn_ablation --quick --steps 400 --seeds 0,1 --reps 100 --quiet "
         "--results {results}", _exists("results/tables/reproduce-cartpole_dqn_ablation-quick.md")),
     "targetbench push --results results": Smoke(".venv/bin/targetbench push --results {results}"),
+    # the store the runs above were recorded in, named explicitly (a server's URI works the same way)
+    "targetbench push --results RESULTS --tracking-uri URI": Smoke(
+        ".venv/bin/targetbench push --results {results} --tracking-uri sqlite:///{results}/mlflow.db"),
     # one part trained at a smoke budget, then every file regenerated from that store without training
     "make results": Smoke(
         "make results PART=classic STEPS=300 SEEDS=0 AGENTS=dqn ENVS=CartPole-v1 REPS=100 RESULTS={results} "
-        "OUT={ws}/docs-results && make results NO_RUN=1 RESULTS={results} OUT={ws}/docs-results-again REPS=100",
+        "OUT={ws}/docs-results && make results NO_RUN=1 RESULTS={results} RUNS={ws}/docs-results/runs "
+        "OUT={ws}/docs-results-again REPS=100",
         _exists("docs-results/classic_control.csv", "docs-results/README.md",
                 "docs-results-again/classic_control.csv")),
     "make ui": Smoke("ui"),  # a server: started on a free port, asked for its page, stopped (test_make_ui)
@@ -145,8 +150,8 @@ RUN: dict[str, Smoke] = {
         "--results {results}", _json_lines(("final_eval_return", "trial_hash"), 1)),
     ".venv/bin/targetbench run --agent isql --env ALE/Breakout-v5 --set env.protocol=atari-100k": Smoke(
         ".venv/bin/targetbench run --agent isql --env ALE/Breakout-v5 --set env.protocol=atari-100k --steps 200 "
-        "--set train.eval_every=200 --set train.eval_episodes=1 --set train.eval_max_steps=100 --quiet --json "
-        "--results {results}", _json_lines(("final_eval_return", "trial_hash"), 1)),
+        "--quiet --json --results {results}", _json_lines(("final_eval_return", "trial_hash"), 1),
+        slow=True),  # the protocol fixes its evaluation (100 episodes): about 2 min on 2 cores
     # without CUDA it says so and exits 0 (a GPU node runs the real check)
     "make gpu-check": Smoke("make gpu-check", _says("skipped")),
     # every file of docs/results again from its per-run data alone, with no tracking store
@@ -194,8 +199,11 @@ EXEMPT = {
     "make test": "the test run itself (CI runs it through .ci/run)",
     "make test-all": "the default tests plus the slow learning checks (tens of minutes)",
     "make bench": "speed measurements side by side with Stable-Baselines3 (about 20 minutes on 2 cores)",
+    "make bench BEFORE=DIR": "the same speed measurements with a second checkout's code added to the run",
     "make benchmark SUITE=atari BACKEND=ray": "Atari on a Ray cluster of GPU nodes",
     "make benchmark SUITE=atari BACKEND=ray CHECKPOINT_URI=...": "Atari on a Ray cluster of GPU nodes",
+    "targetbench push --results RESULTS --tracking-uri http://MLFLOW:5000": "a cluster's tracking server "
+    "(docs/cluster.md)",
     "make faults": "the whole fault set, run by CI after `make test` (.ci/run)",
     "targetbench push --checkpoint-uri tracking --tracking-uri http://MLFLOW:5000 --experiment sweep-atari":
         "a cluster's tracking server",
@@ -259,7 +267,8 @@ def _run(cmd: str, ws: Path, timeout: float = 600) -> subprocess.CompletedProces
     return subprocess.run(["bash", "-c", text], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("shown", [c for c in RUN if RUN[c].cmd != "ui"])
+@pytest.mark.parametrize("shown", [pytest.param(c, marks=[pytest.mark.slow] if RUN[c].slow else [])
+                                   for c in RUN if RUN[c].cmd != "ui"])
 def test_shown_command_runs(shown, workspace):
     smoke = RUN[shown]
     proc = _run(smoke.cmd, workspace)

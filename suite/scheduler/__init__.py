@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["run_sweep", "load_suite", "parse_suite", "builtin_suites", "SweepSummary", "TrialRecord", "SuiteSpec",
            "VariantSpec"]
 
-_FROM = {"run_sweep": "core", "SweepSummary": "core", "TrialRecord": "core", "load_suite": "spec",
+_FROM = {"run_sweep": "core", "SweepSummary": "sweep_summary", "TrialRecord": "sweep_summary", "load_suite": "spec",
          "parse_suite": "spec", "builtin_suites": "spec", "SuiteSpec": "spec", "VariantSpec": "spec"}
 
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 from suite.provenance import AUTO_THREADS_ENV, usable_cores
-from suite.scheduler.backend import Outcome, Task
+from suite.scheduler.backend import Failure, Outcome, Task
 
 __all__ = ["LocalBackend"]
 
@@ -71,19 +71,22 @@ class LocalBackend:
         return [o for o in outcomes if o is not None]
 
     def _run_task(self, task: Task, progress: Any) -> Outcome:
-        error = ""
+        error, failure = "", Failure.INTERRUPTED
         for attempt in range(1, task.retries + 2):
             if self._stopping:
                 break
             progress.start(task.group, attempt)
-            ok, results, error = self._attempt(task, progress)
+            ok, results, error, failure = self._attempt(task, progress)
             if ok:
                 progress.finish(task.group, results)
                 return Outcome(True, results, None, attempt)
-            progress.attempt_failed(task.group, error, final=attempt == task.retries + 1)
-        return Outcome(False, [], error or "interrupted", task.retries + 1)
+            final = attempt == task.retries + 1 or not failure.retried
+            progress.attempt_failed(task.group, error, final=final)
+            if final:
+                return Outcome(False, [], error, attempt, failure)
+        return Outcome(False, [], error or "interrupted", task.retries + 1, failure)
 
-    def _attempt(self, task: Task, progress: Any) -> tuple[bool, list[dict], str]:
+    def _attempt(self, task: Task, progress: Any) -> tuple[bool, list[dict], str, Failure]:
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         env.setdefault("MKL_NUM_THREADS", "1")
@@ -96,10 +99,10 @@ class LocalBackend:
             with self._lock:
                 self._live.add(proc)
             results: list[dict] | None = None
-            error = ""
+            error, failure = "", Failure.ERROR
             try:
                 assert proc.stdin is not None and proc.stdout is not None
-                proc.stdin.write(json.dumps(task.job))
+                proc.stdin.write(json.dumps(task.job.to_json()))
                 proc.stdin.close()
                 for line in proc.stdout:
                     try:
@@ -115,19 +118,20 @@ class LocalBackend:
                             r["group_cpu_s"] = event.get("cpu_s")
                     elif kind == "error":
                         error = event.get("error", "")
+                        failure = Failure(event.get("failure", Failure.ERROR.value))
                 code = proc.wait()
             finally:
                 with self._lock:
                     self._live.discard(proc)
             if code == 0 and results is not None:
-                return True, results, ""
+                return True, results, "", failure
             if not error:
                 err.seek(0)
                 tail = [ln for ln in err.read().strip().splitlines() if ln.strip()][-1:]
                 why = (f"killed by signal {signal.Signals(-code).name}" if code < 0
                        else f"exited with status {code}")
                 error = f"worker {why}" + (f": {tail[0][:300]}" if tail else "")
-            return False, [], error
+            return False, [], error, failure
 
     def _stop_children(self) -> None:
         with self._lock:

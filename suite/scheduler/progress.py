@@ -140,25 +140,27 @@ def _hms(seconds: float) -> str:
 
 def format_table(trials: Sequence[Any]) -> str:
     """One row per (variant, agent, env): seed counts by status and the mean final eval return of this sweep's
-    completed trials."""
+    completed trials. The ``planned``, ``unpushed`` and ``unstarted`` columns appear only when some trial has
+    that status."""
+    optional = ("unpushed", "unstarted")
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for t in trials:
         row = rows.setdefault((t.variant, t.agent, t.env), {"done": 0, "skipped": 0, "failed": 0, "diverged": 0,
-                                                            "unpushed": 0, "planned": 0, "finals": []})
+                                                            "unpushed": 0, "unstarted": 0, "planned": 0,
+                                                            "finals": []})
         row[t.status] = row.get(t.status, 0) + 1
         if t.status == "done" and t.final_eval_return is not None and not math.isnan(t.final_eval_return):
             row["finals"].append(t.final_eval_return)
     planned = any(r["planned"] for r in rows.values())
-    unpushed = any(r["unpushed"] for r in rows.values())  # a column only when some trial is unpushed
+    shown = [k for k in optional if any(r[k] for r in rows.values())]
     header = ["variant", "agent", "env", "seeds", *(["planned"] if planned else []), "done", "skipped", "diverged",
-              "failed", *(["unpushed"] if unpushed else []), "final eval (mean)"]
+              "failed", *shown, "final eval (mean)"]
     body = []
     for (variant, agent, env), r in rows.items():
-        n = sum(r[k] for k in ("done", "skipped", "failed", "diverged", "unpushed", "planned"))
+        n = sum(r[k] for k in ("done", "skipped", "failed", "diverged", "planned", *optional))
         mean = f"{sum(r['finals']) / len(r['finals']):.1f}" if r["finals"] else "-"
         body.append([variant, agent, env, str(n), *([str(r["planned"])] if planned else []), str(r["done"]),
-                     str(r["skipped"]), str(r["diverged"]), str(r["failed"]),
-                     *([str(r["unpushed"])] if unpushed else []), mean])
+                     str(r["skipped"]), str(r["diverged"]), str(r["failed"]), *(str(r[k]) for k in shown), mean])
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths))]
     lines.append("  ".join("-" * w for w in widths))

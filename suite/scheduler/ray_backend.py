@@ -19,7 +19,7 @@ import os
 from typing import Any, Callable, Sequence
 
 from suite.errors import UsageError
-from suite.scheduler.backend import Outcome, Task
+from suite.scheduler.backend import Failure, Outcome, Task, failure_of
 
 __all__ = ["RayBackend", "MAX_LOST"]
 
@@ -37,14 +37,15 @@ def _lost_node(exc: BaseException) -> bool:
 
 
 def _run_remote(job: dict[str, Any]) -> dict[str, Any]:
-    """Body of the Ray task: run one attempt in this worker process; never raises."""
+    """Body of the Ray task: run one attempt (a job in its JSON form) in this worker process; never raises."""
     from suite.scheduler.worker import run_group
 
     try:
         return {"ok": True, "results": run_group(job)}
     except BaseException as exc:  # noqa: BLE001 - reported to the scheduler, which decides on retries
         text = str(exc).strip().splitlines()
-        return {"ok": False, "error": f"{type(exc).__name__}: {text[0] if text else ''}"[:500]}
+        return {"ok": False, "error": f"{type(exc).__name__}: {text[0] if text else ''}"[:500],
+                "failure": failure_of(exc).value}
 
 
 class RayBackend:
@@ -84,7 +85,7 @@ class RayBackend:
 
             def submit(i: int, attempt: int) -> None:
                 t = tasks[i]
-                ref = remote.options(num_cpus=t.num_cpus, num_gpus=t.num_gpus, max_retries=0).remote(t.job)
+                ref = remote.options(num_cpus=t.num_cpus, num_gpus=t.num_gpus, max_retries=0).remote(t.job.to_json())
                 pending[ref] = (i, attempt)
                 progress.start(t.group, attempt)
 
@@ -111,10 +112,11 @@ class RayBackend:
                     outcomes[i] = Outcome(True, reply["results"], None, attempt)
                     on_outcome(task, outcomes[i])
                     continue
-                final = attempt >= task.retries + 1
+                failure = Failure(reply.get("failure", Failure.ERROR.value))
+                final = attempt >= task.retries + 1 or not failure.retried
                 progress.attempt_failed(task.group, reply["error"], final=final)
                 if final:
-                    outcomes[i] = Outcome(False, [], reply["error"], attempt)
+                    outcomes[i] = Outcome(False, [], reply["error"], attempt, failure)
                     on_outcome(task, outcomes[i])
                 else:
                     submit(i, attempt + 1)

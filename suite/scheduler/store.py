@@ -13,23 +13,13 @@
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from analysis import record_names as names
+from suite.store_retry import Outage
 
-__all__ = ["StoreView", "retry"]
-
-
-def retry(call: Any, attempts: int = 6) -> Any:
-    for i in range(attempts):
-        try:
-            return call()
-        except Exception:
-            if i == attempts - 1:
-                raise
-            time.sleep(0.2 * 2 ** i)
+__all__ = ["StoreView"]
 
 
 def _client(uri: str) -> Any:
@@ -39,27 +29,36 @@ def _client(uri: str) -> Any:
 
 
 class StoreView:
-    """The scheduler's handle on one experiment of one tracking store."""
+    """The scheduler's handle on one experiment of one tracking store. Every call goes through ``outage``
+    (:class:`~suite.store_retry.Outage`; default: a fresh one for ``uri``): a store that stops answering is
+    retried with backoff, then a :class:`~suite.errors.TrackingError`."""
 
-    def __init__(self, uri: str, experiment: str, artifact_root: Path | None = None, *, create: bool = True) -> None:
+    def __init__(self, uri: str, experiment: str, artifact_root: Path | None = None, *, create: bool = True,
+                 outage: Outage | None = None) -> None:
         self.uri, self.experiment = uri, experiment
+        self.outage = outage or Outage(uri)
         self.client = _client(uri)
         self.experiment_id: str | None = None
         if create:
             from suite.tracking import open_experiment
 
-            self.client, self.experiment_id = open_experiment(uri, experiment, artifact_root)
+            self.client, self.experiment_id = self.call(lambda: open_experiment(uri, experiment, artifact_root),
+                                                        f"opening experiment {experiment!r}")
         else:
-            exp = retry(lambda: self.client.get_experiment_by_name(experiment))
+            exp = self.call(lambda: self.client.get_experiment_by_name(experiment), "reading the experiment")
             self.experiment_id = exp.experiment_id if exp is not None else None
+
+    def call(self, fn: Callable[[], Any], what: str) -> Any:
+        """``fn()`` under this store's outage policy."""
+        return self.outage.call(fn, what)
 
     def _search(self, filter_string: str) -> list[Any]:
         if self.experiment_id is None:
             return []
         runs, token = [], None
         while True:
-            page = retry(lambda: self.client.search_runs([self.experiment_id], filter_string=filter_string,
-                                                         max_results=5000, page_token=token))
+            page = self.call(lambda: self.client.search_runs([self.experiment_id], filter_string=filter_string,
+                                                             max_results=5000, page_token=token), "reading runs")
             runs.extend(page)
             token = page.token
             if not token:
@@ -83,7 +82,7 @@ class StoreView:
         stale = [r.info.run_id for r in self._search("attributes.status != 'FINISHED'")
                  if r.data.tags.get(names.TRIAL_HASH) in finished and r.data.tags.get(names.TRIAL_HASH) not in live]
         for rid in stale:
-            retry(lambda: self.client.delete_run(rid))
+            self.call(lambda: self.client.delete_run(rid), "deleting superseded runs")
         return len(stale)
 
     def runs_of(self, trial_hash: str) -> list[Any]:
@@ -93,21 +92,21 @@ class StoreView:
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for k, v in tags.items():
-            retry(lambda: self.client.set_tag(run_id, k, str(v)))
+            self.call(lambda: self.client.set_tag(run_id, k, str(v)), "tagging runs")
 
     def settle(self, trial_hashes: Sequence[str], keep: Iterable[str], tags: Mapping[str, str]) -> None:
         """After a successful group: tag the kept runs; soft-delete earlier unfinished attempts of the trials."""
         keep = set(keep)
         for rid in keep:
             self.set_tags(rid, tags)
-            run = retry(lambda: self.client.get_run(rid))
+            run = self.call(lambda: self.client.get_run(rid), "reading runs")
             if names.ERROR in run.data.tags:  # an earlier attempt failed and this one resumed the same run
                 self.set_tags(rid, {names.RETRIED_AFTER_ERROR: run.data.tags[names.ERROR]})
-                retry(lambda: self.client.delete_tag(rid, names.ERROR))
+                self.call(lambda: self.client.delete_tag(rid, names.ERROR), "tagging runs")
         for h in trial_hashes:
             for run in self.runs_of(h):
                 if run.info.run_id not in keep and run.info.status != "FINISHED":
-                    retry(lambda: self.client.delete_run(run.info.run_id))
+                    self.call(lambda: self.client.delete_run(run.info.run_id), "deleting superseded runs")
 
     def record_failure(self, trials: Sequence[Mapping[str, Any]], error: str, tags: Mapping[str, str]) -> dict[str, str]:
         """After a group failed for good: one FAILED run per trial, with ``error``; returns trial_hash -> run_id.
@@ -125,15 +124,16 @@ class StoreView:
                     run_tags[names.ERROR] = error[:500]
                 self.set_tags(rid, run_tags)
                 if latest.info.status != "FAILED":
-                    retry(lambda: self.client.set_terminated(rid, status="FAILED"))
+                    self.call(lambda: self.client.set_terminated(rid, status="FAILED"), "recording failures")
                 for old in runs[:-1]:
-                    retry(lambda: self.client.delete_run(old.info.run_id))
+                    self.call(lambda: self.client.delete_run(old.info.run_id), "deleting superseded runs")
             else:
                 name = f"{t['agent']}/{t['env']}/seed{t['seed']}"
-                run = retry(lambda: self.client.create_run(self.experiment_id, run_name=name, tags={
+                run = self.call(lambda: self.client.create_run(self.experiment_id, run_name=name, tags={
                     names.AGENT: t["agent"], names.ENV: t["env"], names.SEED: str(t["seed"]),
-                    names.TRIAL_HASH: t["trial_hash"], names.ERROR: error[:500], names.MLFLOW_RUN_NAME: name, **tags}))
+                    names.TRIAL_HASH: t["trial_hash"], names.ERROR: error[:500], names.MLFLOW_RUN_NAME: name, **tags}),
+                    "recording failures")
                 rid = run.info.run_id
-                retry(lambda: self.client.set_terminated(rid, status="FAILED"))
+                self.call(lambda: self.client.set_terminated(rid, status="FAILED"), "recording failures")
             out[t["trial_hash"]] = rid
         return out

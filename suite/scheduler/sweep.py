@@ -2,7 +2,9 @@
 
 Wired into :mod:`suite.cli` like ``convergence``: ``add_arguments(parser)`` and ``main(args) -> int``.
 Exit status: 0 when every trial finished (completed, diverged or skipped), 1 when some trials failed after
-their retries (they are recorded as failed runs), 2 for bad input, 3 when the tracking store is unreachable.
+their retries (they are recorded as failed runs), 2 for bad input, 3 when the tracking store is unreachable
+(before anything ran, or for longer than ``--store-wait`` while trials ended or were to start: they are reported
+unpushed or unstarted).
 """
 from __future__ import annotations
 
@@ -46,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "tracking server's artifact store; the default for --backend ray with an http(s) tracking "
                         "URI, so the MLflow server is all the nodes share); default: RESULTS/checkpoints")
     p.add_argument("--results", default=None, help="results folder (default: $TARGETBENCH_RESULTS or results)")
+    p.add_argument("--store-wait", type=_seconds, default=None, metavar="SECONDS",
+                   help="how long the sweep, and each group as it starts, waits for a tracking store that stopped "
+                        "answering before reporting its trials unpushed or unstarted (exit 3; default: 120)")
     add_set_argument(p, "override for every trial: agent field, env.OPTION or train.FIELD")
     p.add_argument("--steps", type=int, default=None, help="env steps per seed (replaces the suite's budget)")
     p.add_argument("--dry-run", action="store_true", help="print the trials and the estimated cost; run nothing")
@@ -82,7 +87,8 @@ def main(args: argparse.Namespace) -> int:
                             experiment=args.experiment, results_dir=results,
                             overrides=parse_overrides(args.set or []), steps=args.steps, dry_run=args.dry_run,
                             progress=not (args.quiet or args.dry_run), ray_address=args.ray_address,
-                            checkpoint_uri=args.checkpoint_uri)
+                            checkpoint_uri=args.checkpoint_uri,
+                            **({} if args.store_wait is None else {"store_wait_s": args.store_wait}))
     except TrackingError as exc:
         # Trials trained but unpushed: the summary (with its `unpushed` count) is still printed for --json
         # readers; the exit status stays that of the error (3).
@@ -103,6 +109,17 @@ def main(args: argparse.Namespace) -> int:
               f"seed {failed[0].seed}: {failed[0].error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _seconds(text: str) -> float:
+    """``--store-wait``: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid; allowed: seconds >= 0")
+    return value
 
 
 def _resource_flags(args: argparse.Namespace) -> dict[str, float]:

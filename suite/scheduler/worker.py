@@ -1,20 +1,20 @@
-"""Run one batched group: ``python -m suite.scheduler.worker`` (a job as JSON on stdin) or :func:`run_group`
-in-process (Ray tasks).
+"""Run one batched group: ``python -m suite.scheduler.worker`` (a :class:`~suite.scheduler.backend.Job` as JSON
+on stdin) or :func:`run_group` in-process (Ray tasks).
 
 The subprocess speaks one JSON object per stdout line: ``{"event": "progress", "step": S, "resumed": bool}``
-at every evaluation (and once when it resumes from a checkpoint), then ``{"event": "result", "results": [...]}`` or ``{"event": "error", "error": "..."}``. Training
-always runs with ``resume=True``: a group whose checkpoint exists continues from it (same MLflow runs), one
-without starts fresh.
+at every evaluation (and once when it resumes from a checkpoint), then ``{"event": "result", "results": [...]}``
+or ``{"event": "error", "error": "...", "failure": F}`` (``F``: the
+:class:`~suite.scheduler.backend.Failure` the exception's type stands for). Training always runs with
+``resume=True``: a group whose checkpoint exists continues from it (same MLflow runs), one without starts fresh.
 
 Tracking outages: a store that goes away mid-run does not stop training (the trainer keeps unwritten points in
 its checkpoints). A store that does not answer when the group *starts* is waited for, with backoff, up to
-``job["store_wait_s"]`` seconds (default :data:`STORE_WAIT_S`; the scheduler sets 0 once one group has waited
-in vain). A group whose training completed but whose records could not be written ends with an
-``UnpushedError``: its final checkpoint holds them, for a retry, the scheduler's end-of-sweep push or
-``targetbench push``.
+``job.store_wait_s`` seconds (default :data:`STORE_WAIT_S`; the scheduler sets 0 while it knows the store is
+down). A group whose training completed but whose records could not be written ends with an
+``UnpushedError``: its final checkpoint holds them, for the scheduler's end-of-sweep push or ``targetbench push``.
 
-Checkpoints: ``job["checkpoint_uri"]`` names a remote checkpoint store (:mod:`suite.checkpoint_store`), fetched
-from before training and uploaded to at every checkpoint; with ``job["node_local"]`` (Ray with a remote store)
+Checkpoints: ``job.checkpoint_uri`` names a remote checkpoint store (:mod:`suite.checkpoint_store`), fetched
+from before training and uploaded to at every checkpoint; with ``job.node_local`` (Ray with a remote store)
 the worker's files live in ``$TARGETBENCH_NODE_DIR`` (default ``<tmp>/targetbench-node``), not in the driver's
 results folder, so a group resumes on any node.
 """
@@ -28,38 +28,38 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from analysis import record_names as names
+from suite.scheduler.backend import Job, failure_of
+from suite.store_retry import STORE_WAIT_S
 
 __all__ = ["run_group", "job_tags", "main", "STORE_WAIT_S"]
 
 #: a node's own folder for working checkpoints and staged artifacts when checkpoints live in a remote store
 NODE_DIR_ENV = "TARGETBENCH_NODE_DIR"
-#: how long a group waits for a tracking store that does not answer when it starts (seconds)
-STORE_WAIT_S = 120.0
 
 _STEP_RE = re.compile(r"\] step (\d+)/(\d+)")
 _RESUMED_RE = re.compile(r"\] resumed at step (\d+)")
 
 
-def job_tags(job: dict[str, Any]) -> dict[str, str]:
+def job_tags(job: Job) -> dict[str, str]:
     """The tags the scheduler adds to every run of the job (besides the trainer's own)."""
-    tags = {names.VARIANT: job.get("variant") or names.DEFAULT_VARIANT}
-    if job.get("suite"):
-        tags[names.SUITE] = job["suite"]
+    tags = {names.VARIANT: job.variant or names.DEFAULT_VARIANT}
+    if job.suite:
+        tags[names.SUITE] = job.suite
     return tags
 
 
-def run_group(job: dict[str, Any], on_step: Callable[[int, bool], None] | None = None,
+def run_group(job: Job | Mapping[str, Any], on_step: Callable[[int, bool], None] | None = None,
               say: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Train the group described by ``job`` and return the per-seed results as JSON-able dicts."""
+    """Train the group described by ``job`` (a :class:`~suite.scheduler.backend.Job` or its JSON form) and
+    return the per-seed results as JSON-able dicts."""
     from suite.trial import build_trial
 
-    trial = build_trial(job["agent"], job["env"], job["seeds"], steps=job.get("steps"),
-                        overrides=job.get("overrides") or {})
+    job = Job.from_json(job)
+    trial = build_trial(job.agent, job.env, job.seeds, steps=job.steps, overrides=job.overrides)
     tags = job_tags(job)
     from suite.memory import check_memory
 
@@ -80,47 +80,51 @@ def run_group(job: dict[str, Any], on_step: Callable[[int, bool], None] | None =
     from suite.scheduler.lease import heartbeat_leases
 
     stop = threading.Event()
-    if job.get("leases"):
-        heartbeat_leases(job["tracking_uri"], job["leases"], stop)
+    if job.leases:
+        heartbeat_leases(job.tracking_uri, job.leases, stop)
     try:
         return _train_with_store_wait(job, trial, tags, progress)
     finally:
         stop.set()
 
 
-def _train_with_store_wait(job: dict[str, Any], trial: Any, tags: dict[str, str],
+def _train_with_store_wait(job: Job, trial: Any, tags: dict[str, str],
                            progress: Callable[[str], None]) -> list[dict[str, Any]]:
     import suite.trainer as trainer
     from suite.checkpoint_store import open_checkpoint_store
-    from suite.errors import TrackingError
+    from suite.errors import TrackingError, UnpushedError
+    from suite.store_retry import retry_store
 
-    results_dir = Path(job["results_dir"])
-    checkpoint_dir = Path(job["checkpoint_dir"]) if job.get("checkpoint_dir") else results_dir / "checkpoints"
-    if job.get("node_local"):
+    results_dir = Path(job.results_dir)
+    checkpoint_dir = Path(job.checkpoint_dir) if job.checkpoint_dir else results_dir / "checkpoints"
+    if job.node_local:
         # Nothing shared but the servers: this node's own folder for the working checkpoint and staged files
         results_dir = Path(os.environ.get(NODE_DIR_ENV) or Path(tempfile.gettempdir()) / "targetbench-node")
         checkpoint_dir = results_dir / "checkpoints"
         results_dir.mkdir(parents=True, exist_ok=True)
-    store = open_checkpoint_store(job.get("checkpoint_uri"), tracking_uri=job["tracking_uri"],
-                                  experiment=job["experiment"], checkpoint_dir=checkpoint_dir)
-    deadline = time.monotonic() + float(job.get("store_wait_s", STORE_WAIT_S))
-    delay = 2.0
-    while True:
-        try:
-            results = trainer.train(trial, tracking_uri=job["tracking_uri"], experiment=job["experiment"],
-                                    results_dir=results_dir, checkpoint_dir=checkpoint_dir,
-                                    checkpoint_store=store, resume=True, progress=progress, extra_tags=tags)
-            return [r.to_json() for r in results]
-        except trainer.UnpushedError:
-            raise  # trained and checkpointed: free the worker; the records are pushed later
-        except TrackingError as exc:
-            # The store did not answer as the group started (nothing trained yet, or it resumes from its last
-            # checkpoint): wait for it rather than burn the group's retries in a few seconds.
-            if time.monotonic() + delay > deadline:
-                raise
-            progress(f"[{job['agent']} {job['env']}] tracking store unavailable ({exc}); retrying in {delay:.0f} s")
-            time.sleep(delay)
-            delay = min(2 * delay, 30.0)
+    store = open_checkpoint_store(job.checkpoint_uri, tracking_uri=job.tracking_uri, experiment=job.experiment,
+                                  checkpoint_dir=checkpoint_dir)
+
+    def attempt() -> list[dict[str, Any]]:
+        results = trainer.train(trial, tracking_uri=job.tracking_uri, experiment=job.experiment,
+                                results_dir=results_dir, checkpoint_dir=checkpoint_dir, checkpoint_store=store,
+                                resume=True, progress=progress, extra_tags=tags)
+        return [r.to_json() for r in results]
+
+    def waiting(exc: BaseException, delay: float) -> None:
+        progress(f"[{job.agent} {job.env}] tracking store unavailable ({exc}); retrying in {delay:.0f} s")
+
+    # The store did not answer as the group started (nothing trained yet, or it resumes from its last
+    # checkpoint): wait for it rather than burn the group's retries in a few seconds. An UnpushedError is not
+    # waited for: trained and checkpointed, the worker is freed and the records are pushed later.
+    try:
+        return retry_store(attempt, what="opening the group's runs", wait_s=job.store_wait_s, backoff_s=2.0,
+                           max_backoff_s=30.0, on_retry=waiting,
+                           retry_if=lambda e: isinstance(e, TrackingError) and not isinstance(e, UnpushedError))
+    except TrackingError as exc:
+        if isinstance(exc, UnpushedError):
+            raise
+        raise TrackingError(f"{exc} (waited {job.store_wait_s:.0f} s)") from None
 
 
 class _SchedulerGone(KeyboardInterrupt):
@@ -149,17 +153,17 @@ def main() -> int:
     # Ctrl-C ends `targetbench run`: the trainer marks its runs KILLED and the last checkpoint stays valid.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    job = json.loads(sys.stdin.read())
     import suite.tracking  # noqa: F401  (quietens MLflow's loggers on import via _import_mlflow)
 
-    quiet = job.get("quiet", True)
     try:
+        job = Job.from_json(json.loads(sys.stdin.read()))
         results = run_group(job, on_step=lambda s, resumed: _emit({"event": "progress", "step": s, "resumed": resumed}),
-                            say=None if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
-    except BaseException as exc:  # the parent decides on retries; it needs the reason in one line
+                            say=None if job.quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
+    except BaseException as exc:  # the parent decides on retries; it needs the reason in one line, and its kind
         text = str(exc).strip().splitlines()
         try:
-            _emit({"event": "error", "error": f"{type(exc).__name__}: {text[0] if text else ''}"[:500]})
+            _emit({"event": "error", "error": f"{type(exc).__name__}: {text[0] if text else ''}"[:500],
+                   "failure": failure_of(exc).value})
         except _SchedulerGone:
             pass  # nobody is left to read it
         return 130 if isinstance(exc, KeyboardInterrupt) else 1

@@ -461,6 +461,8 @@ ROWS = [
         r"--workers 0 is not valid; allowed: a positive integer"),
     Row("sweep-num-gpus-negative", "out-of-range", ["sweep", "smoke", "--num-gpus", "-1", "--results", "{shared}"], 2,
         r"--num-gpus -1 is not valid"),
+    Row("sweep-store-wait-negative", "out-of-range", ["sweep", "smoke", "--store-wait", "-1", "--results", "{shared}"],
+        2, r"--store-wait: '-1' is not valid; allowed: seconds >= 0"),
     Row("sweep-suite-seeds-negative", "out-of-range", suite_file({**SUITE, "seeds": -1}), 2, r"key 'seeds' is -1"),
     Row("sweep-suite-retries-fraction", "out-of-range", suite_file({**SUITE, "retries": 1.5}), 2,
         r"key 'retries' is 1\.5; allowed: an integer >= 0"),

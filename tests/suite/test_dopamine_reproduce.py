@@ -27,7 +27,7 @@ def test_table_is_registered_and_its_notes_name_the_source():
                          "outcome": ["completed"], "param.env.protocol": ["dopamine"]})
     metrics = pd.DataFrame({"run_id": ["r", "r"], "metric": ["train/episode_return", "eval/return_mean"],
                             "step": [900, 1000], "value": [-21.0, -21.0]})
-    table, notes = build_table(TABLES["dopamine_dqn"], runs, metrics, reps=100, seed=0, steps=1000, quick=True)
+    table, notes = build_table(TABLES["dopamine_dqn"], runs, metrics=metrics, reps=100, seed=0, steps=1000, quick=True)
     assert "google/dopamine" in notes[0] and len(notes) == 1  # no fingerprint drift note
     assert table["verdict"].tolist() == ["not comparable"] and "0.4% run" in table["reason"].iloc[0]
 

@@ -8,14 +8,10 @@ loopback ``mlflow server`` and kill it (its process group: uvicorn workers outli
 import argparse
 import itertools
 import json
-import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -26,65 +22,18 @@ import yaml
 from suite import push as push_cmd
 from suite.checkpoint import load_checkpoint
 from suite.errors import TrackingError
-from suite.tracking import RunGroup, _SqliteMetricWriter, ensure_store, open_experiment
+from suite.sqlite_metrics import SqliteMetricWriter
+from suite.tracking import RunGroup, ensure_store, open_experiment
 from suite.trainer import UnpushedError, checkpoint_path, public_uri, train
 from suite.trial import build_trial
 from analysis import record_names as names
+from outage_proxy import OutageProxy
+from tracking_server import fast_env, free_port, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(tmp: Path, port: int) -> subprocess.Popen:
-    """A loopback MLflow server on ``port`` with its backend store in ``tmp`` (the same store on a restart)."""
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                             "--backend-store-uri", f"sqlite:///{tmp}/server.db", "--workers", "1",
-                             "--artifacts-destination", str(tmp / "server-artifacts")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    stop_server(proc)
-    raise RuntimeError("mlflow server did not start")
-
-
-def outage(server: subprocess.Popen, tmp: Path, port: int, seconds: float,
-           startup_s: float) -> tuple[subprocess.Popen, float, float]:
-    """Kill ``server`` and have a new one (same port, same backend store) answering about ``seconds`` later:
-    the restart is launched ``startup_s`` (what the first start took; ~15-60 s on a loaded 2-core machine)
-    before that. Returns (new server, time it went down, seconds it was down)."""
-    stop_server(server)
-    down_at = time.time()
-    time.sleep(max(0.0, seconds - startup_s))
-    server = start_server(tmp, port)
-    return server, down_at, time.time() - down_at
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    """Kill the server and its worker processes (uvicorn workers outlive a killed parent)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
-def fast_env() -> dict[str, str]:
-    """Child env in which MLflow's HTTP client gives up on a dead server at once (the trainer retries itself),
-    so that an outage of a few seconds really makes flushes fail."""
-    return {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
-
-
 def run_push(*argv: str) -> tuple[int, list[str]]:
     """``targetbench push ARGV`` in a child process: (exit status, output lines). The CLI wiring is the
     lead's; this calls ``suite.push.main`` the way the CLI does, errors included."""
@@ -207,14 +156,14 @@ def test_background_write_failures_mid_run_lose_nothing(tmp_path, monkeypatch, f
     points stay buffered and in the checkpoints, and every point is stored once in the end."""
     ref = train(tiny_trial(), tracking_uri=f"sqlite:///{tmp_path}/ref.db", experiment="t", results_dir=tmp_path,
                 checkpoint_dir=tmp_path / "ck-ref", progress=lambda m: None)
-    orig_write, calls = _SqliteMetricWriter.write, {"n": 0}
+    orig_write, calls = SqliteMetricWriter.write, {"n": 0}
 
     def write(self, batches, tags=None):
         calls["n"] += 1
         if calls["n"] <= 10:  # 2 flushes x 5 tries
             raise sqlite3.OperationalError("database is locked")
         return orig_write(self, batches, tags)
-    monkeypatch.setattr(_SqliteMetricWriter, "write", write)
+    monkeypatch.setattr(SqliteMetricWriter, "write", write)
     monkeypatch.setattr(RunGroup, "RETRY_BACKOFF_S", 0.0)
     messages: list[str] = []
     got = train(tiny_trial(), tracking_uri=f"sqlite:///{tmp_path}/m.db", experiment="t", results_dir=tmp_path,
@@ -236,44 +185,53 @@ def test_background_write_failures_mid_run_lose_nothing(tmp_path, monkeypatch, f
 
 
 def test_sqlite_writer_stores_what_mlflow_log_batch_stores(tmp_path):
-    """The bulk SQLite path writes the same ``metrics``, ``latest_metrics`` and ``tags`` rows as MLflow's own
-    ``log_batch`` (NaN, ±inf, out-of-order steps, ties, an over-long tag), and a re-sent batch changes
-    nothing."""
+    """On the installed MLflow, the bulk SQLite path writes exactly the rows MLflow's own ``log_batch`` writes:
+    every column of ``metrics``, ``latest_metrics`` and ``tags`` (NaN, ±inf, out-of-order steps, ties, an
+    over-long tag, two runs in one write), and a re-sent batch changes nothing."""
     from mlflow.entities import Metric, RunTag
 
     points = [("a", 1.0, 1000, 5), ("a", 0.5, 1001, 3), ("a", float("nan"), 1002, 7), ("b", float("inf"), 1000, 1),
               ("b", float("-inf"), 1000, 2), ("b", 2.0, 999, 2), ("c", 3.0, 1000, 4), ("c", 4.0, 1000, 4)]
-    tags = {"outcome": "completed", "note": "x" * 9000}
+    per_run = {"r0": (points, {"outcome": "completed", "note": "x" * 9000}),
+               "r1": (points[::-1][:5], {"outcome": "diverged"})}
     tables = []
     for fast in (False, True):
         uri = f"sqlite:///{tmp_path}/{fast}.db"
         ensure_store(uri)
         client, eid = open_experiment(uri, "t", tmp_path / "art")
-        rid = client.create_run(eid).info.run_id
+        rids = {name: client.create_run(eid, run_name=name).info.run_id for name in per_run}
         for _ in range(2):  # the second time is a re-send after an unknown outcome
             if fast:
-                writer = _SqliteMetricWriter.for_uri(uri)
+                writer = SqliteMetricWriter.for_uri(uri)
                 assert writer is not None
-                writer.write({rid: points}, {rid: tags})
+                writer.write({rids[n]: p for n, (p, _) in per_run.items()},
+                             {rids[n]: t for n, (_, t) in per_run.items()})
             else:
-                client.log_batch(rid, metrics=[Metric(k, v, ts, st) for k, v, ts, st in points],
-                                 tags=[RunTag(k, v) for k, v in tags.items()])
+                for n, (p, t) in per_run.items():
+                    client.log_batch(rids[n], metrics=[Metric(k, v, ts, st) for k, v, ts, st in p],
+                                     tags=[RunTag(k, v) for k, v in t.items()])
+        by_id = {rid: n for n, rid in rids.items()}
         with sqlite3.connect(f"{tmp_path}/{fast}.db") as conn:
-            tables.append([sorted(conn.execute(f"SELECT key, value, timestamp, step, is_nan FROM {t}").fetchall())
-                           for t in ("metrics", "latest_metrics")]
-                          + [sorted(conn.execute("SELECT key, value FROM tags WHERE key IN ('outcome', 'note')"))])
+            got = {}
+            for table in ("metrics", "latest_metrics", "tags"):
+                cursor = conn.execute(f"SELECT * FROM {table}")
+                columns = [c[0] for c in cursor.description]
+                at = columns.index("run_uuid")
+                got[table] = (columns, sorted(tuple(by_id.get(v, v) if i == at else v for i, v in enumerate(row))
+                                              for row in cursor.fetchall() if row[at] in by_id))
+        tables.append(got)
     assert tables[0] == tables[1]
-    assert len(tables[1][0]) == len(points) and len(tables[1][2]) == 2
+    assert len(tables[1]["metrics"][1]) == 8 + 5 and len(tables[1]["latest_metrics"][1]) == 3 + 2
 
 
 def test_sqlite_writer_is_not_used_on_an_unknown_schema(tmp_path):
     uri = f"sqlite:///{tmp_path}/m.db"
     ensure_store(uri)
-    assert _SqliteMetricWriter.for_uri(uri) is not None
+    assert SqliteMetricWriter.for_uri(uri) is not None
     with sqlite3.connect(tmp_path / "m.db") as conn:
         conn.execute("ALTER TABLE metrics ADD COLUMN dataset_uuid VARCHAR(36)")
-    assert _SqliteMetricWriter.for_uri(uri) is None  # a future MLflow schema: fall back to log_batch
-    assert _SqliteMetricWriter.for_uri("http://127.0.0.1:5000") is None
+    assert SqliteMetricWriter.for_uri(uri) is None  # a future MLflow schema: fall back to log_batch
+    assert SqliteMetricWriter.for_uri("http://127.0.0.1:5000") is None
 
 
 def test_public_uri_keeps_no_credentials():
@@ -304,67 +262,127 @@ def test_push_leaves_unfinished_training_alone_and_reports_it(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------------------------- slow tests
-# Long enough (~30 s here; 30k steps were until the numpy kernels made training ~4x faster) to outlive the
-# outage: training no longer waits for a dead store.
-STEPS = 120_000
+# A real loopback `mlflow server`, shared by the tests of this module; each test reaches it through its own
+# OutageProxy (tests/outage_proxy.py), which it takes down and brings back: a server that stops answering and
+# answers again on the same store, at moments chosen by what the test observes (a checkpoint written, a request
+# sent), not by sleeps. One test kills and restarts the server process itself.
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("server")
+    port = free_port()
+    proc = start_server(folder, port)
+    yield {"port": port, "url": f"http://127.0.0.1:{port}", "db": folder / "server.db"}
+    stop_server(proc)
+
+
+def rows_of(db: Path, run_ids) -> list[tuple]:
+    """The ``metrics`` rows of these runs."""
+    run_ids = list(run_ids)
+    with sqlite3.connect(db) as conn:
+        return conn.execute(f"SELECT run_uuid, key, step, timestamp, value FROM metrics WHERE run_uuid IN "
+                            f"({','.join('?' * len(run_ids))})", run_ids).fetchall()
+
+
+def wait_for(condition, what: str, proc: subprocess.Popen | None = None, timeout: float = 300) -> None:
+    """Poll ``condition()`` until true; fails if ``proc`` ended first or after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while not condition():
+        assert proc is None or proc.poll() is None, f"ended before {what}"
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """Kill a child started in its own session, and every process it started (a sweep's workers)."""
+    import os
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+class Lines:
+    """A child's text stream read in a thread, so a test can wait for a line to appear."""
+
+    def __init__(self, stream) -> None:
+        import threading
+
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=lambda: self.lines.extend(stream), daemon=True)
+        self._thread.start()
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in list(self.lines))
+
+    def text(self) -> str:
+        self._thread.join(timeout=60)
+        return "".join(self.lines)
+
+
+STEPS, EVAL_EVERY, LOG_EVERY = 30_000, 2000, 250
 ARGS = ["--agent", "dqn", "--env", "CartPole-v1", "--seed", "0", "--steps", str(STEPS), "--json",
         "--set", "learning_starts=500", "--set", "train_frequency=1", "--set", "hidden_sizes=32",
-        "--set", "train.eval_every=2000", "--set", "train.eval_episodes=2", "--set", "train.log_every=250"]
+        "--set", f"train.eval_every={EVAL_EVERY}", "--set", "train.eval_episodes=2",
+        "--set", f"train.log_every={LOG_EVERY}"]
 
 
 @pytest.mark.slow
 @pytest.mark.fault
-def test_server_outage_mid_run_loses_nothing(tmp_path, fault_log):
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    started = time.time()
-    server = start_server(tmp_path, port)
-    startup_s = time.time() - started
+def test_server_outage_mid_run_loses_nothing(tmp_path, server, fault_log):
+    """The store stops answering after the first checkpoint and answers again once the run has told that a
+    flush failed and has written two more checkpoints: training never waited, and every point is stored once."""
+    proxy = OutageProxy(server["port"])
     ckpt = tmp_path / "ck"
-    run = subprocess.Popen([sys.executable, "-m", "suite", "run", *ARGS, "--tracking-uri", uri,
-                            "--results", str(tmp_path), "--checkpoint-dir", str(ckpt)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=fast_env(), cwd=ROOT)
+    run = subprocess.Popen([sys.executable, "-m", "suite", "run", *ARGS, "--tracking-uri", proxy.url,
+                            "--experiment", "mid-run", "--results", str(tmp_path), "--checkpoint-dir", str(ckpt)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=fast_env(), cwd=ROOT,
+                             start_new_session=True)
+    err = Lines(run.stderr)
     try:
-        while not (ckpt.exists() and any(ckpt.glob("*.pt"))):
-            assert run.poll() is None, run.stderr.read()
-            time.sleep(0.05)
-        # The server goes away after the first checkpoint, for several checkpoints: whole flushes fail (the
-        # writer gives up after ~3 s here).
-        server, down_at, down_s = outage(server, tmp_path, port, 15, startup_s)
-        assert run.poll() is None, "the run ended during the outage; make it longer"
-        out, err = run.communicate(timeout=600)
-        assert run.returncode == 0, err
-        assert "tracking store unavailable" in err  # the outage really hit a flush
+        wait_for(lambda: checkpoint_steps(ckpt), "the first checkpoint", run)
+        first = max(checkpoint_steps(ckpt).values())
+        proxy.down()
+        down_at = time.time()
+        wait_for(lambda: err.has("tracking store unavailable")
+                 and max(checkpoint_steps(ckpt).values()) >= first + 2 * EVAL_EVERY, "two checkpoints while down", run)
+        proxy.up()
+        up_at = time.time()
+        out, _ = run.communicate(timeout=600)
+        assert run.returncode == 0, err.text()
         (result,) = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-        client = mlflow.MlflowClient(uri)
+        client = mlflow.MlflowClient(server["url"])
         evals = client.get_metric_history(result["run_id"], "eval/return_mean")
         assert [(m.step, m.value) for m in evals] == [tuple(x) for x in result["eval_returns"]]
         loss_steps = [m.step for m in client.get_metric_history(result["run_id"], "train/loss")]
-        assert loss_steps == list(range(500, STEPS + 1, 250))  # every point, once
+        assert loss_steps == list(range(500, STEPS + 1, LOG_EVERY))  # every point, once
         assert client.get_run(result["run_id"]).info.status == "FINISHED"
-        rows = metric_rows(tmp_path / "server.db")
-        during = sum(1 for *_, ts, _ in rows if down_at * 1000 <= ts <= (down_at + down_s) * 1000)
-        fault_log(kind="outage", server_down_s=round(down_s, 1), points_stored=len(rows), duplicated=duplicates(rows),
-                  points_logged_while_down=during, loss_points_expected=len(range(500, STEPS + 1, 250)),
-                  loss_points_stored=len(loss_steps))
+        rows = rows_of(server["db"], [result["run_id"]])
+        during = sum(1 for *_, ts, _ in rows if down_at * 1000 <= ts <= up_at * 1000)
+        fault_log(kind="outage", server_down_s=round(proxy.down_s, 1), points_stored=len(rows),
+                  duplicated=duplicates(rows), points_logged_while_down=during,
+                  loss_points_expected=len(range(500, STEPS + 1, LOG_EVERY)), loss_points_stored=len(loss_steps))
         assert duplicates(rows) == 0 and during > 0
     finally:
         run.kill()
-        stop_server(server)
+        proxy.close()
 
 
-# Four groups of ~15 s on two workers: two finish around the end of the outage, two start during it.
-SWEEP = {"name": "outage", "agents": ["dqn"], "envs": ["CartPole-v1"], "seeds": [0, 1, 2, 3], "steps": 12000,
+# Four groups on two workers; the outage starts once a group has checkpointed and ends once training has gone on
+# through it (a group checkpointed while the store was away).
+SWEEP = {"name": "outage", "agents": ["dqn"], "envs": ["CartPole-v1"], "seeds": [0, 1, 2, 3], "steps": 6000,
          "eval": {"every": 1000, "episodes": 1},
          "overrides": {"hidden_sizes": [32], "learning_starts": 500, "train_frequency": 1, "train.log_every": 250},
          "resources": {"group_size": 1}, "retries": 2}
 
 
-def sweep_cmd(tmp: Path, uri: str, suite: dict) -> list[str]:
+def sweep_cmd(tmp: Path, uri: str, suite: dict, *extra: str) -> list[str]:
     path = tmp / f"{suite['name']}.yaml"
     path.write_text(yaml.safe_dump(suite))
     return [sys.executable, "-m", "suite", "sweep", str(path), "--workers", "2", "--tracking-uri", uri,
-            "--results", str(tmp / "results"), "--json", "--quiet"]
+            "--results", str(tmp / "results"), "--json", "--quiet", *extra]
 
 
 def checkpoint_steps(folder: Path) -> dict[str, int]:
@@ -380,16 +398,21 @@ def checkpoint_steps(folder: Path) -> dict[str, int]:
 
 def check_trials(client, experiment: str, steps: int, eval_every: int, log_every: int,
                  learning_starts: int) -> tuple[int, int]:
-    """Every trial: exactly one run (deleted ones included), FINISHED, with complete histories (learning_starts
-    must be a multiple of log_every) and no point twice. Returns (points stored, points a complete record has:
-    one per evaluation, one per log point for every aggregated metric, two per finished episode)."""
+    """Every trial: exactly one active run, FINISHED, with complete histories (learning_starts must be a
+    multiple of log_every) and no point twice. A deleted run is one that never trained: a run whose creation the
+    store carried out while its answer was lost to an outage, deleted when the group started again (it is
+    never FINISHED, and holds no metric point: the caller compares every stored row with what is counted here).
+    Returns (points stored, points a complete record has: one per evaluation, one per log point for every
+    aggregated metric, two per finished episode)."""
     from mlflow.entities import ViewType
 
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL, max_results=1000)
+    assert all(r.info.status != "FINISHED" for r in runs if r.info.lifecycle_stage == "deleted")
     by_trial: dict[str, list] = {}
     for r in runs:
-        by_trial.setdefault(r.data.tags["trial_hash"], []).append(r)
+        if r.info.lifecycle_stage == "active":
+            by_trial.setdefault(r.data.tags["trial_hash"], []).append(r)
     log_steps = list(range(log_every, steps + 1, log_every))
     learning_steps = list(range(learning_starts, steps + 1, log_every))
     stored = expected = 0
@@ -415,62 +438,145 @@ def check_trials(client, experiment: str, steps: int, eval_every: int, log_every
     return stored, expected
 
 
+def experiment_run_ids(client, experiment: str) -> list[str]:
+    from mlflow.entities import ViewType
+
+    exp = client.get_experiment_by_name(experiment)
+    return [r.info.run_id for r in client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL,
+                                                      max_results=1000)]
+
+
+def leases_left(client) -> list[str]:
+    return [m.name for m in client.search_registered_models(filter_string="name LIKE 'targetbench-%'")]
+
+
 @pytest.mark.slow
 @pytest.mark.fault
-def test_sweep_keeps_training_through_a_server_outage(tmp_path, fault_log):
-    """A 2-worker sweep whose server is killed mid-sweep and restarted 15 s later (same port, same backend
-    store): training goes on (points logged while the server was down reach it), no trial fails or is rerun
-    from scratch, and every trial has one FINISHED run with complete histories and no duplicates."""
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    started = time.time()
-    server = start_server(tmp_path, port)
-    startup_s = time.time() - started
+def test_sweep_keeps_training_through_a_server_outage(tmp_path, server, fault_log):
+    """A 2-worker sweep whose store stops answering mid-sweep and answers again once training went on through
+    the outage: no trial fails or is rerun from scratch, points logged while it was away reach it, and every
+    trial has one FINISHED run with complete histories and no duplicates; no lease is left."""
+    proxy = OutageProxy(server["port"])
     ckdir = tmp_path / "results" / "checkpoints"
-    sweep = subprocess.Popen(sweep_cmd(tmp_path, uri, SWEEP), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=fast_env(), cwd=ROOT)
+    sweep = subprocess.Popen(sweep_cmd(tmp_path, proxy.url, SWEEP), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=fast_env(), cwd=ROOT, start_new_session=True)
+    err = Lines(sweep.stderr)
     try:
-        deadline = time.time() + 300
-        while not any(s >= 1000 for s in checkpoint_steps(ckdir).values()):
-            assert sweep.poll() is None and time.time() < deadline, sweep.stderr.read()
-            time.sleep(0.1)
+        wait_for(lambda: any(s >= 1000 for s in checkpoint_steps(ckdir).values()), "a checkpoint", sweep)
         at_stop = checkpoint_steps(ckdir)
-        server, down_at, down_s = outage(server, tmp_path, port, 15, startup_s)
-        at_restart = checkpoint_steps(ckdir)
-        assert sweep.poll() is None, "the sweep ended during the outage; make it longer"
-        out, err = sweep.communicate(timeout=600)
-        assert sweep.returncode == 0, err[-3000:]
+        proxy.down()
+        down_at = time.time()
+        wait_for(lambda: any(s > at_stop.get(k, 0) for k, s in checkpoint_steps(ckdir).items()),
+                 "a checkpoint while the store is away", sweep)
+        proxy.up()
+        up_at = time.time()
+        out, _ = sweep.communicate(timeout=600)
+        assert sweep.returncode == 0, err.text()[-3000:]
         summary = json.loads(out.splitlines()[-1])
         assert summary["done"] == 4 and summary["failed"] == 0 and summary["unpushed"] == 0, summary
-        # training went on while the server was down
-        assert sum(at_restart.values()) > sum(at_stop.values()) or len(at_restart) > len(at_stop)
-        client = mlflow.MlflowClient(uri)
-        stored, expected = check_trials(client, "sweep-outage", 12000, 1000, 250, 500)
-        rows = metric_rows(tmp_path / "server.db")
+        client = mlflow.MlflowClient(server["url"])
+        stored, expected = check_trials(client, "sweep-outage", 6000, 1000, 250, 500)
+        rows = rows_of(server["db"], experiment_run_ids(client, "sweep-outage"))
         assert len(rows) == stored == expected and duplicates(rows) == 0
-        during = sum(1 for *_, ts, _ in rows if down_at * 1000 <= ts <= (down_at + down_s) * 1000)
+        during = sum(1 for *_, ts, _ in rows if down_at * 1000 <= ts <= up_at * 1000)
         assert during > 0  # points logged during the outage were buffered and delivered
-        fault_log(kind="outage", server_down_s=round(down_s, 1), workers=2, trials=4, points_expected=expected,
+        assert leases_left(client) == []
+        fault_log(kind="outage", server_down_s=round(proxy.down_s, 1), workers=2, trials=4, points_expected=expected,
                   points_stored=len(rows), points_logged_while_down=during, lost=expected - len(rows),
-                  duplicated=duplicates(rows), attempts=[t["attempts"] for t in summary["trials"]])
+                  duplicated=duplicates(rows))
     finally:
-        sweep.kill()
-        stop_server(server)
+        kill_session(sweep)
+        proxy.close()
+
+
+#: where the outage starts in test_sweep_outlives_its_server: a request the proxy sees, or what the test observes
+MOMENTS = {
+    # the sweep's first read of its runs (what is finished): nothing planned yet
+    "before-planning": ("POST", r"/runs/search$", 1),
+    # the second lease (the first registered model is the sweep's own record); the server creates it, the
+    # answer is lost
+    "taking-leases": ("POST", r"/registered-models/create$", 3),
+    # once a group has checkpointed (observed by the test)
+    "mid-training": None,
+    # a group's final records: its first artifact upload, right before its last points and FINISHED status
+    "final-records": ("PUT", r"/mlflow-artifacts/artifacts/", 1),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.fault
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_sweep_outlives_its_server(tmp_path, server, moment, fault_log):
+    """The store stops answering at one moment of a sweep and stays away: the sweep retries (``--store-wait``),
+    then exits 3 with one line (trials reported unpushed, or nothing run). Once it is back, ``push`` completes
+    what trained, exactly once, and deletes the dead sweep's leases; the sweep run again finishes the rest:
+    every trial has one FINISHED run, complete histories, no point twice, and no lease is left."""
+    proxy = OutageProxy(server["port"])
+    name = f"moment-{moment}"
+    suite = {**SWEEP, "name": name, "seeds": [0, 1], "steps": 3000, "eval": {"every": 500, "episodes": 1}}
+    ckdir = tmp_path / "results" / "checkpoints"
+    rule = MOMENTS[moment]
+    fired = proxy.down_on(*rule[:2], rule[2], reaches_server=moment == "taking-leases") if rule else None
+    sweep = subprocess.Popen(sweep_cmd(tmp_path, proxy.url, suite, "--store-wait", "3"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=fast_env(), cwd=ROOT,
+                             start_new_session=True)
+    try:
+        if rule is None:
+            wait_for(lambda: len(checkpoint_steps(ckdir)) == 2, "a checkpoint of each group", sweep)
+            proxy.down()
+        out, err = sweep.communicate(timeout=600)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert fired is None or fired.is_set(), f"the outage did not happen: {proxy.requests[-5:]}"
+        assert sweep.returncode == 3 and len(lines) == 1, err
+        summary = json.loads(out.splitlines()[-1]) if out.strip() else None
+        if moment in ("before-planning", "taking-leases"):
+            assert "nothing has run" in lines[0] and summary is None, (lines, out)
+        else:
+            # The group that met the outage trained on and is unpushed; the other one too, unless it had not
+            # opened its runs yet (a loaded machine): then it waited for the store and did not start.
+            assert summary["unpushed"] >= 1 and summary["unpushed"] + summary["unstarted"] == 2, summary
+            assert summary["failed"] == 0 and summary["done"] == 0, summary
+            assert f"{summary['unpushed']} trials finished training" in lines[0] and "targetbench push" in lines[0]
+            assert ("did not start" in lines[0]) == bool(summary["unstarted"]), lines
+        down_s = proxy.down_s
+        proxy.up()
+        client = mlflow.MlflowClient(server["url"])
+        code, pushed = run_push("--results", str(tmp_path / "results"), "--tracking-uri", proxy.url)
+        assert code == 0, pushed
+        assert leases_left(client) == [], pushed  # push deleted what the dead sweep left
+        again = subprocess.run(sweep_cmd(tmp_path, proxy.url, suite), capture_output=True, text=True,
+                               env=fast_env(), cwd=ROOT, timeout=600)
+        assert again.returncode == 0, again.stderr[-3000:]
+        final = json.loads(again.stdout.splitlines()[-1])
+        assert final["failed"] == 0 and final["done"] + final["skipped"] == 2, final
+        assert final["skipped"] == (summary["unpushed"] if summary else 0), final  # pushed: not run again
+        stored, expected = check_trials(client, f"sweep-{name}", 3000, 500, 250, 500)
+        rows = rows_of(server["db"], experiment_run_ids(client, f"sweep-{name}"))
+        assert len(rows) == stored == expected and duplicates(rows) == 0
+        assert leases_left(client) == []
+        fault_log(kind="outage-moments", moment=moment, outages=1, server_down_s=round(down_s, 1), trials=2,
+                  points_expected=expected, points_stored=len(rows), lost=expected - len(rows),
+                  duplicated=duplicates(rows), pushed=sum(ln.startswith("pushed ") for ln in pushed))
+    finally:
+        kill_session(sweep)
+        proxy.close()
 
 
 @pytest.mark.slow
 @pytest.mark.fault
 def test_sweep_whose_server_never_comes_back_then_push(tmp_path, fault_log):
-    """The server dies mid-sweep and stays down: both groups finish training, the sweep exits 3 with one line
-    naming `targetbench push`, the checkpoints hold every point; once the server is back, push delivers
-    everything exactly once and a second push does nothing."""
+    """The server process is killed mid-sweep and stays down: both groups finish training, the sweep exits 3
+    with one line naming `targetbench push`, the checkpoints hold every point; once a new server runs on the
+    same store, push delivers everything exactly once, deletes the leases the sweep left, and a second push
+    does nothing."""
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = start_server(tmp_path, port)
     ckdir = tmp_path / "results" / "checkpoints"
     suite = {**SWEEP, "name": "never", "seeds": [0, 1], "steps": 3000, "eval": {"every": 500, "episodes": 1}}
-    sweep = subprocess.Popen(sweep_cmd(tmp_path, uri, suite), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=fast_env(), cwd=ROOT)
+    sweep = subprocess.Popen(sweep_cmd(tmp_path, uri, suite, "--store-wait", "3"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=fast_env(), cwd=ROOT,
+                             start_new_session=True)
     try:
         deadline = time.time() + 300
         while len([s for s in checkpoint_steps(ckdir).values() if s >= 500]) < 2:
@@ -494,6 +600,8 @@ def test_sweep_whose_server_never_comes_back_then_push(tmp_path, fault_log):
         server = start_server(tmp_path, port)
         code, lines = run_push("--results", str(tmp_path / "results"))
         assert code == 0 and lines[-1].startswith("push: 2 trials pushed"), lines
+        assert "expired trial leases deleted" in lines[-1], lines  # the dead sweep's record and leases
+        assert not mlflow.MlflowClient(uri).search_registered_models(filter_string="name LIKE 'targetbench-%'")
         client = mlflow.MlflowClient(uri)
         stored, expected = check_trials(client, "sweep-never", 3000, 500, 250, 500)
         rows = metric_rows(tmp_path / "server.db")
@@ -505,5 +613,5 @@ def test_sweep_whose_server_never_comes_back_then_push(tmp_path, fault_log):
                   lost=expected - len(rows),
                   duplicated=duplicates(rows), pushes=2)
     finally:
-        sweep.kill()
+        kill_session(sweep)
         stop_server(server)

@@ -116,3 +116,36 @@ def test_sigkill_worker_mid_trial_resumes_exactly(tmp_path):
             assert loss == sorted(set(loss)) and loss[-1] == 2400  # no duplicates, none missing
             out[r.data.tags["seed"]] = (r.data.tags["params_sha256"], sorted(evals), len(loss))
     assert got == want
+
+
+def test_how_an_attempt_failed_is_decided_by_its_exception_type(tmp_path):
+    """The worker reports the kind of its failure (suite.scheduler.backend.Failure, from the exception's type):
+    a store that did not answer as the group started is not retried (the group already waited for it), any
+    other error is, up to ``retries``."""
+    from tracking_server import free_port
+
+    from suite.errors import TrackingError, UnpushedError
+    from suite.scheduler.backend import Failure, Job, Task, failure_of
+    from suite.scheduler.local import LocalBackend
+    from suite.scheduler.progress import Progress
+
+    assert failure_of(UnpushedError("x")) is Failure.UNPUSHED and failure_of(TrackingError("x")) is Failure.TRACKING
+    assert failure_of(KeyboardInterrupt()) is Failure.INTERRUPTED and failure_of(ValueError("x")) is Failure.ERROR
+    path = write_suite(tmp_path, "kinds")
+    (group,) = make_groups(expand(load_suite(path))[1], 1)
+
+    def job(uri: str) -> Job:
+        return Job(agent="dqn", env="CartPole-v1", seeds=[0], steps=300, overrides=dict(group.config.overrides),
+                   tracking_uri=uri, experiment="e", results_dir=str(tmp_path / "r"), store_wait_s=0)
+
+    away = Task(group, job(f"http://127.0.0.1:{free_port()}"), retries=2)
+    broken = Task(group, Job(**{**job("sqlite:///unused.db").to_json(), "overrides": {"hidden_sizes": "x"}}),
+                  retries=1)
+    seen = {}
+    LocalBackend(2).run([away, broken], Progress([group], enabled=False),
+                        lambda task, out: seen.__setitem__(id(task), out))
+    out = seen[id(away)]
+    assert not out.ok and out.failure is Failure.TRACKING and out.attempts == 1, out
+    assert "unreachable" in out.error
+    out = seen[id(broken)]
+    assert not out.ok and out.failure is Failure.ERROR and out.attempts == 2, out

@@ -90,3 +90,42 @@ def test_dead_lease_is_taken_over_and_live_one_is_not(tmp_path):
             assert second.live()["t4"] == first.sweep_id
             assert second.acquire(["t4"]) == ([], {"t4": first.sweep_id})
     assert not client.search_registered_models(filter_string="name LIKE 'targetbench-%'")
+
+
+def test_what_a_crashed_sweep_left_is_cleared_once_it_is_dead(tmp_path):
+    """A sweep that died without releasing (its store was away) leaves its record and its leases as registered
+    models; clear_expired deletes them (and leases moved aside) once their holders are dead, and leaves alone
+    a live sweep's and a lease whose worker still trains."""
+    from suite.scheduler.lease import clear_expired
+    from suite.tracking import ensure_store, open_experiment
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    ensure_store(uri)
+    client, exp_id = open_experiment(uri, "e", tmp_path / "artifacts")
+    dead = LeaseBook(client, exp_id).__enter__()
+    dead.acquire(["a", "b", "c"])
+    dead._stop.set()  # its heartbeat stops: it "crashed" (no release)
+    client.set_registered_model_tag(dead.sweep_name, "process", f"{socket.gethostname()}:999999999:0")
+    client.set_registered_model_tag(lease_name(exp_id, "c"), "worker", process_id())  # still training
+    client.create_registered_model(f"{lease_name(exp_id, 'd')}.expired.1234")  # moved aside earlier
+    with LeaseBook(client, exp_id) as live:
+        live.acquire(["e"])
+        assert live.clear_expired() == 4  # the dead record, leases a and b, the aside copy
+        left = sorted(m.name for m in client.search_registered_models(filter_string="name LIKE 'targetbench-%'"))
+        assert left == sorted([live.sweep_name, lease_name(exp_id, "c"), lease_name(exp_id, "e")])
+        assert clear_expired(client) == 0  # nothing more is dead
+    client.delete_registered_model(lease_name(exp_id, "c"))
+
+
+def test_a_lease_whose_creation_answer_was_lost_is_still_ours(tmp_path):
+    """The store created the lease but its answer never arrived (a server dying mid-request): the retry meets
+    "already exists", and the lease, ours, is taken, not reported as another sweep's."""
+    from suite.tracking import ensure_store, open_experiment
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    ensure_store(uri)
+    client, exp_id = open_experiment(uri, "e", tmp_path / "artifacts")
+    with LeaseBook(client, exp_id) as book:
+        client.create_registered_model(lease_name(exp_id, "t"), tags={"owner": book.sweep_id, "heartbeat": "0"})
+        assert book.acquire(["t"]) == (["t"], {})
+    assert not client.search_registered_models(filter_string="name LIKE 'targetbench-%'")
