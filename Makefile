@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The default tests in TEST_WORKERS processes (a test file stays in one process, in order); `make faults` and
+# `make test-all` run one test at a time (their timings matter).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''

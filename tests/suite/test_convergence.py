@@ -116,7 +116,7 @@ def test_out_must_not_overwrite_a_file(tmp_path) -> None:
 # Seeds 7 and 8 were not used while the defaults were chosen (tuning and timing used seeds 0, 100-105, 123).
 
 
-@pytest.mark.parametrize("spec", ["random:6,2,7", "random:12,3,8",
+@pytest.mark.parametrize("spec", ["random:6,2,7", pytest.param("random:12,3,8", marks=pytest.mark.slow),
                                   pytest.param("random:30,4,7", marks=pytest.mark.slow)])
 def test_default_budget_converges_for_every_rule(capsys, spec: str) -> None:
     records = _json_lines(capsys, "--mdp", spec, "--runs", "2", "--seed", "3")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import mlflow
 import psutil
+import pytest
 import yaml
 
 from suite.scheduler import run_sweep
@@ -81,6 +82,7 @@ def _worker_pids() -> list[int]:
     return out
 
 
+@pytest.mark.fault
 def test_sigkill_worker_mid_trial_resumes_exactly(tmp_path):
     over = {**TINY, "train_frequency": 1, "train.log_every": 100}
     path = write_suite(tmp_path, "kill", seeds=[0, 1], steps=2400, eval={"every": 400, "episodes": 1},

@@ -16,6 +16,7 @@ def local_ray():
         ray.shutdown()
 
 
+@pytest.mark.slow  # a local Ray cluster: minutes on 2 cores (make test-all)
 def test_smoke_suite_on_local_ray(tmp_path, local_ray):
     summary = run_sweep("smoke", backend="ray", results_dir=tmp_path / "r", progress=False)
     assert (summary.done, summary.failed, summary.backend) == (4, 0, "ray")
