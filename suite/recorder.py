@@ -123,6 +123,7 @@ class Recorder:
         self._opening: threading.Thread | None = None  # the background open (open(background=True))
         self._open_error: BaseException | None = None
         self.sampler: SystemSampler | None = None
+        self._system_step = -1  # the step of the last system metrics logged
         self.videos = video_dir(self.results_dir, trial.group_hash())
         self.acc = MetricSums()
         self.eval_returns: list[list[list[float]]] = [[] for _ in trial.seeds]
@@ -324,6 +325,9 @@ class Recorder:
         return all(d is not None for d in self.diverged)
 
     def _log_system(self, step: int) -> None:
+        if step == self._system_step:  # the final checkpoint at a log point that just sampled: one point per step
+            return
+        self._system_step = step
         n = len(self.trial.seeds)
         self.runs.log_all(step, {k: [v] * n for k, v in self.sampler.take().items()})
 

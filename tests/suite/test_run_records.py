@@ -96,6 +96,21 @@ def test_run_records_system_metrics_wall_time_and_compute_tags(tmp_path):
     assert run_.info.start_time <= first
 
 
+def test_system_metrics_sampled_at_every_log_point_have_one_point_per_step(tmp_path, monkeypatch):
+    """A sampler that is always due logs at every log point, and the final checkpoint (at the last log point)
+    adds no second point at that step."""
+    import sqlite3
+
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.001")
+    results, uri = run(tmp_path)
+    with sqlite3.connect(f"{tmp_path}/mlflow.db") as conn:
+        rows = conn.execute("SELECT key, step, count(*) FROM metrics WHERE key LIKE 'system/%' "
+                            "GROUP BY run_uuid, key, step").fetchall()
+    steps = {step for _, step, _ in rows}
+    assert 300 in steps and steps <= set(range(50, 301, 50))  # log points only (sampling starts with the store)
+    assert {n for *_, n in rows} == {1}
+
+
 def test_amp_bf16_trains_and_is_recorded(tmp_path):
     results, uri = run(tmp_path, **{"train.amp": "bf16"})
     run_ = mlflow.MlflowClient(uri).get_run(results[0].run_id)

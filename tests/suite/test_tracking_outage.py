@@ -402,8 +402,8 @@ def check_trials(client, experiment: str, steps: int, eval_every: int, log_every
     multiple of log_every) and no point twice. A deleted run is one that never trained: a run whose creation the
     store carried out while its answer was lost to an outage, deleted when the group started again (it is
     never FINISHED, and holds no metric point: the caller compares every stored row with what is counted here).
-    Returns (points stored, points a complete record has: one per evaluation, one per log point for every
-    aggregated metric, two per finished episode)."""
+    Returns (points stored, points a complete record has: two per evaluation (return, wall time), one per log
+    point for every aggregated metric, two per finished episode, and the system metrics it holds)."""
     from mlflow.entities import ViewType
 
     exp = client.get_experiment_by_name(experiment)
@@ -431,7 +431,12 @@ def check_trials(client, experiment: str, steps: int, eval_every: int, log_every
         expected += len(range(eval_every, steps + 1, eval_every)) + 2 * len(ends)
         for key, points in h.items():
             stored += len(points)
-            if key.startswith("train/") and not key.startswith("train/episode_"):
+            if key.startswith(names.SYSTEM_PREFIX):  # sampled on a timer: how many depends on the wall time
+                expected += len(points)  # (none twice: the caller checks every stored row for duplicates)
+            elif key == names.WALL_S:  # the training wall time, at every evaluation
+                assert [s for s, _ in points] == list(range(eval_every, steps + 1, eval_every)), key
+                expected += len(points)
+            elif key.startswith("train/") and not key.startswith("train/episode_"):
                 want = learning_steps if points and points[0][0] == learning_starts else log_steps
                 assert [s for s, _ in points] == want, key  # every log point, once
                 expected += len(want)
