@@ -70,17 +70,14 @@ def load_reference(folders: Sequence[Path]) -> tuple[pd.DataFrame, pd.DataFrame]
     import pandas as pd
 
     from analysis import record_names as names
-    from analysis.run_table import RUNS_FOLDER, SUFFIX, read_run_folder, to_frames
+    from analysis.run_table import read_reference, to_frames
 
     runs, metrics = [], []
     for folder in folders:
         try:
-            tables = read_run_folder(Path(folder) / RUNS_FOLDER)
+            tables = read_reference(folder)
         except ValueError as exc:
-            raise NothingToAnalyse(f"--reference {folder}: {exc}") from None
-        if not tables:
-            raise NothingToAnalyse(f"--reference {folder} has no per-run data ({RUNS_FOLDER}/*{SUFFIX}); allowed: a "
-                                   "results folder such as docs/results")
+            raise NothingToAnalyse(str(exc)) from None
         for table in tables.values():
             r, m = to_frames(table)
             runs.append(r)

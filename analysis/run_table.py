@@ -20,7 +20,7 @@ import pandas as pd
 
 from analysis import record_names as names
 
-__all__ = ["REQUIRED_COLUMNS", "RUN_COLUMNS", "TAGS", "COLUMN_DOCS", "from_frames", "to_frames", "write_run_table",
+__all__ = ["REQUIRED_COLUMNS", "RUN_COLUMNS", "TAGS", "COLUMN_DOCS", "from_frames", "to_frames", "write_run_table", "read_reference",
            "read_run_table", "read_run_folder", "RUNS_FOLDER", "SUFFIX"]
 
 REQUIRED_COLUMNS = ["experiment", "agent", "variant", "env", "seed", "step", "eval_return", "status", "trial_hash",
@@ -201,3 +201,16 @@ def read_run_folder(folder: Path) -> dict[str, pd.DataFrame]:
     if not folder.is_dir():
         return {}
     return {p.name[:-len(SUFFIX)]: read_run_table(p) for p in sorted(folder.glob(f"*{SUFFIX}"))}
+
+
+def read_reference(folder: Path) -> dict[str, pd.DataFrame]:
+    """The per-run tables of a results folder given as ``--reference`` (``folder/runs/*.csv.gz``). Raises a
+    one-line ValueError naming the folder when a file is unreadable or there is none."""
+    try:
+        tables = read_run_folder(Path(folder) / RUNS_FOLDER)
+    except ValueError as exc:
+        raise ValueError(f"--reference {folder}: {exc}") from None
+    if not tables:
+        raise ValueError(f"--reference {folder} has no per-run data ({RUNS_FOLDER}/*{SUFFIX}); allowed: a results "
+                         "folder such as docs/results")
+    return tables

@@ -49,19 +49,16 @@ def main(args: argparse.Namespace) -> int:
 
     from analysis.normalization import score_runs
     from analysis.protocol_check import MixedProtocolsError, check_protocols
-    from analysis.run_table import RUNS_FOLDER, read_run_folder, to_frames
+    from analysis.run_table import read_reference, to_frames
     from analysis.seed_count import POWER, seed_curve, smallest_count
 
     if args.subsets < 1 or args.reps < 100:
         raise UsageError(f"--subsets {args.subsets} / --reps {args.reps} is not valid; allowed: --subsets >= 1, "
                          "--reps >= 100")
     try:
-        tables = read_run_folder(args.reference / RUNS_FOLDER)
+        tables = read_reference(args.reference)
     except ValueError as exc:
-        raise UsageError(f"--reference {args.reference}: {exc}") from None
-    if not tables:
-        raise UsageError(f"--reference {args.reference} has no per-run data ({RUNS_FOLDER}/*.csv.gz); allowed: a "
-                         "results folder such as docs/results")
+        raise UsageError(str(exc)) from None
     runs = pd.concat([to_frames(t)[0] for t in tables.values()], ignore_index=True)
     a, b = _runs(args.agent, runs, "agent"), _runs(args.baseline, runs, "baseline")
     try:

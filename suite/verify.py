@@ -93,18 +93,15 @@ def main(args: argparse.Namespace) -> int:
     """Run ``targetbench verify``; returns 0 (all identical), :data:`DIFFERS_EXIT` or raises a one-line error."""
     import pandas as pd
 
-    from analysis.run_table import RUNS_FOLDER, read_run_folder
+    from analysis.run_table import read_reference
     from analysis.verification import compare_run, equivalence, likely_cause
     from suite.trainer import train
     from suite.trial import build_trial
 
     try:
-        tables = read_run_folder(args.reference / RUNS_FOLDER)
+        tables = read_reference(args.reference)
     except ValueError as exc:
-        raise UsageError(f"--reference {args.reference}: {exc}") from None
-    if not tables:
-        raise UsageError(f"--reference {args.reference} has no per-run data ({RUNS_FOLDER}/*.csv.gz); allowed: a "
-                         "results folder such as docs/results")
+        raise UsageError(str(exc)) from None
     table = pd.concat(tables.values(), ignore_index=True)
     chosen = _choose(table, args)
     if chosen.empty:
