@@ -80,11 +80,13 @@ STEPS_BENCH ?= 50000
 STEPS_BENCH_MINATAR ?= 1000
 REPEATS ?= 3
 REPEATS_MINATAR ?= $(REPEATS)
+# the contenders of a before/after run (a variable: a comma inside $(if ...) would end its branch)
+BENCH_BEFORE_ONLY := ref1,before1,ours1,sb3,refN,sb3N,beforeN,oursN
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	mkdir -p $(RESULTS)
 	$(BIN)/python benchmarks/bench_kernels.py --e2e-steps 20000 > $(RESULTS)/bench_kernels.md
-	$(BIN)/python benchmarks/bench_speed.py --envs cartpole,minatar --steps $(STEPS_BENCH) --minatar-steps $(STEPS_BENCH_MINATAR) --repeats $(REPEATS) --minatar-repeats $(REPEATS_MINATAR) --breakdown --out $(RESULTS)/bench_speed.md $(if $(BEFORE),--before $(BEFORE) --only ref1,before1,ours1,sb3,refN,sb3N,beforeN,oursN)
+	$(BIN)/python benchmarks/bench_speed.py --envs cartpole,minatar --steps $(STEPS_BENCH) --minatar-steps $(STEPS_BENCH_MINATAR) --repeats $(REPEATS) --minatar-repeats $(REPEATS_MINATAR) --breakdown --out $(RESULTS)/bench_speed.md $(if $(BEFORE),--before $(BEFORE) --only $(BENCH_BEFORE_ONLY))
 
 # The GPU check (benchmarks/gpu_check.py): every agent's update on CUDA against the CPU, 16-seed CUDA runs, seeds
 # per GPU (1-256) on MinAtar and Atari, torch.compile / AMP where they exist; one table, written into
