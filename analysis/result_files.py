@@ -323,7 +323,10 @@ def write_readme(out: Path, parts: Mapping[str, Part], *, readings: Mapping[str,
               "`group_wall_s`, process start-up not included; the span of the runs' start and end times where that "
               "tag is missing), summed over groups: groups that ran side by side are counted each. CPU-seconds: "
               "user + system time of each group's worker process, start-up included (tag `group_cpu_s`, the last "
-              "attempt's process only).", ""]
+              "attempt's process only). Both are as measured on the machine that trained the group, under whatever else "
+              "ran there at the time (its load is not recorded): compare them across agents only for groups that ran "
+              "under the same conditions; the learning results do not depend on load (the thread guarantee of "
+              "docs/reliability.md).", ""]
     for part in parts.values():
         lines += [f"- {part.name}: {note}" for note in part.notes]
     lines += ["## Classic control", ""]
